@@ -1,0 +1,256 @@
+#include "moe/safetensors.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace taskmoe {
+namespace {
+
+using nlohmann::json;
+
+struct DtypeName {
+  const char* name;
+  at::ScalarType type;
+};
+
+constexpr DtypeName kDtypes[] = {
+    {"F64", at::kDouble}, {"F32", at::kFloat}, {"F16", at::kHalf},  {"BF16", at::kBFloat16},
+    {"I64", at::kLong},   {"I32", at::kInt},   {"I16", at::kShort}, {"I8", at::kChar},
+    {"U8", at::kByte},    {"BOOL", at::kBool},
+};
+
+bool DtypeFromName(const std::string& name, at::ScalarType* type) {
+  for (const DtypeName& d : kDtypes) {
+    if (name == d.name) {
+      *type = d.type;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* NameOfDtype(at::ScalarType type) {
+  for (const DtypeName& d : kDtypes) {
+    if (type == d.type) return d.name;
+  }
+  return nullptr;
+}
+
+std::string KnownDtypes() {
+  std::vector<std::string> names;
+  for (const DtypeName& d : kDtypes) names.push_back(d.name);
+  return absl::StrJoin(names, ", ");
+}
+
+struct Entry {
+  std::string name;
+  at::ScalarType type;
+  std::vector<int64_t> shape;
+  uint64_t begin;
+  uint64_t end;
+};
+
+absl::Status EntryError(const std::string& source, const std::string& name,
+                        const std::string& what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ": tensor '", name, "': ", what));
+}
+
+absl::StatusOr<Entry> ParseEntry(const std::string& source, const std::string& name,
+                                 const json& value, uint64_t data_size) {
+  if (!value.is_object()) return EntryError(source, name, "header entry is not a JSON object");
+  Entry entry;
+  entry.name = name;
+  auto dtype = value.find("dtype");
+  if (dtype == value.end() || !dtype->is_string()) {
+    return EntryError(source, name, "missing string field 'dtype'");
+  }
+  if (!DtypeFromName(dtype->get<std::string>(), &entry.type)) {
+    return EntryError(source, name,
+                      absl::StrCat("unsupported dtype '", dtype->get<std::string>(),
+                                   "' (supported: ", KnownDtypes(), ")"));
+  }
+  auto shape = value.find("shape");
+  if (shape == value.end() || !shape->is_array()) {
+    return EntryError(source, name, "missing array field 'shape'");
+  }
+  uint64_t numel = 1;
+  bool overflow = false;
+  for (const json& dim : *shape) {
+    if (!dim.is_number_unsigned()) {
+      return EntryError(source, name, absl::StrCat("shape ", shape->dump(),
+                                                   " has an entry that is not a non-negative integer"));
+    }
+    entry.shape.push_back(static_cast<int64_t>(dim.get<uint64_t>()));
+    overflow |= __builtin_mul_overflow(numel, dim.get<uint64_t>(), &numel);
+  }
+  if (overflow || numel > data_size) {
+    return EntryError(source, name, absl::StrCat("shape ", shape->dump(),
+                                                 " is larger than the data section (", data_size,
+                                                 " bytes)"));
+  }
+  auto offsets = value.find("data_offsets");
+  if (offsets == value.end() || !offsets->is_array() || offsets->size() != 2 ||
+      !(*offsets)[0].is_number_unsigned() || !(*offsets)[1].is_number_unsigned()) {
+    return EntryError(source, name, "missing field 'data_offsets' = [begin, end]");
+  }
+  entry.begin = (*offsets)[0].get<uint64_t>();
+  entry.end = (*offsets)[1].get<uint64_t>();
+  if (entry.begin > entry.end || entry.end > data_size) {
+    return EntryError(source, name,
+                      absl::StrCat("data_offsets [", entry.begin, ", ", entry.end,
+                                   "] are not a range inside the data section of ", data_size,
+                                   " bytes (file truncated?)"));
+  }
+  const uint64_t expected = numel * at::elementSize(entry.type);
+  if (entry.end - entry.begin != expected) {
+    return EntryError(source, name,
+                      absl::StrCat("holds ", entry.end - entry.begin, " bytes but dtype ",
+                                   dtype->get<std::string>(), " with shape ", shape->dump(),
+                                   " needs ", expected));
+  }
+  return entry;
+}
+
+}  // namespace
+
+absl::StatusOr<TensorMap> ParseSafetensors(std::string_view bytes, const std::string& source_name) {
+  if (bytes.size() < 8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": ", bytes.size(),
+                     " bytes is too short for a safetensors file (8-byte header length)"));
+  }
+  uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) {
+    header_size = (header_size << 8) | static_cast<unsigned char>(bytes[i]);
+  }
+  if (header_size > bytes.size() - 8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": header length ", header_size, " exceeds the ",
+                     bytes.size() - 8, " bytes that follow it (truncated or not safetensors)"));
+  }
+  const std::string_view header_text = bytes.substr(8, header_size);
+  const std::string_view data = bytes.substr(8 + header_size);
+  json header = json::parse(header_text.begin(), header_text.end(), nullptr,
+                            /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": header is not a JSON object"));
+  }
+  std::vector<Entry> entries;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") continue;
+    absl::StatusOr<Entry> entry = ParseEntry(source_name, it.key(), it.value(), data.size());
+    if (!entry.ok()) return entry.status();
+    entries.push_back(*std::move(entry));
+  }
+  std::vector<const Entry*> by_offset;
+  for (const Entry& e : entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const Entry& prev = *by_offset[i - 1];
+    const Entry& cur = *by_offset[i];
+    if (cur.begin < prev.end) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source_name, ": tensors '", prev.name, "' [", prev.begin, ", ", prev.end, ") and '",
+          cur.name, "' [", cur.begin, ", ", cur.end, ") overlap"));
+    }
+  }
+  TensorMap tensors;
+  for (const Entry& e : entries) {
+    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.type));
+    if (e.end > e.begin) std::memcpy(t.data_ptr(), data.data() + e.begin, e.end - e.begin);
+    tensors.emplace(e.name, std::move(t));
+  }
+  return tensors;
+}
+
+absl::StatusOr<TensorMap> ReadSafetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open for reading"));
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
+  return ParseSafetensors(bytes, path);
+}
+
+absl::StatusOr<std::string> SerializeSafetensors(const TensorMap& tensors) {
+  std::vector<std::pair<std::string, at::Tensor>> ordered;
+  for (const auto& [name, tensor] : tensors) {
+    if (name == "__metadata__") {
+      return absl::InvalidArgumentError("'__metadata__' is reserved and cannot name a tensor");
+    }
+    if (!tensor.defined()) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' is undefined"));
+    }
+    if (NameOfDtype(tensor.scalar_type()) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", name, "' has dtype ", c10::toString(tensor.scalar_type()),
+                       ", which safetensors here does not support (", KnownDtypes(), ")"));
+    }
+    ordered.emplace_back(name, tensor.detach().to(at::kCPU).contiguous());
+  }
+  // Larger elements first keeps every tensor aligned to its element size.
+  std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
+    return a.second.element_size() > b.second.element_size();
+  });
+  json header = json::object();
+  header["__metadata__"] = {{"format", "pt"}};
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : ordered) {
+    const uint64_t size = tensor.numel() * tensor.element_size();
+    header[name] = {{"dtype", NameOfDtype(tensor.scalar_type())},
+                    {"shape", tensor.sizes().vec()},
+                    {"data_offsets", {offset, offset + size}}};
+    offset += size;
+  }
+  std::string header_text = header.dump();
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');
+  std::string out;
+  out.reserve(8 + header_text.size() + offset);
+  const uint64_t header_size = header_text.size();
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((header_size >> (8 * i)) & 0xff));
+  out += header_text;
+  for (const auto& [name, tensor] : ordered) {
+    out.append(static_cast<const char*>(tensor.data_ptr()), tensor.numel() * tensor.element_size());
+  }
+  return out;
+}
+
+absl::Status WriteSafetensors(const std::string& path, const TensorMap& tensors) {
+  absl::StatusOr<std::string> bytes = SerializeSafetensors(tensors);
+  if (!bytes.ok()) {
+    return absl::Status(bytes.status().code(), absl::StrCat(path, ": ", bytes.status().message()));
+  }
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) return absl::PermissionDeniedError(absl::StrCat(temporary, ": cannot open for writing"));
+    out.write(bytes->data(), bytes->size());
+    out.close();
+    if (!out) {
+      std::remove(temporary.c_str());
+      return absl::DataLossError(absl::StrCat(temporary, ": write failed"));
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    return absl::PermissionDeniedError(absl::StrCat("cannot rename ", temporary, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace taskmoe
