@@ -1,0 +1,55 @@
+// Routing plugin "annealed": frozen stage-one router, softmax with an annealed temperature.
+#include <memory>
+
+#include <ATen/ATen.h>
+
+#include "absl/status/statusor.h"
+#include "moe/routing.h"
+#include "routing_plugins/annealed/annealed.pb.h"
+#include "routing_plugins/router/router.h"
+
+namespace taskmoe {
+namespace {
+
+class AnnealedRouting : public RoutingPlugin {
+ public:
+  AnnealedRouting(const RoutingContext& context, const RouterNetworkOptions& router,
+                  const TemperatureSchedule& temperature)
+      : RoutingPlugin(context), temperature_(temperature) {
+    // Same module name as "learned", so a stage-one checkpoint's router state loads here.
+    router_ = register_module("router", MakeRouterNetwork(router));
+    for (at::Tensor& parameter : router_->parameters()) parameter.set_requires_grad(false);
+  }
+
+ protected:
+  RouteWeights ComputeRoutes(const RoutingInput& input) override {
+    // The routes are fixed by stage one: no gradient reaches the router or the task vectors.
+    const at::Tensor logits = router_->forward(input.task_vectors.detach());
+    return SplitLayers(SelectRoutes(logits, SelectionFunction::kSoftmax, temperature_.At(input.step),
+                                    is_training()),
+                       context().shape);
+  }
+
+ private:
+  TemperatureSchedule temperature_;
+  std::shared_ptr<RouterNetworkImpl> router_;
+};
+
+absl::StatusOr<std::shared_ptr<RoutingPlugin>> MakeAnnealedRouting(const RoutingContext& context,
+                                                                   const AnnealedRoutingParams& params) {
+  absl::StatusOr<RouterNetworkOptions> router = RouterNetworkOptionsFromProto(params.router(), context);
+  if (!router.ok()) return router.status();
+  RouteSelectionParams selection;
+  selection.set_function(RouteSelectionParams::SOFTMAX);
+  selection.set_initial_tau(params.initial_tau());
+  selection.set_minimum_tau(params.minimum_tau());
+  selection.set_anneal_rate(params.anneal_rate());
+  absl::StatusOr<SelectionOptions> options = SelectionOptionsFromProto(selection);
+  if (!options.ok()) return options.status();
+  return std::make_shared<AnnealedRouting>(context, *router, options->temperature);
+}
+
+TASKMOE_REGISTER_ROUTING_PLUGIN("annealed", AnnealedRoutingParams, MakeAnnealedRouting);
+
+}  // namespace
+}  // namespace taskmoe
