@@ -1,0 +1,358 @@
+#include "data/gym/gym_writer.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "data/gym/gym_random.h"
+#include "data/gym/skills.h"
+#include "data/gym/tasks.h"
+#include <glog/logging.h>
+#include <nlohmann/json.hpp>
+
+namespace taskmoe::gym {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+struct Example {
+  std::string input;
+  std::string output;
+};
+
+// (split name, its lines) for the three files of one prefix.
+using SplitFiles = std::vector<std::pair<const char*, const std::vector<Example>*>>;
+
+absl::Status WriteTextFile(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
+  return absl::OkStatus();
+}
+
+absl::Status WriteJson(const fs::path& path, const Json& json) {
+  return WriteTextFile(path, json.dump(2) + "\n");
+}
+
+absl::Status WriteExamples(const fs::path& path, const std::vector<Example>& examples) {
+  std::string content;
+  for (const Example& example : examples) {
+    absl::StrAppend(&content, example.input, "\t", example.output, "\n");
+  }
+  return WriteTextFile(path, content);
+}
+
+// `count` examples of `task` with pairwise distinct inputs and non-empty outputs.
+absl::StatusOr<std::vector<Example>> GenerateDistinct(const GymTask& task, int count,
+                                                      uint64_t stream_seed) {
+  GymRandom random(stream_seed);
+  std::set<std::string> seen_inputs;
+  std::vector<Example> examples;
+  const int64_t max_draws = 50 * static_cast<int64_t>(count) + 1000;
+  for (int64_t draw = 0; draw < max_draws && static_cast<int>(examples.size()) < count;
+       ++draw) {
+    GymState input = GenerateInput(task.input, random);
+    absl::StatusOr<GymState> output = ApplySkills(task.skills, input);
+    CHECK(output.ok()) << "task " << task.name << " generated an input outside its skills: "
+                       << output.status();
+    Example example{FormatGymInput(input), FormatGymOutput(*output)};
+    if (example.output.empty() || !seen_inputs.insert(example.input).second) continue;
+    examples.push_back(std::move(example));
+  }
+  if (static_cast<int>(examples.size()) < count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gym task ", task.name, ": found only ", examples.size(),
+                     " distinct examples after ", max_draws, " draws, but ", count,
+                     " were requested; ask for fewer examples"));
+  }
+  return examples;
+}
+
+// CrossFit's k-shot recipe (tasks/fewshot_gym_dataset.py): shuffle the source lines;
+// classification takes the first k lines of every label (labels in order of first
+// appearance) for train and the next k for dev; text-to-text takes the first k and next k.
+std::pair<std::vector<Example>, std::vector<Example>> SampleFewShot(
+    std::vector<Example> pool, bool classification, int k, GymRandom& random) {
+  random.Shuffle(pool);
+  std::vector<Example> train, dev;
+  if (!classification) {
+    for (int i = 0; i < static_cast<int>(pool.size()) && i < 2 * k; ++i) {
+      (i < k ? train : dev).push_back(pool[i]);
+    }
+    return {train, dev};
+  }
+  std::vector<std::string> labels;
+  std::map<std::string, std::vector<Example>> by_label;
+  for (Example& example : pool) {
+    std::vector<Example>& group = by_label[example.output];
+    if (group.empty()) labels.push_back(example.output);
+    group.push_back(std::move(example));
+  }
+  for (const std::string& label : labels) {
+    const std::vector<Example>& group = by_label[label];
+    for (int i = 0; i < static_cast<int>(group.size()) && i < 2 * k; ++i) {
+      (i < k ? train : dev).push_back(group[i]);
+    }
+  }
+  return {train, dev};
+}
+
+std::string TsvName(const std::string& task, int k, int seed, absl::string_view split) {
+  return absl::StrCat(task, "_", k, "_", seed, "_", split, ".tsv");
+}
+
+absl::Status CheckOptions(const GymOptions& options) {
+  for (auto [name, value] : std::vector<std::pair<const char*, int>>{
+           {"train_examples", options.train_examples},
+           {"upstream_dev_examples", options.upstream_dev_examples},
+           {"upstream_test_examples", options.upstream_test_examples},
+           {"fewshot_pool_examples", options.fewshot_pool_examples},
+           {"fewshot_test_examples", options.fewshot_test_examples},
+           {"k_classification", options.k_classification},
+           {"k_text_to_text", options.k_text_to_text}}) {
+    if (value <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gym option ", name, " must be positive, got ", value));
+    }
+  }
+  if (options.fewshot_seeds.empty() ||
+      std::set<int>(options.fewshot_seeds.begin(), options.fewshot_seeds.end()).size() !=
+          options.fewshot_seeds.size()) {
+    return absl::InvalidArgumentError("gym option fewshot_seeds must be non-empty and distinct");
+  }
+  return absl::OkStatus();
+}
+
+// The entries of an existing gym directory that WriteGym owns and may replace; empty
+// for an absent or empty directory; an error for anything else.
+absl::StatusOr<std::vector<fs::path>> ReplaceableEntries(const fs::path& dir) {
+  std::error_code error;
+  if (!fs::exists(dir, error)) return std::vector<fs::path>{};
+  if (!fs::is_directory(dir, error)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("gym output ", dir.string(), " exists and is not a directory"));
+  }
+  std::vector<fs::path> entries;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    entries.push_back(entry.path());
+  }
+  if (error) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot list gym output ", dir.string(), ": ", error.message()));
+  }
+  if (entries.empty()) return entries;
+
+  const std::string refusal =
+      absl::StrCat("refusing to write the gym into ", dir.string(),
+                   ": the directory is not empty and is not a gym made by make_gym");
+  std::ifstream skills_in(dir / kSkillsFile);
+  if (!skills_in) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(refusal, " (it has no ", kSkillsFile, "); choose a new or empty directory"));
+  }
+  Json skills = Json::parse(skills_in, nullptr, /*allow_exceptions=*/false);
+  if (skills.is_discarded() || !skills.is_object() || !skills.contains("generator") ||
+      skills["generator"] != kGymGenerator || !skills.contains("tasks") ||
+      !skills["tasks"].is_array()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        refusal, " (its ", kSkillsFile, " does not name generator '", kGymGenerator,
+        "'); choose a new or empty directory"));
+  }
+  std::set<std::string> owned = {kSkillsFile, kSplitFile, kOntologyFile, kMetricsFile,
+                                 kTokenizerDir};
+  for (const Json& task : skills["tasks"]) {
+    if (task.is_object() && task.contains("name") && task["name"].is_string()) {
+      owned.insert(task["name"].get<std::string>());
+    }
+  }
+  for (const fs::path& entry : entries) {
+    if (owned.count(entry.filename().string()) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refusing to replace the gym in ", dir.string(), ": it also holds ",
+          entry.filename().string(), ", which make_gym did not write; move it away first"));
+    }
+  }
+  return entries;
+}
+
+Json SkillsJson(const GymOptions& options) {
+  std::set<Skill> train_skills;
+  for (const GymTask& task : GymTasks()) {
+    if (task.split == GymSplit::kTrain) train_skills.insert(task.skills.begin(), task.skills.end());
+  }
+  Json skills = Json::array();
+  for (Skill skill : AllSkills()) {
+    skills.push_back({{"name", std::string(SkillName(skill))},
+                      {"description", std::string(SkillDescription(skill))},
+                      {"control", train_skills.count(skill) == 0}});
+  }
+  Json tasks = Json::array();
+  Json rows = Json::array();
+  for (const GymTask& task : GymTasks()) {
+    Json task_skills = Json::array();
+    for (Skill skill : task.skills) task_skills.push_back(std::string(SkillName(skill)));
+    tasks.push_back({{"name", task.name},
+                     {"split", std::string(GymSplitName(task.split))},
+                     {"category", task.category},
+                     {"sub_category", task.sub_category},
+                     {"metric", task.metric},
+                     {"skills", task_skills}});
+    Json row = Json::array();
+    for (Skill skill : AllSkills()) {
+      row.push_back(std::count(task.skills.begin(), task.skills.end(), skill) > 0 ? 1 : 0);
+    }
+    rows.push_back(row);
+  }
+  Json task_names = Json::array(), skill_names = Json::array();
+  for (const GymTask& task : GymTasks()) task_names.push_back(task.name);
+  for (Skill skill : AllSkills()) skill_names.push_back(std::string(SkillName(skill)));
+  return {{"generator", kGymGenerator},
+          {"options",
+           {{"seed", options.seed},
+            {"train_examples", options.train_examples},
+            {"upstream_dev_examples", options.upstream_dev_examples},
+            {"upstream_test_examples", options.upstream_test_examples},
+            {"fewshot_pool_examples", options.fewshot_pool_examples},
+            {"fewshot_test_examples", options.fewshot_test_examples},
+            {"k_classification", options.k_classification},
+            {"k_text_to_text", options.k_text_to_text},
+            {"fewshot_seeds", options.fewshot_seeds}}},
+          {"skills", skills},
+          {"tasks", tasks},
+          {"task_skill_matrix", {{"tasks", task_names}, {"skills", skill_names}, {"rows", rows}}}};
+}
+
+Json SplitJson() {
+  Json split = {{"train", Json::array()}, {"dev", Json::array()}, {"test", Json::array()},
+                {"all", Json::array()}};
+  for (const GymTask& task : GymTasks()) {
+    split[std::string(GymSplitName(task.split))].push_back(task.name);
+    split["all"].push_back(task.name);
+  }
+  return split;
+}
+
+Json OntologyJson() {
+  Json ontology = Json::object();
+  for (const GymTask& task : GymTasks()) {
+    ontology[task.category][task.sub_category].push_back(task.name);
+  }
+  return ontology;
+}
+
+Json MetricsJson() {
+  Json metrics = Json::object();
+  for (const GymTask& task : GymTasks()) metrics[task.name] = task.metric;
+  return metrics;
+}
+
+}  // namespace
+
+absl::Status CheckGymDirectory(const std::string& output_dir) {
+  return ReplaceableEntries(output_dir).status();
+}
+
+absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string& output_dir) {
+  if (absl::Status valid = CheckOptions(options); !valid.ok()) return valid;
+  absl::StatusOr<std::vector<fs::path>> old_entries = ReplaceableEntries(output_dir);
+  if (!old_entries.ok()) return old_entries.status();
+  std::error_code error;
+  for (const fs::path& entry : *old_entries) {
+    fs::remove_all(entry, error);
+    if (error) {
+      return absl::InternalError(
+          absl::StrCat("cannot remove old gym entry ", entry.string(), ": ", error.message()));
+    }
+  }
+  const fs::path root(output_dir);
+  fs::create_directories(root, error);
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat("cannot create gym directory ", output_dir, ": ", error.message()));
+  }
+
+  GymSummary summary;
+  std::set<std::string> corpus;
+  auto write_tsv = [&](const GymTask& task, const std::string& name,
+                       const std::vector<Example>& examples) -> absl::Status {
+    for (const Example& example : examples) {
+      corpus.insert(absl::StrCat(" [", task.name, "] ", example.input));
+      corpus.insert(absl::StrCat(" ", example.output));
+    }
+    ++summary.files;
+    summary.examples += examples.size();
+    return WriteExamples(root / task.name / name, examples);
+  };
+
+  for (const GymTask& task : GymTasks()) {
+    fs::create_directories(root / task.name, error);
+    if (error) {
+      return absl::InternalError(absl::StrCat("cannot create ", (root / task.name).string(),
+                                              ": ", error.message()));
+    }
+    const uint64_t task_seed = DeriveSeed(options.seed, task.name);
+    if (task.split == GymSplit::kTrain) {
+      const int total = options.train_examples + options.upstream_dev_examples +
+                        options.upstream_test_examples;
+      absl::StatusOr<std::vector<Example>> examples = GenerateDistinct(task, total, task_seed);
+      if (!examples.ok()) return examples.status();
+      auto begin = examples->begin();
+      const std::vector<Example> train(begin, begin + options.train_examples);
+      const std::vector<Example> dev(begin + options.train_examples,
+                                     begin + options.train_examples +
+                                         options.upstream_dev_examples);
+      const std::vector<Example> test(begin + options.train_examples +
+                                          options.upstream_dev_examples,
+                                      examples->end());
+      // One prefix, seed 100 (CrossFit's first seed), so prefix discovery finds one group.
+      const int seed = 100;
+      for (const auto& [split, lines] : SplitFiles{{"train", &train}, {"dev", &dev}, {"test", &test}}) {
+        if (absl::Status written =
+                write_tsv(task, TsvName(task.name, options.train_examples, seed, split), *lines);
+            !written.ok()) {
+          return written;
+        }
+      }
+    } else {
+      absl::StatusOr<std::vector<Example>> examples = GenerateDistinct(
+          task, options.fewshot_test_examples + options.fewshot_pool_examples, task_seed);
+      if (!examples.ok()) return examples.status();
+      const std::vector<Example> test(examples->begin(),
+                                      examples->begin() + options.fewshot_test_examples);
+      const std::vector<Example> pool(examples->begin() + options.fewshot_test_examples,
+                                      examples->end());
+      const int k =
+          task.IsClassification() ? options.k_classification : options.k_text_to_text;
+      for (int seed : options.fewshot_seeds) {
+        GymRandom random(DeriveSeed(task_seed, absl::StrCat("fewshot_", seed)));
+        auto [train, dev] = SampleFewShot(pool, task.IsClassification(), k, random);
+        for (const auto& [split, lines] :
+             SplitFiles{{"train", &train}, {"dev", &dev}, {"test", &test}}) {
+          if (absl::Status written = write_tsv(task, TsvName(task.name, k, seed, split), *lines);
+              !written.ok()) {
+            return written;
+          }
+        }
+      }
+    }
+    ++summary.tasks;
+  }
+
+  for (auto [name, json] : {std::pair{kSkillsFile, SkillsJson(options)},
+                            {kSplitFile, SplitJson()},
+                            {kOntologyFile, OntologyJson()},
+                            {kMetricsFile, MetricsJson()}}) {
+    if (absl::Status written = WriteJson(root / name, json); !written.ok()) return written;
+  }
+  summary.tokenizer_corpus.assign(corpus.begin(), corpus.end());
+  return summary;
+}
+
+}  // namespace taskmoe::gym

@@ -1,0 +1,61 @@
+#ifndef TASKMOE_DATA_GYM_GYM_WRITER_H_
+#define TASKMOE_DATA_GYM_GYM_WRITER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace taskmoe::gym {
+
+// Recorded in skills.json; a directory whose skills.json carries it is a gym that
+// WriteGym may replace.
+inline constexpr char kGymGenerator[] = "taskmoe make_gym";
+
+// Top-level files of a gym directory, besides one directory per task.
+inline constexpr char kSkillsFile[] = "skills.json";
+inline constexpr char kSplitFile[] = "split.json";
+inline constexpr char kOntologyFile[] = "ontology.json";
+inline constexpr char kMetricsFile[] = "metrics.json";
+// Where tools/make_gym writes the gym's BPE tokenizer (vocab.json, merges.txt).
+inline constexpr char kTokenizerDir[] = "tokenizer";
+
+struct GymOptions {
+  uint64_t seed = 1;
+  // Upstream (train) tasks: one prefix `<task>_<train_examples>_100` with these sizes.
+  int train_examples = 512;
+  int upstream_dev_examples = 32;
+  int upstream_test_examples = 64;
+  // Held-out (dev/test) tasks: k-shot train/dev files per few-shot seed, drawn from a
+  // source pool as CrossFit does (per label for classification), and one shared test set.
+  int fewshot_pool_examples = 512;
+  int fewshot_test_examples = 256;
+  int k_classification = 16;
+  int k_text_to_text = 32;
+  std::vector<int> fewshot_seeds = {100, 13, 21, 42, 87};
+};
+
+struct GymSummary {
+  int tasks = 0;
+  int files = 0;
+  int64_t examples = 0;  // lines written, over all files
+  // Every distinct text the model will see, formatted as the CrossFit loaders format it
+  // (" [task] input", " output"): the corpus for the gym's tokenizer.
+  std::vector<std::string> tokenizer_corpus;
+};
+
+// OK when `output_dir` is absent, empty, or a gym written by WriteGym that holds nothing
+// else; FailedPrecondition (naming the directory and the reason) otherwise.
+absl::Status CheckGymDirectory(const std::string& output_dir);
+
+// Writes the whole gym into `output_dir` (replacing a previous gym there, refusing any
+// other non-empty directory): one CrossFit task directory per task, skills.json (skill
+// inventory, task x skill matrix, categories, metrics), split.json, ontology.json and
+// metrics.json. The tree depends only on `options`: the same options give identical bytes.
+absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string& output_dir);
+
+}  // namespace taskmoe::gym
+
+#endif  // TASKMOE_DATA_GYM_GYM_WRITER_H_
