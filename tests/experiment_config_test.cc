@@ -1,0 +1,85 @@
+#include "moe/experiment_config.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+
+namespace taskmoe {
+namespace {
+
+TEST(ExperimentConfig, DefaultsFollowTheOriginal) {
+  ExperimentConfig config;
+  EXPECT_EQ(config.model().experts(), 3);
+  EXPECT_FLOAT_EQ(config.model().init_eps(), 1e-8f);
+  EXPECT_FLOAT_EQ(config.optimizer().lr(), 1e-5f);
+  EXPECT_FLOAT_EQ(config.optimizer().router_lr(), 1e-3f);
+  EXPECT_FLOAT_EQ(config.optimizer().max_grad_norm(), 0.1f);
+  EXPECT_EQ(config.training().gradient_accumulation_steps(), 2);
+  EXPECT_EQ(config.evaluation().generation_start(), EvaluationConfig::BOS);
+  EXPECT_EQ(config.routing().plugin(), "learned");
+}
+
+TEST(ExperimentConfig, ParseErrorNamesFileLineAndField) {
+  auto config = ParseExperimentConfig("optimizer {\n  lr: 1e-4\n  learning_rate: 2\n}\n",
+                                      "my.pbtxt");
+  ASSERT_FALSE(config.ok());
+  EXPECT_TRUE(absl::StrContains(config.status().message(), "my.pbtxt:3:")) << config.status();
+  EXPECT_TRUE(absl::StrContains(config.status().message(), "learning_rate")) << config.status();
+}
+
+TEST(ExperimentConfig, OverridesSetScalarsStringsEnumsListsAndMessages) {
+  ExperimentConfig config;
+  config.mutable_model()->add_encoder_vanilla_layers(5);
+  ASSERT_TRUE(ApplyOverride("optimizer.lr=1e-4", &config).ok());
+  ASSERT_TRUE(ApplyOverride("data.data_dir=/tmp/my data", &config).ok());
+  ASSERT_TRUE(ApplyOverride("data.batching=TASK_GROUPED", &config).ok());
+  ASSERT_TRUE(ApplyOverride("model.encoder_vanilla_layers=0,2", &config).ok());
+  ASSERT_TRUE(ApplyOverride("model.random_init={d_model: 64 encoder_layers: 1}", &config).ok());
+  ASSERT_TRUE(ApplyOverride("output_dir=\"runs/x\"", &config).ok());
+  EXPECT_FLOAT_EQ(config.optimizer().lr(), 1e-4f);
+  EXPECT_EQ(config.data().data_dir(), "/tmp/my data");
+  EXPECT_EQ(config.data().batching(), DataConfig::TASK_GROUPED);
+  ASSERT_EQ(config.model().encoder_vanilla_layers_size(), 2);  // replaced, not appended
+  EXPECT_EQ(config.model().encoder_vanilla_layers(1), 2);
+  EXPECT_EQ(config.model().random_init().d_model(), 64);
+  EXPECT_EQ(config.model().random_init().encoder_layers(), 1);
+  EXPECT_EQ(config.output_dir(), "runs/x");
+}
+
+TEST(ExperimentConfig, BadOverridesNameThePath) {
+  ExperimentConfig config;
+  absl::Status unknown = ApplyOverride("optimizer.learning_rate=1", &config);
+  EXPECT_TRUE(absl::StrContains(unknown.message(), "learning_rate")) << unknown;
+  absl::Status not_message = ApplyOverride("output_dir.x=1", &config);
+  EXPECT_FALSE(not_message.ok());
+  absl::Status bad_value = ApplyOverride("training.total_steps=many", &config);
+  EXPECT_TRUE(absl::StrContains(bad_value.message(), "training.total_steps")) << bad_value;
+  EXPECT_FALSE(ApplyOverride("no_equals_sign", &config).ok());
+}
+
+TEST(ExperimentConfig, ValidationNamesTheField) {
+  auto negative_lr = LoadExperimentConfig("", {"optimizer.lr=-1"});
+  ASSERT_FALSE(negative_lr.ok());
+  EXPECT_TRUE(absl::StrContains(negative_lr.status().message(), "optimizer.lr"));
+  auto zero_steps = LoadExperimentConfig("", {"training.total_steps=0"});
+  EXPECT_TRUE(absl::StrContains(zero_steps.status().message(), "training.total_steps"));
+  auto heads = LoadExperimentConfig("", {"model.random_init={d_model: 30 attention_heads: 4}"});
+  EXPECT_TRUE(absl::StrContains(heads.status().message(), "attention_heads"));
+  auto device = LoadExperimentConfig("", {"training.device=tpu"});
+  EXPECT_TRUE(absl::StrContains(device.status().message(), "training.device"));
+  EXPECT_TRUE(LoadExperimentConfig("", {}).ok());
+  auto missing = LoadExperimentConfig("/nonexistent/config.pbtxt", {});
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), "/nonexistent/config.pbtxt"));
+}
+
+TEST(ExperimentConfig, TextRoundTrip) {
+  ExperimentConfig config;
+  ASSERT_TRUE(ApplyOverride("training.seed=7", &config).ok());
+  ASSERT_TRUE(ApplyOverride("model.decoder_vanilla_layers=1", &config).ok());
+  auto again = ParseExperimentConfig(ExperimentConfigToText(config), "resolved");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->SerializeAsString(), config.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace taskmoe
