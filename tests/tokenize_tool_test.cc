@@ -1,0 +1,73 @@
+// Runs the tools/tokenize binary on the BART tokenizer fixture cases and compares its output.
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/shared_data.h"
+
+namespace taskmoe {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kFixtures = taskmoe::testing::SharedPath("fixtures/bart_tokenizer");
+
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::ifstream stream(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(stream, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream stream(path);
+  std::stringstream contents;
+  contents << stream.rdbuf();
+  return contents.str();
+}
+
+TEST(TokenizeToolTest, ReproducesTheFixtureCases) {
+  const std::string output = ::testing::TempDir() + "/tokenized.jsonl";
+  const std::string command = "tools/tokenize --model_dir=" + kFixtures + " --input=" + kFixtures +
+                              "/cases.jsonl --output=" + output;
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  const std::vector<std::string> cases = ReadLines(kFixtures + "/cases.jsonl");
+  const std::vector<std::string> results = ReadLines(output);
+  ASSERT_EQ(cases.size(), 54u);
+  ASSERT_EQ(results.size(), cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const nlohmann::json expected = nlohmann::json::parse(cases[i]);
+    const nlohmann::json actual = nlohmann::json::parse(results[i]);
+    SCOPED_TRACE(expected["text"].get<std::string>());
+    EXPECT_EQ(actual["ids"], expected["ids"]);
+    EXPECT_EQ(actual["tokens"], expected["tokens"]);
+    EXPECT_EQ(actual["decoded"], expected["decoded"]);
+  }
+}
+
+TEST(TokenizeToolTest, MalformedInputLineIsNamed) {
+  const std::string input = ::testing::TempDir() + "/bad.jsonl";
+  std::ofstream(input) << "{\"text\": \"fine\"}\n\n{\"txt\": \"no text key\"}\n";
+  const std::string errors = ::testing::TempDir() + "/errors.txt";
+  const std::string command = "tools/tokenize --vocab=" + kFixtures + "/vocab.json --merges=" +
+                              kFixtures + "/merges.txt --input=" + input + " --output=" +
+                              ::testing::TempDir() + "/out.jsonl 2>" + errors;
+  EXPECT_NE(std::system(command.c_str()), 0);
+  EXPECT_THAT(ReadAll(errors), HasSubstr("bad.jsonl:3: expected an object with a string \"text\""));
+}
+
+TEST(TokenizeToolTest, NeedsModelDirOrVocabAndMerges) {
+  const std::string errors = ::testing::TempDir() + "/usage.txt";
+  const std::string command = "tools/tokenize --vocab=" + kFixtures + "/vocab.json 2>" + errors;
+  EXPECT_NE(std::system(command.c_str()), 0);
+  EXPECT_THAT(ReadAll(errors), HasSubstr("give either --model_dir, or both --vocab and --merges"));
+}
+
+}  // namespace
+}  // namespace taskmoe
