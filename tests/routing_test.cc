@@ -1,0 +1,206 @@
+// The routing core (registry, config, validation, state) and the built-in plugins without a
+// router network: average, task_random, instance_random.
+#include "moe/routing.h"
+
+#include <map>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+#include "moe/npy.h"
+#include "routing_plugins/learned/learned.pb.h"
+#include "routing_plugins/task_random/task_random.pb.h"
+
+namespace taskmoe {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const RoutingContext kContext = {ModelShape{/*encoder_layers=*/3, /*decoder_layers=*/2, /*experts=*/4},
+                                 /*task_vector_dim=*/8, /*num_tasks=*/5};
+
+std::shared_ptr<RoutingPlugin> Create(const std::string& text_config, const RoutingContext& context = kContext) {
+  RoutingConfig config;
+  CHECK(google::protobuf::TextFormat::ParseFromString(text_config, &config)) << text_config;
+  absl::StatusOr<std::shared_ptr<RoutingPlugin>> plugin = CreateRoutingPlugin(config, context);
+  CHECK(plugin.ok()) << plugin.status();
+  return *plugin;
+}
+
+RoutingInput Batch(const std::vector<int64_t>& task_ids, int64_t step = 0) {
+  return {at::tensor(task_ids, at::kLong), at::randn({static_cast<int64_t>(task_ids.size()), kContext.task_vector_dim}),
+          step};
+}
+
+// [layers, batch, E] of both parts.
+at::Tensor AllLayers(const RouteWeights& routes) { return at::cat({routes.encoder, routes.decoder}, 0); }
+
+TEST(RoutingRegistryTest, ListsEveryBuiltInPlugin) {
+  // Fails when a plugin's target loses alwayslink or leaves //routing_plugins:all.
+  EXPECT_THAT(RegisteredRoutingPlugins(),
+              ElementsAre("annealed", "average", "fixed", "instance_random", "learned", "task_random"));
+}
+
+TEST(RoutingRegistryTest, UnknownPluginNameListsRegisteredNames) {
+  RoutingConfig config;
+  config.set_plugin("top_secret");
+  const absl::Status status = CreateRoutingPlugin(config, kContext).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(status.message(), HasSubstr("routing.plugin"));
+  EXPECT_THAT(status.message(), HasSubstr("'top_secret'"));
+  EXPECT_THAT(status.message(),
+              HasSubstr("annealed, average, fixed, instance_random, learned, task_random"));
+}
+
+TEST(RoutingRegistryTest, WrongParamsTypeNamesBothTypes) {
+  RoutingConfig config;
+  config.set_plugin("task_random");
+  config.mutable_params()->PackFrom(LearnedRoutingParams());
+  const absl::Status status = CreateRoutingPlugin(config, kContext).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("'task_random' takes params of type taskmoe.TaskRandomRoutingParams"));
+  EXPECT_THAT(status.message(), HasSubstr("type.googleapis.com/taskmoe.LearnedRoutingParams"));
+}
+
+TEST(RoutingRegistryTest, DefaultPluginIsLearned) {
+  EXPECT_EQ(RoutingConfig().plugin(), "learned");
+}
+
+TEST(ValidateRoutesTest, AcceptsWellFormedRoutes) {
+  const ModelShape& shape = kContext.shape;
+  EXPECT_TRUE(ValidateRoutes({at::rand({3, 6, 4}), at::rand({2, 6, 4})}, shape, 6).ok());
+}
+
+TEST(ValidateRoutesTest, NamesThePartAndTheExpectedShape) {
+  const ModelShape& shape = kContext.shape;
+  absl::Status status = ValidateRoutes({at::rand({2, 6, 4}), at::rand({2, 6, 4})}, shape, 6);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("encoder routes have shape [2, 6, 4], expected [layers, batch, experts] = [3, 6, 4]"));
+
+  status = ValidateRoutes({at::rand({3, 6, 4}), at::rand({2, 5, 4})}, shape, 6);
+  EXPECT_THAT(status.message(), HasSubstr("decoder routes have shape [2, 5, 4]"));
+
+  status = ValidateRoutes({at::rand({3, 6, 4}), at::rand({2, 6, 3})}, shape, 6);
+  EXPECT_THAT(status.message(), HasSubstr("expected [layers, batch, experts] = [2, 6, 4]"));
+
+  status = ValidateRoutes({at::ones({3, 6, 4}, at::kLong), at::rand({2, 6, 4})}, shape, 6);
+  EXPECT_THAT(status.message(), HasSubstr("floating-point"));
+
+  at::Tensor with_nan = at::rand({2, 6, 4});
+  with_nan[1][2][3] = NAN;
+  EXPECT_THAT(ValidateRoutes({at::rand({3, 6, 4}), with_nan}, shape, 6).message(), HasSubstr("NaN"));
+
+  EXPECT_THAT(ValidateRoutes({at::Tensor(), at::rand({2, 6, 4})}, shape, 6).message(), HasSubstr("undefined"));
+}
+
+TEST(RoutingPluginTest, RejectsTaskIdsOutsideTheTable) {
+  std::shared_ptr<RoutingPlugin> plugin = Create(R"(plugin: "average")");
+  EXPECT_DEATH(plugin->Route(Batch({0, 5})), "the plugin knows 5 tasks");
+}
+
+TEST(AverageRoutingTest, EveryExpertGetsOneOverE) {
+  std::shared_ptr<RoutingPlugin> plugin = Create(R"(plugin: "average")");
+  const RouteWeights routes = plugin->Route(Batch({0, 3, 3}));
+  ASSERT_TRUE(ValidateRoutes(routes, kContext.shape, 3).ok());
+  EXPECT_TRUE(at::equal(AllLayers(routes), at::full({5, 3, 4}, 0.25)));
+  EXPECT_TRUE(RoutingState(*plugin).empty());
+}
+
+TEST(TaskRandomRoutingTest, EachTaskHasFixedTopNExpertsWithEqualWeight) {
+  std::shared_ptr<RoutingPlugin> plugin = Create(R"(
+      plugin: "task_random"
+      params { [type.googleapis.com/taskmoe.TaskRandomRoutingParams] { top_n: 2 } })");
+  const at::Tensor routes = AllLayers(plugin->Route(Batch({0, 1, 2, 3, 4, 2})));
+  ASSERT_TRUE(ValidateRoutes(plugin->Route(Batch({1})), kContext.shape, 1).ok());
+  // Exactly two experts at 1/2 in every layer of every example.
+  EXPECT_TRUE(at::equal((routes == 0.5).sum(-1), at::full({5, 6}, 2, at::kLong)));
+  EXPECT_TRUE(at::equal((routes == 0).sum(-1), at::full({5, 6}, 2, at::kLong)));
+  // Same task, same routes: within a batch and across training steps.
+  EXPECT_TRUE(at::equal(routes.select(1, 2), routes.select(1, 5)));
+  EXPECT_TRUE(at::equal(AllLayers(plugin->Route(Batch({2}, /*step=*/100))).select(1, 0), routes.select(1, 2)));
+  // Tasks differ somewhere (5 tasks x 5 layers of 6 possible pairs: equal by chance ~ 6^-20).
+  EXPECT_FALSE(at::equal(routes.select(1, 0), routes.select(1, 1)) &&
+               at::equal(routes.select(1, 1), routes.select(1, 2)));
+}
+
+TEST(TaskRandomRoutingTest, RoutesSurviveSaveAndLoadThroughNpyFiles) {
+  at::manual_seed(1);
+  std::shared_ptr<RoutingPlugin> trained = Create(R"(plugin: "task_random")");
+  const RoutingInput batch = Batch({0, 1, 2, 3, 4});
+  const at::Tensor routes = AllLayers(trained->Route(batch));
+
+  std::map<std::string, std::string> files;
+  for (const auto& [name, tensor] : RoutingState(*trained)) {
+    files[name] = ::testing::TempDir() + "/task_random_" + name + ".npy";
+    ASSERT_TRUE(WriteNpy(files[name], tensor).ok());
+  }
+  EXPECT_EQ(files.size(), 1u);
+
+  at::manual_seed(2);
+  std::shared_ptr<RoutingPlugin> restored = Create(R"(plugin: "task_random")");
+  ASSERT_FALSE(at::equal(AllLayers(restored->Route(batch)), routes)) << "seeds should draw other routes";
+  std::map<std::string, at::Tensor> state;
+  for (const auto& [name, path] : files) state[name] = *ReadNpy(path);
+  ASSERT_TRUE(LoadRoutingState(state, *restored).ok());
+  EXPECT_TRUE(at::equal(AllLayers(restored->Route(batch)), routes));
+}
+
+TEST(TaskRandomRoutingTest, TopNMustFitTheExperts) {
+  RoutingConfig config;
+  config.set_plugin("task_random");
+  TaskRandomRoutingParams params;
+  params.set_top_n(5);
+  config.mutable_params()->PackFrom(params);
+  EXPECT_THAT(CreateRoutingPlugin(config, kContext).status().message(), HasSubstr("top_n must be in [1, 4]"));
+}
+
+TEST(LoadRoutingStateTest, RejectsMissingExtraAndMisshapenTensors) {
+  std::shared_ptr<RoutingPlugin> plugin = Create(R"(plugin: "task_random")");
+  EXPECT_THAT(LoadRoutingState({}, *plugin).message(), HasSubstr("lacks tensor 'task_routes' of shape [5, 5, 4]"));
+  EXPECT_THAT(LoadRoutingState({{"task_routes", at::zeros({5, 5, 3})}}, *plugin).message(),
+              HasSubstr("'task_routes' has shape [5, 5, 3], expected [5, 5, 4]"));
+  EXPECT_THAT(LoadRoutingState({{"task_routes", at::zeros({5, 5, 4})}, {"router.bias", at::zeros({1})}}, *plugin).message(),
+              HasSubstr("'router.bias' that this plugin does not have"));
+}
+
+TEST(InstanceRandomRoutingTest, TrainingDrawsFreshOneHotRoutesEveryStep) {
+  std::shared_ptr<RoutingPlugin> plugin = Create(R"(plugin: "instance_random")");
+  plugin->train();
+  const RoutingInput batch = Batch({0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1});
+  const RouteWeights first = plugin->Route(batch);
+  const RouteWeights second = plugin->Route({batch.task_ids, batch.task_vectors, /*step=*/1});
+  ASSERT_TRUE(ValidateRoutes(first, kContext.shape, 16).ok());
+  ASSERT_TRUE(ValidateRoutes(second, kContext.shape, 16).ok());
+  for (const at::Tensor& routes : {AllLayers(first), AllLayers(second)}) {
+    EXPECT_TRUE(at::equal(routes.sum(-1), at::ones({5, 16})));
+    EXPECT_TRUE(at::equal((routes == 1).sum(-1), at::ones({5, 16}, at::kLong)));
+  }
+  // 80 independent draws of 4 experts: equal by chance with probability 4^-80.
+  EXPECT_FALSE(at::equal(AllLayers(first), AllLayers(second)));
+  // Examples of one task are routed independently.
+  EXPECT_FALSE(at::equal(AllLayers(first).select(1, 0).unsqueeze(1).expand({5, 8, 4}),
+                         AllLayers(first).narrow(1, 0, 8)));
+}
+
+TEST(InstanceRandomRoutingTest, EvaluationUsesOneFixedRouteThatIsCheckpointed) {
+  std::shared_ptr<RoutingPlugin> plugin = Create(R"(plugin: "instance_random")");
+  plugin->eval();
+  const at::Tensor routes = AllLayers(plugin->Route(Batch({0, 1, 4})));
+  EXPECT_TRUE(at::equal(routes, AllLayers(plugin->Route(Batch({3, 3, 2}, /*step=*/7)))));
+  EXPECT_TRUE(at::equal(routes.select(1, 0), routes.select(1, 2)));
+  EXPECT_TRUE(at::equal((routes == 1).sum(-1), at::ones({5, 3}, at::kLong)));
+
+  std::shared_ptr<RoutingPlugin> other = Create(R"(plugin: "instance_random")");
+  other->eval();
+  std::map<std::string, at::Tensor> state;
+  for (const auto& [name, tensor] : RoutingState(*plugin)) state[name] = tensor;
+  ASSERT_TRUE(LoadRoutingState(state, *other).ok());
+  EXPECT_TRUE(at::equal(AllLayers(other->Route(Batch({0, 1, 4}))), routes));
+}
+
+}  // namespace
+}  // namespace taskmoe
