@@ -1,0 +1,229 @@
+#include "data/bpe_trainer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "data/tokenizer.h"
+#include "glog/logging.h"
+#include "nlohmann/json.hpp"
+
+namespace taskmoe {
+namespace {
+
+constexpr int64_t kSpecialTokensBefore = 4;  // <s>, <pad>, </s>, <unk>; <mask> comes last.
+constexpr int64_t kMinimumVocabSize = kSpecialTokensBefore + 256 + 1;
+
+uint64_t PairKey(int32_t left, int32_t right) {
+  return (static_cast<uint64_t>(left) << 32) | static_cast<uint32_t>(right);
+}
+int32_t LeftOf(uint64_t key) { return static_cast<int32_t>(key >> 32); }
+int32_t RightOf(uint64_t key) { return static_cast<int32_t>(key & 0xFFFFFFFFu); }
+
+struct Word {
+  std::vector<int32_t> symbols;
+  int64_t count = 0;
+};
+
+// Pair counts over all words, with the best pair (highest count, then smallest key, i.e.
+// smallest left id, then smallest right id) at the front of `ranked`.
+class PairCounts {
+ public:
+  void Add(uint64_t key, int64_t delta) {
+    int64_t& count = counts_[key];
+    if (count > 0) ranked_.erase({-count, key});
+    count += delta;
+    CHECK_GE(count, 0) << "pair count went negative";
+    if (count > 0) ranked_.insert({-count, key});
+  }
+  bool empty() const { return ranked_.empty(); }
+  uint64_t best_key() const { return ranked_.begin()->second; }
+  int64_t best_count() const { return -ranked_.begin()->first; }
+
+ private:
+  absl::flat_hash_map<uint64_t, int64_t> counts_;
+  std::set<std::pair<int64_t, uint64_t>> ranked_;
+};
+
+// Adds (sign = +1) or removes (sign = -1) the adjacent pairs of a word from the counts.
+void CountPairs(const Word& word, int64_t sign, PairCounts* counts) {
+  for (size_t i = 0; i + 1 < word.symbols.size(); ++i) {
+    counts->Add(PairKey(word.symbols[i], word.symbols[i + 1]), sign * word.count);
+  }
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
+    stream << contents;
+    stream.flush();
+    if (!stream) return absl::PermissionDeniedError(absl::StrCat("cannot write '", temporary, "'"));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot rename '", temporary, "' to '", path, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<BpeModel> LearnBpe(const std::vector<std::string>& corpus,
+                                  const BpeTrainerOptions& options) {
+  if (options.vocab_size < kMinimumVocabSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vocab_size ", options.vocab_size, " is too small: a byte-level BPE needs at least ",
+        kMinimumVocabSize, " (5 special tokens and 256 byte symbols)"));
+  }
+  if (options.min_pair_frequency < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_pair_frequency must be at least 1, got ", options.min_pair_frequency));
+  }
+
+  BpeModel model;
+  absl::flat_hash_map<std::string, int32_t> token_ids;
+  auto add_token = [&](const std::string& token) {
+    const auto [it, inserted] = token_ids.emplace(token, static_cast<int32_t>(model.vocab.size()));
+    if (inserted) model.vocab.push_back(token);
+    return it->second;
+  };
+  for (const char* special : {kBosToken, kPadToken, kEosToken, kUnkToken}) add_token(special);
+  for (const std::string& symbol : ByteSymbols()) add_token(symbol);
+
+  // Unique pre-tokens with their counts, in sorted order so that everything below is
+  // independent of hash iteration order.
+  std::map<std::string, int64_t> pre_token_counts;
+  for (const std::string& text : corpus) {
+    for (const std::string_view pre_token : SplitPreTokens(text)) {
+      ++pre_token_counts[std::string(pre_token)];
+    }
+  }
+  std::vector<Word> words;
+  words.reserve(pre_token_counts.size());
+  for (const auto& [pre_token, count] : pre_token_counts) {
+    Word word;
+    word.count = count;
+    for (const char byte : pre_token) {
+      word.symbols.push_back(kSpecialTokensBefore + static_cast<unsigned char>(byte));
+    }
+    words.push_back(std::move(word));
+  }
+
+  PairCounts pair_counts;
+  absl::flat_hash_map<uint64_t, std::vector<int32_t>> words_with_pair;
+  for (int32_t w = 0; w < static_cast<int32_t>(words.size()); ++w) {
+    CountPairs(words[w], +1, &pair_counts);
+    for (size_t i = 0; i + 1 < words[w].symbols.size(); ++i) {
+      words_with_pair[PairKey(words[w].symbols[i], words[w].symbols[i + 1])].push_back(w);
+    }
+  }
+  absl::flat_hash_set<uint64_t> listed_merges;
+
+  // <mask> takes the last id, so learned tokens may fill vocab_size - 1 entries.
+  while (static_cast<int64_t>(model.vocab.size()) < options.vocab_size - 1 &&
+         !pair_counts.empty() && pair_counts.best_count() >= options.min_pair_frequency) {
+    const uint64_t key = pair_counts.best_key();
+    const int32_t left = LeftOf(key);
+    const int32_t right = RightOf(key);
+    const std::string merged_token = model.vocab[left] + model.vocab[right];
+    // A token string can arise from two different pairs ("ab"+"c", "a"+"bc"), and then a pair
+    // merged before may form again; it is merged in the words but listed once.
+    if (listed_merges.insert(key).second) {
+      model.merges.emplace_back(model.vocab[left], model.vocab[right]);
+    }
+    const int32_t merged = add_token(merged_token);
+
+    std::vector<int32_t> affected = std::move(words_with_pair[key]);
+    words_with_pair.erase(key);
+    std::sort(affected.begin(), affected.end());
+    affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
+    for (const int32_t w : affected) {
+      Word& word = words[w];
+      CountPairs(word, -1, &pair_counts);
+      std::vector<int32_t> symbols;
+      symbols.reserve(word.symbols.size());
+      for (size_t i = 0; i < word.symbols.size(); ++i) {
+        if (i + 1 < word.symbols.size() && word.symbols[i] == left &&
+            word.symbols[i + 1] == right) {
+          symbols.push_back(merged);
+          ++i;
+        } else {
+          symbols.push_back(word.symbols[i]);
+        }
+      }
+      word.symbols = std::move(symbols);
+      CountPairs(word, +1, &pair_counts);
+      for (size_t i = 0; i + 1 < word.symbols.size(); ++i) {
+        if (word.symbols[i] == merged || word.symbols[i + 1] == merged) {
+          words_with_pair[PairKey(word.symbols[i], word.symbols[i + 1])].push_back(w);
+        }
+      }
+    }
+  }
+  add_token(kMaskToken);
+  if (static_cast<int64_t>(model.vocab.size()) < options.vocab_size) {
+    LOG(WARNING) << "the corpus supports only " << model.vocab.size()
+                 << " vocabulary entries with min_pair_frequency " << options.min_pair_frequency
+                 << " (asked for " << options.vocab_size << ")";
+  }
+  return model;
+}
+
+absl::Status WriteBpeModel(const BpeModel& model, const std::string& out_dir) {
+  std::error_code error;
+  std::filesystem::create_directories(out_dir, error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create directory '", out_dir, "': ", error.message()));
+  }
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  for (size_t id = 0; id < model.vocab.size(); ++id) vocab[model.vocab[id]] = id;
+  std::string merges = "#version: 0.2\n";
+  for (const auto& [left, right] : model.merges) absl::StrAppend(&merges, left, " ", right, "\n");
+  if (absl::Status status = WriteFileAtomically(out_dir + "/vocab.json", vocab.dump());
+      !status.ok()) {
+    return status;
+  }
+  return WriteFileAtomically(out_dir + "/merges.txt", merges);
+}
+
+absl::Status TrainBpe(const std::vector<std::string>& corpus, const BpeTrainerOptions& options,
+                      const std::string& out_dir) {
+  absl::StatusOr<BpeModel> model = LearnBpe(corpus, options);
+  if (!model.ok()) return model.status();
+  return WriteBpeModel(*model, out_dir);
+}
+
+absl::StatusOr<std::vector<std::string>> ReadBpeCorpus(const std::vector<std::string>& paths) {
+  std::vector<std::string> corpus;
+  for (const std::string& path : paths) {
+    std::ifstream stream(path, std::ios::binary);
+    if (!stream) return absl::NotFoundError(absl::StrCat("cannot open corpus file '", path, "'"));
+    const bool crossfit_tsv = absl::EndsWith(path, ".tsv");
+    for (std::string line; std::getline(stream, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      if (!crossfit_tsv) {
+        corpus.push_back(std::move(line));
+        continue;
+      }
+      for (const absl::string_view field : absl::StrSplit(line, '\t', absl::SkipEmpty())) {
+        corpus.push_back(absl::StrCat(" ", field));
+      }
+    }
+    if (stream.bad()) return absl::DataLossError(absl::StrCat("cannot read '", path, "'"));
+  }
+  return corpus;
+}
+
+}  // namespace taskmoe
