@@ -1,5 +1,6 @@
 #include "data/bpe_trainer.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -171,6 +172,31 @@ TEST(BpeTrainerTest, ReadsTextAndCrossFitTsvCorpora) {
                                    " answer b"));
   EXPECT_THAT(ReadBpeCorpus({"/nonexistent/corpus.txt"}).status().message(),
               HasSubstr("cannot open corpus file '/nonexistent/corpus.txt'"));
+}
+
+TEST(TrainTokenizerToolTest, TrainsFromFilesAndTheTokenizerLoadsTheResult) {
+  const std::string corpus = ::testing::TempDir() + "/tool_corpus.txt";
+  {
+    std::ofstream stream(corpus);
+    for (const std::string& line : MixedCorpus()) {
+      if (line.find('\n') == std::string::npos) stream << line << "\n";
+    }
+  }
+  const std::string dir = FreshDir("tool_bpe");
+  const std::string command = "tools/train_tokenizer --corpus=" + corpus +
+                              " --vocab_size=330 --output_dir=" + dir + " 2>/dev/null";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  absl::StatusOr<BartTokenizer> tokenizer = BartTokenizer::LoadFromDirectory(dir);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ(tokenizer->vocab_size(), 330);
+  const std::string line = "café naïve Straße 12345";
+  EXPECT_EQ(tokenizer->Decode(tokenizer->Encode(line)), line);
+  // A missing corpus file is an error, and nothing is written.
+  const std::string missing_dir = FreshDir("tool_bpe_missing");
+  const std::string failing = "tools/train_tokenizer --corpus=/nonexistent.txt --output_dir=" +
+                              missing_dir + " 2>/dev/null";
+  EXPECT_NE(std::system(failing.c_str()), 0);
+  EXPECT_FALSE(std::filesystem::exists(missing_dir));
 }
 
 }  // namespace
