@@ -183,6 +183,14 @@ absl::StatusOr<std::vector<std::string>> ListPrefixes(const std::string& task_di
   return prefixes;
 }
 
+std::string TaskNameOfFile(std::string_view path) {
+  const std::string name = fs::path(std::string(path)).filename().string();
+  std::vector<std::string> parts = absl::StrSplit(name, '_');
+  if (parts.size() <= 3) return "";
+  parts.resize(parts.size() - 3);
+  return absl::StrJoin(parts, "_");
+}
+
 absl::StatusOr<std::vector<TaskFile>> ReadTaskFiles(const std::string& data_dir,
                                                     const std::string& task,
                                                     std::string_view split) {

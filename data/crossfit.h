@@ -40,6 +40,10 @@ absl::StatusOr<std::vector<Example>> ReadTsv(const std::string& path);
 // 100 comes before 13).
 absl::StatusOr<std::vector<std::string>> ListPrefixes(const std::string& task_dir);
 
+// The task of a file named <task>_<k>_<seed>_<split>.tsv (the original's
+// "_".join(basename.split("_")[:-3])); "" when the name has fewer parts.
+std::string TaskNameOfFile(std::string_view path);
+
 // `split` is "train", "dev" or "test". Reads <prefix>_<split>.tsv of every prefix of
 // <data_dir>/<task>, in discovery order (upstream training and per-prefix fine-tuning).
 // Errors: no directory for the task, no *.tsv in it, a prefix without the requested file.

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "glog/logging.h"
 #include "data/python_str.h"
 #include "nlohmann/json.hpp"
@@ -471,6 +472,41 @@ absl::StatusOr<std::vector<double>> EvaluatePerExample(
   absl::StatusOr<DecodedInputs> inputs = Decode(predictions, references, metric);
   if (!inputs.ok()) return inputs.status();
   return ExampleScores(*inputs, metric);
+}
+
+namespace {
+
+absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path, std::string_view what) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot open ", std::string(what), " ", path));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(file, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!ps::IsValidUtf8(line)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", lines.size() + 1, ": invalid UTF-8"));
+    }
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> ReadPredictionsFile(const std::string& path, bool strip) {
+  absl::StatusOr<std::vector<std::string>> lines = ReadLines(path, "predictions file");
+  if (!lines.ok() || !strip) return lines;
+  for (std::string& line : *lines) line = ps::StripUtf8(line);
+  return lines;
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> ReadReferencesFile(const std::string& path) {
+  absl::StatusOr<std::vector<std::string>> lines = ReadLines(path, "references file");
+  if (!lines.ok()) return lines.status();
+  std::vector<std::vector<std::string>> references;
+  references.reserve(lines->size());
+  for (const std::string& line : *lines) references.push_back(absl::StrSplit(line, '\t'));
+  return references;
 }
 
 const MetricTable& MetricTable::CrossFit() {

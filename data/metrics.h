@@ -52,6 +52,13 @@ absl::StatusOr<std::vector<double>> EvaluatePerExample(
     const std::vector<std::string>& predictions,
     const std::vector<std::vector<std::string>>& references, Metric metric);
 
+// A predictions file: one prediction per line ("\n" or "\r\n"; no final empty line), each
+// stripped of surrounding whitespace when `strip` is set, as the originals do before scoring.
+absl::StatusOr<std::vector<std::string>> ReadPredictionsFile(const std::string& path, bool strip);
+// A references file: one example per line, its valid outputs separated by tabs (an empty line is
+// the single reference "").
+absl::StatusOr<std::vector<std::vector<std::string>>> ReadReferencesFile(const std::string& path);
+
 // Task name -> metric, as in CrossFit's metrics.json (a JSON object of strings, key order kept).
 class MetricTable {
  public:
