@@ -290,6 +290,24 @@ absl::StatusOr<std::vector<std::string>> SplitTasks(const TaskSplit& split, std:
   return *tasks;
 }
 
+absl::StatusOr<std::vector<TaskFile>> ReadSplitTaskFiles(const TaskSplit& split,
+                                                         std::string_view list,
+                                                         const std::string& data_dir,
+                                                         std::string_view file_split) {
+  absl::StatusOr<std::vector<std::string>> tasks = SplitTasks(split, list, data_dir);
+  if (!tasks.ok()) return tasks.status();
+  std::sort(tasks->begin(), tasks->end());
+  tasks->erase(std::unique(tasks->begin(), tasks->end()), tasks->end());
+  std::vector<TaskFile> files;
+  for (const std::string& task : *tasks) {
+    absl::StatusOr<std::vector<TaskFile>> task_files = ReadTaskFiles(data_dir, task, file_split);
+    if (!task_files.ok()) return task_files.status();
+    files.insert(files.end(), std::make_move_iterator(task_files->begin()),
+                 std::make_move_iterator(task_files->end()));
+  }
+  return files;
+}
+
 std::string Ontology::CategoryOf(std::string_view task) const {
   for (const Category& category : categories) {
     for (const SubCategory& sub : category.sub_categories) {

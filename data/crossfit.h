@@ -69,6 +69,14 @@ absl::StatusOr<TaskSplit> ReadTaskSplit(const std::string& path);
 absl::StatusOr<std::vector<std::string>> SplitTasks(const TaskSplit& split, std::string_view list,
                                                     const std::string& data_dir);
 
+// Every file of `file_split` ("train", "dev" or "test") of every task of a split list, tasks in
+// sorted order and each task's prefixes in discovery order, as CrossTaskMoE's upstream loader
+// reads split["train"]. Errors as SplitTasks and ReadTaskFiles.
+absl::StatusOr<std::vector<TaskFile>> ReadSplitTaskFiles(const TaskSplit& split,
+                                                         std::string_view list,
+                                                         const std::string& data_dir,
+                                                         std::string_view file_split);
+
 // ontology.json: category -> sub-category -> task names, file order kept.
 struct Ontology {
   struct SubCategory {

@@ -165,6 +165,29 @@ TEST_F(TaskDirTest, SplitTasksMustHaveDirectories) {
   EXPECT_THAT(ErrorOf(ReadTaskSplit(split_path).status()), HasSubstr("not valid JSON"));
 }
 
+TEST_F(TaskDirTest, ReadsAllFilesOfASplitListInSortedTaskOrder) {
+  const std::string split_path = data_dir_ + "/split.json";
+  WriteFile(split_path, R"({"train": ["beta", "alpha"], "dev": ["alpha"], "test": []})");
+  const absl::StatusOr<TaskSplit> split = ReadTaskSplit(split_path);
+  ASSERT_TRUE(split.ok()) << split.status();
+  const absl::StatusOr<std::vector<TaskFile>> files =
+      ReadSplitTaskFiles(*split, "train", data_dir_, "train");
+  ASSERT_TRUE(files.ok()) << files.status();
+  std::vector<std::string> prefixes;
+  for (const TaskFile& file : *files) prefixes.push_back(file.prefix);
+  EXPECT_THAT(prefixes, ElementsAre("alpha_16_100", "alpha_16_13", "alpha_16_21", "beta_32_100",
+                                    "beta_32_13"));
+  // beta has no dev files.
+  EXPECT_TRUE(ReadSplitTaskFiles(*split, "dev", data_dir_, "dev").ok());
+  EXPECT_FALSE(ReadSplitTaskFiles(*split, "train", data_dir_, "dev").ok());
+}
+
+TEST(TaskNameTest, TaskOfAFileNameAsTheOriginal) {
+  EXPECT_EQ(TaskNameOfFile("/d/glue-cola/glue-cola_16_100_test.tsv"), "glue-cola");
+  EXPECT_EQ(TaskNameOfFile("squad-with_context_32_13_dev.tsv"), "squad-with_context");
+  EXPECT_EQ(TaskNameOfFile("16_100_test.tsv"), "");
+}
+
 TEST(SplitFilesTest, ReadsCrossFitsSplitFilesWithTheirQuirks) {
   const absl::StatusOr<TaskSplit> random =
       ReadTaskSplit(testing::SharedPath("crossfit/splits/random.json"));

@@ -1,6 +1,7 @@
 #include "data/metrics.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <string>
@@ -154,6 +155,24 @@ TEST(MetricTableTest, CrossFitTableIsTheReposCopyOfTheOriginal) {
   const absl::StatusOr<Metric> missing = table.MetricOf("no-such-task");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("no-such-task"), std::string::npos);
+}
+
+TEST(MetricFilesTest, ReadsPredictionAndReferenceFiles) {
+  const char* root = std::getenv("TEST_TMPDIR");
+  const std::string dir = root != nullptr ? root : "/tmp";
+  std::ofstream(dir + "/pred.txt", std::ios::binary) << "  a b \r\n\nc\n";
+  EXPECT_EQ(*ReadPredictionsFile(dir + "/pred.txt", /*strip=*/true),
+            (std::vector<std::string>{"a b", "", "c"}));
+  EXPECT_EQ(*ReadPredictionsFile(dir + "/pred.txt", /*strip=*/false),
+            (std::vector<std::string>{"  a b ", "", "c"}));
+  std::ofstream(dir + "/gold.txt", std::ios::binary) << "x\ty\r\n\nz\n";
+  EXPECT_EQ(*ReadReferencesFile(dir + "/gold.txt"),
+            (std::vector<std::vector<std::string>>{{"x", "y"}, {""}, {"z"}}));
+  std::ofstream(dir + "/bad.txt", std::ios::binary) << "ok\n\xff\n";
+  const absl::StatusOr<std::vector<std::string>> bad = ReadPredictionsFile(dir + "/bad.txt", true);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bad.txt:2: invalid UTF-8"), std::string::npos);
+  EXPECT_FALSE(ReadReferencesFile(dir + "/missing.txt").ok());
 }
 
 TEST(MetricTableTest, RejectsMalformedTables) {
