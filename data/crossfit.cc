@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "data/file_io.h"
 #include "data/python_str.h"
 #include "nlohmann/json.hpp"
 
@@ -19,14 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace ps = ::taskmoe::python_str;
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::stringstream content;
-  content << file.rdbuf();
-  return content.str();
-}
 
 absl::Status LineError(std::string_view source, size_t line, std::string_view problem) {
   return absl::InvalidArgumentError(
@@ -102,7 +93,7 @@ absl::StatusOr<std::vector<std::string>> StringList(const nlohmann::ordered_json
 }
 
 absl::StatusOr<nlohmann::ordered_json> ReadJsonObject(const std::string& path) {
-  absl::StatusOr<std::string> content = ReadFile(path);
+  absl::StatusOr<std::string> content = ReadFileBytes(path);
   if (!content.ok()) return content.status();
   nlohmann::ordered_json json = nlohmann::ordered_json::parse(*content, nullptr,
                                                               /*allow_exceptions=*/false);
@@ -155,7 +146,7 @@ absl::StatusOr<std::vector<Example>> ParseTsv(std::string_view content, std::str
 }
 
 absl::StatusOr<std::vector<Example>> ReadTsv(const std::string& path) {
-  absl::StatusOr<std::string> content = ReadFile(path);
+  absl::StatusOr<std::string> content = ReadFileBytes(path);
   if (!content.ok()) return content.status();
   return ParseTsv(*content, path);
 }

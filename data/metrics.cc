@@ -6,7 +6,6 @@
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include "absl/status/status.h"
@@ -14,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "glog/logging.h"
+#include "data/file_io.h"
 #include "data/python_str.h"
 #include "nlohmann/json.hpp"
 
@@ -520,11 +520,9 @@ const MetricTable& MetricTable::CrossFit() {
 }
 
 absl::StatusOr<MetricTable> MetricTable::Load(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot open metric table ", path));
-  std::stringstream content;
-  content << file.rdbuf();
-  return Parse(content.str(), path);
+  absl::StatusOr<std::string> content = ReadFileBytes(path);
+  if (!content.ok()) return content.status();
+  return Parse(*content, path);
 }
 
 absl::StatusOr<MetricTable> MetricTable::Parse(std::string_view json_text,

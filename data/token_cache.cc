@@ -1,15 +1,12 @@
 #include "data/token_cache.h"
 
-#include <unistd.h>
-
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "data/file_io.h"
 #include "data/sha256.h"
 #include "glog/logging.h"
 
@@ -21,14 +18,6 @@ namespace fs = std::filesystem;
 constexpr char kMagic[8] = {'T', 'M', 'T', 'O', 'K', 'E', 'N', 'S'};
 // Bump when the payload layout or the tokenisation code's behaviour changes.
 constexpr uint64_t kFormatVersion = 1;
-
-absl::StatusOr<std::string> ReadBytes(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::stringstream content;
-  content << file.rdbuf();
-  return content.str();
-}
 
 // Little-endian payload writer / bounds-checked reader.
 class Writer {
@@ -189,22 +178,6 @@ absl::StatusOr<TokenizedDataset> ParseCacheFile(std::string_view bytes, const st
   return *std::move(dataset);
 }
 
-absl::Status WriteAtomically(const std::string& path, const std::string& bytes) {
-  const std::string temporary = absl::StrCat(path, ".tmp.", ::getpid());
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!file.flush()) return absl::PermissionDeniedError(absl::StrCat("cannot write ", temporary));
-  }
-  std::error_code error;
-  fs::rename(temporary, path, error);
-  if (error) {
-    fs::remove(temporary, error);
-    return absl::PermissionDeniedError(absl::StrCat("cannot rename ", temporary, " to ", path));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> TokenCacheKey(const std::vector<TaskFile>& files,
@@ -214,7 +187,7 @@ absl::StatusOr<std::string> TokenCacheKey(const std::vector<TaskFile>& files,
   hash.UpdateField("taskmoe token cache");
   hash.UpdateInt(kFormatVersion);
   for (const std::string& path : {tokenizer_files.vocab_json, tokenizer_files.merges_txt}) {
-    absl::StatusOr<std::string> bytes = ReadBytes(path);
+    absl::StatusOr<std::string> bytes = ReadFileBytes(path);
     if (!bytes.ok()) return bytes.status();
     hash.UpdateField(*bytes);
   }
@@ -253,7 +226,7 @@ absl::StatusOr<TokenizedDataset> LoadOrTokenize(const std::vector<TaskFile>& fil
   TokenCacheOutcome result = TokenCacheOutcome::kCreated;
   std::error_code error;
   if (fs::exists(path, error)) {
-    absl::StatusOr<std::string> bytes = ReadBytes(path);
+    absl::StatusOr<std::string> bytes = ReadFileBytes(path);
     absl::StatusOr<TokenizedDataset> cached =
         bytes.ok() ? ParseCacheFile(*bytes, *key) : absl::StatusOr<TokenizedDataset>(bytes.status());
     if (cached.ok()) {
@@ -270,7 +243,7 @@ absl::StatusOr<TokenizedDataset> LoadOrTokenize(const std::vector<TaskFile>& fil
     return absl::PermissionDeniedError(
         absl::StrCat("cannot create token cache directory ", cache_dir, ": ", error.message()));
   }
-  if (absl::Status status = WriteAtomically(path, CacheFileBytes(*key, Serialize(dataset)));
+  if (absl::Status status = WriteFileAtomically(path, CacheFileBytes(*key, Serialize(dataset)));
       !status.ok()) {
     return status;
   }
