@@ -55,22 +55,27 @@ absl::StatusOr<std::vector<Example>> GenerateDistinct(const GymTask& task, int c
   GymRandom random(stream_seed);
   std::set<std::string> seen_inputs;
   std::vector<Example> examples;
-  const int64_t max_draws = 50 * static_cast<int64_t>(count) + 1000;
-  for (int64_t draw = 0; draw < max_draws && static_cast<int>(examples.size()) < count;
-       ++draw) {
+  // This many rejected draws in a row means the task's input space is nearly exhausted.
+  constexpr int kMaxConsecutiveRejections = 10000;
+  int rejections = 0;
+  while (static_cast<int>(examples.size()) < count && rejections < kMaxConsecutiveRejections) {
     GymState input = GenerateInput(task.input, random);
     absl::StatusOr<GymState> output = ApplySkills(task.skills, input);
     CHECK(output.ok()) << "task " << task.name << " generated an input outside its skills: "
                        << output.status();
     Example example{FormatGymInput(input), FormatGymOutput(*output)};
-    if (example.output.empty() || !seen_inputs.insert(example.input).second) continue;
+    if (example.output.empty() || !seen_inputs.insert(example.input).second) {
+      ++rejections;
+      continue;
+    }
+    rejections = 0;
     examples.push_back(std::move(example));
   }
   if (static_cast<int>(examples.size()) < count) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("gym task ", task.name, ": found only ", examples.size(),
-                     " distinct examples after ", max_draws, " draws, but ", count,
-                     " were requested; ask for fewer examples"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gym task ", task.name, ": found only ", examples.size(), " distinct examples (",
+        kMaxConsecutiveRejections, " draws in a row repeated an input), but ", count,
+        " were requested; ask for fewer examples"));
   }
   return examples;
 }

@@ -1,0 +1,515 @@
+// Tests of the embedded synthetic skill gym (data/gym, tools/make_gym).
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "data/gym/gym_random.h"
+#include "data/gym/gym_writer.h"
+#include "data/gym/lexicon.h"
+#include "data/gym/skills.h"
+#include "data/tokenizer.h"
+
+namespace taskmoe::gym {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using Json = nlohmann::json;
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+Json ReadJson(const fs::path& path) { return Json::parse(ReadFile(path)); }
+
+// Relative path -> bytes, for every regular file under `root`.
+std::map<std::string, std::string> ReadTree(const fs::path& root) {
+  std::map<std::string, std::string> tree;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.is_regular_file()) {
+      tree[fs::relative(entry.path(), root).string()] = ReadFile(entry.path());
+    }
+  }
+  return tree;
+}
+
+fs::path FreshDir(const std::string& name) {
+  fs::path dir = fs::path(std::getenv("TEST_TMPDIR")) / name;
+  fs::remove_all(dir);
+  return dir;
+}
+
+// Runs tools/make_gym (a data dependency); returns its exit status.
+int RunMakeGym(const fs::path& output_dir, const std::string& extra_flags = "") {
+  const std::string command = absl::StrCat("tools/make_gym --output_dir=", output_dir.string(),
+                                           " ", extra_flags, " 2>/dev/null");
+  return std::system(command.c_str());
+}
+
+struct Line {
+  std::string input;
+  std::string output;
+};
+
+// Every line must be `input\toutput` with both fields non-empty.
+std::vector<Line> ReadTsv(const fs::path& path) {
+  std::vector<Line> lines;
+  std::istringstream content(ReadFile(path));
+  std::string text;
+  int number = 0;
+  while (std::getline(content, text)) {
+    ++number;
+    std::vector<std::string> fields = absl::StrSplit(text, '\t');
+    EXPECT_EQ(fields.size(), 2u) << path << ":" << number << ": " << text;
+    if (fields.size() != 2) continue;
+    EXPECT_FALSE(fields[0].empty()) << path << ":" << number;
+    EXPECT_FALSE(fields[1].empty()) << path << ":" << number;
+    EXPECT_EQ(text.find('\r'), std::string::npos) << path << ":" << number;
+    lines.push_back({fields[0], fields[1]});
+  }
+  return lines;
+}
+
+GymState State(std::vector<std::string> items, std::string query = "") {
+  return GymState{std::move(items), std::move(query)};
+}
+
+std::vector<std::string> Apply(Skill skill, const GymState& state) {
+  absl::StatusOr<GymState> result = ApplySkill(skill, state);
+  EXPECT_TRUE(result.ok()) << result.status();
+  return result.ok() ? result->items : std::vector<std::string>{};
+}
+
+using Items = std::vector<std::string>;
+
+TEST(GymRandom, MatchesPublishedSplitMix64Values) {
+  // First outputs of Vigna's reference splitmix64.c seeded with 1234567.
+  GymRandom random(1234567);
+  EXPECT_EQ(random.Next(), 6457827717110365317ULL);
+  EXPECT_EQ(random.Next(), 3203168211198807973ULL);
+  EXPECT_EQ(random.Next(), 9817491932198370423ULL);
+}
+
+TEST(GymRandom, BelowStaysInRangeAndShuffleIsAPermutation) {
+  GymRandom random(7);
+  std::set<uint64_t> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const uint64_t value = random.Below(5);
+    ASSERT_LT(value, 5u);
+    seen.insert(value);
+  }
+  EXPECT_EQ(seen.size(), 5u);
+  std::vector<int> values = {1, 2, 3, 4, 5, 6, 7, 8};
+  random.Shuffle(values);
+  EXPECT_THAT(values, ::testing::UnorderedElementsAre(1, 2, 3, 4, 5, 6, 7, 8));
+  EXPECT_NE(DeriveSeed(1, "a"), DeriveSeed(1, "b"));
+  EXPECT_NE(DeriveSeed(1, "a"), DeriveSeed(2, "a"));
+}
+
+TEST(GymLexicon, ClassesAreDisjointAndTranslationIsABijection) {
+  std::set<std::string> foreign_seen;
+  int words = 0;
+  for (WordClass word_class : {WordClass::kAnimal, WordClass::kColor, WordClass::kFruit,
+                               WordClass::kTool, WordClass::kPositive, WordClass::kNegative}) {
+    EXPECT_EQ(WordClassFromName(WordClassName(word_class)), word_class);
+    for (const std::string& word : WordsOf(word_class)) {
+      ++words;
+      EXPECT_EQ(ClassOf(word), word_class) << word;
+      std::optional<std::string> foreign = Translate(word);
+      ASSERT_TRUE(foreign.has_value()) << word;
+      EXPECT_FALSE(ClassOf(*foreign).has_value()) << *foreign << " is also an English word";
+      foreign_seen.insert(*foreign);
+    }
+  }
+  EXPECT_EQ(foreign_seen.size(), static_cast<size_t>(words));
+  EXPECT_EQ(foreign_seen, std::set<std::string>(ForeignWords().begin(), ForeignWords().end()));
+  EXPECT_EQ(Translate("cat"), "zabu");
+  EXPECT_FALSE(Translate("7").has_value());
+  EXPECT_FALSE(WordClassFromName("planet").has_value());
+}
+
+TEST(GymSkills, KnownAnswers) {
+  EXPECT_EQ(Apply(Skill::kLookup, State({"cat", "red", "dog", "blue"}, "dog")), Items{"blue"});
+  EXPECT_EQ(Apply(Skill::kSpan, State({"a", "(", "b", "c", ")", "d"})), (Items{"b", "c"}));
+  EXPECT_EQ(Apply(Skill::kFilter, State({"cat", "red", "fig", "dog"}, "animal")),
+            (Items{"cat", "dog"}));
+  EXPECT_EQ(Apply(Skill::kFirst, State({"x", "y", "z"})), Items{"x"});
+  EXPECT_EQ(Apply(Skill::kLast, State({"x", "y", "z"})), Items{"z"});
+  EXPECT_EQ(Apply(Skill::kReverse, State({"x", "y", "z"})), (Items{"z", "y", "x"}));
+  // Numbers sort numerically, words by bytes.
+  EXPECT_EQ(Apply(Skill::kSort, State({"10", "9", "100", "0"})), (Items{"0", "9", "10", "100"}));
+  EXPECT_EQ(Apply(Skill::kSort, State({"pear", "fig", "apple"})),
+            (Items{"apple", "fig", "pear"}));
+  EXPECT_EQ(Apply(Skill::kDedupe, State({"b", "a", "b", "c", "a"})), (Items{"b", "a", "c"}));
+  EXPECT_EQ(Apply(Skill::kTranslate, State({"cat", "dog"})), (Items{"zabu", "kemo"}));
+  EXPECT_EQ(Apply(Skill::kIncrement, State({"9", "0", "41"})), (Items{"10", "1", "42"}));
+  EXPECT_EQ(Apply(Skill::kCount, State({"a", "b", "a"})), Items{"3"});
+  EXPECT_EQ(Apply(Skill::kCount, State({})), Items{"0"});
+  EXPECT_EQ(Apply(Skill::kSum, State({"3", "4", "5"})), Items{"12"});
+  EXPECT_EQ(Apply(Skill::kMax, State({"3", "14", "5"})), Items{"14"});
+  EXPECT_EQ(Apply(Skill::kParity, State({"14"})), Items{"even"});
+  EXPECT_EQ(Apply(Skill::kParity, State({"7"})), Items{"odd"});
+  EXPECT_EQ(Apply(Skill::kCompare, State({"7", "1", "3"})), Items{"greater"});
+  EXPECT_EQ(Apply(Skill::kCompare, State({"2", "9"})), Items{"smaller"});
+  EXPECT_EQ(Apply(Skill::kCompare, State({"4", "0", "4"})), Items{"equal"});
+  EXPECT_EQ(Apply(Skill::kPolarity, State({"good", "cat", "bad", "kind"})), Items{"positive"});
+  EXPECT_EQ(Apply(Skill::kPolarity, State({"sad", "cat"})), Items{"negative"});
+  EXPECT_EQ(Apply(Skill::kPolarity, State({"sad", "calm", "fig"})), Items{"neutral"});
+  EXPECT_EQ(Apply(Skill::kRotate, State({"x", "y", "z"})), (Items{"y", "z", "x"}));
+}
+
+TEST(GymSkills, CompositionIsSequential) {
+  // count-class-parity: three animals -> 3 -> odd.
+  absl::StatusOr<GymState> result = ApplySkills(
+      {Skill::kFilter, Skill::kCount, Skill::kParity},
+      State({"cat", "red", "dog", "owl"}, "animal"));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(FormatGymOutput(*result), "odd");
+}
+
+TEST(GymSkills, InputsOutsideASkillsDomainAreErrors) {
+  const std::vector<std::pair<Skill, GymState>> cases = {
+      {Skill::kLookup, State({"cat", "red"}, "dog")},
+      {Skill::kLookup, State({"cat", "red", "dog"}, "dog")},
+      {Skill::kSpan, State({"a", "b"})},
+      {Skill::kSpan, State({"a", ")", "b", "("})},
+      {Skill::kFilter, State({"cat"}, "planet")},
+      {Skill::kFirst, State({})},
+      {Skill::kTranslate, State({"cat", "7"})},
+      {Skill::kIncrement, State({"cat"})},
+      {Skill::kSum, State({})},
+      {Skill::kMax, State({"1", "x"})},
+      {Skill::kParity, State({"1", "2"})},
+      {Skill::kCompare, State({"1"})},
+      {Skill::kRotate, State({})},
+  };
+  for (const auto& [skill, state] : cases) {
+    absl::StatusOr<GymState> result = ApplySkill(skill, state);
+    ASSERT_FALSE(result.ok()) << SkillName(skill) << " on " << FormatGymInput(state);
+    EXPECT_THAT(std::string(result.status().message()),
+                HasSubstr(absl::StrCat("skill '", SkillName(skill), "'")));
+  }
+}
+
+TEST(GymSkills, NamesRoundTripAndUnknownNamesListTheKnownOnes) {
+  for (Skill skill : AllSkills()) EXPECT_EQ(SkillFromName(SkillName(skill)).value(), skill);
+  absl::StatusOr<Skill> unknown = SkillFromName("juggle");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("lookup, span"));
+}
+
+TEST(GymSkills, InputTextRoundTripsAndBadTextIsRejected) {
+  const GymState state = State({"cat", "red", "dog", "blue"}, "dog");
+  EXPECT_EQ(FormatGymInput(state), "cat red dog blue | dog");
+  EXPECT_EQ(ParseGymInput("cat red dog blue | dog").value(), state);
+  EXPECT_EQ(ParseGymInput("1 ( 2 3 )").value(), State({"1", "(", "2", "3", ")"}));
+  EXPECT_FALSE(ParseGymInput("").ok());
+  EXPECT_FALSE(ParseGymInput(" | dog").ok());
+  EXPECT_FALSE(ParseGymInput("cat | two words").ok());
+}
+
+// One generated gym (the make_gym binary, default flags, seed 1) shared by the tests below.
+class GymTreeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new fs::path(FreshDir("gym_seed1"));
+    ASSERT_EQ(RunMakeGym(*root_, "--seed=1"), 0);
+  }
+  static void TearDownTestSuite() { delete root_; }
+  static const fs::path& root() { return *root_; }
+
+  static fs::path* root_;
+};
+
+fs::path* GymTreeTest::root_ = nullptr;
+
+TEST_F(GymTreeTest, SameSeedGivesAByteIdenticalTreeAndAnotherSeedDoesNot) {
+  const fs::path again = FreshDir("gym_seed1_again");
+  ASSERT_EQ(RunMakeGym(again, "--seed=1"), 0);
+  const std::map<std::string, std::string> first = ReadTree(root());
+  const std::map<std::string, std::string> second = ReadTree(again);
+  ASSERT_EQ(first.size(), second.size());
+  for (const auto& [path, bytes] : first) {
+    ASSERT_TRUE(second.count(path)) << path;
+    EXPECT_TRUE(second.at(path) == bytes) << path << " differs between two runs with seed 1";
+  }
+  EXPECT_TRUE(first.count("tokenizer/vocab.json"));
+  EXPECT_TRUE(first.count("tokenizer/merges.txt"));
+
+  const fs::path other = FreshDir("gym_seed2");
+  ASSERT_EQ(RunMakeGym(other, "--seed=2"), 0);
+  const std::map<std::string, std::string> third = ReadTree(other);
+  EXPECT_NE(third.at("polarity/polarity_512_100_train.tsv"),
+            first.at("polarity/polarity_512_100_train.tsv"));
+  EXPECT_EQ(third.at("split.json"), first.at("split.json"));
+}
+
+TEST_F(GymTreeTest, SplitsAreDisjointAndCoverEveryTask) {
+  const Json split = ReadJson(root() / "split.json");
+  std::set<std::string> train, dev, test, all;
+  for (const auto& name : split["train"]) train.insert(name.get<std::string>());
+  for (const auto& name : split["dev"]) dev.insert(name.get<std::string>());
+  for (const auto& name : split["test"]) test.insert(name.get<std::string>());
+  for (const auto& name : split["all"]) all.insert(name.get<std::string>());
+  EXPECT_GE(all.size(), 32u);
+  EXPECT_FALSE(test.empty());
+  EXPECT_FALSE(dev.empty());
+  for (const std::string& task : train) {
+    EXPECT_EQ(test.count(task), 0u) << task;
+    EXPECT_EQ(dev.count(task), 0u) << task;
+  }
+  for (const std::string& task : dev) EXPECT_EQ(test.count(task), 0u) << task;
+  EXPECT_EQ(train.size() + dev.size() + test.size(), all.size());
+  for (const std::string& task : all) EXPECT_TRUE(fs::is_directory(root() / task)) << task;
+
+  // Ontology: every task exactly once; at least four categories.
+  const Json ontology = ReadJson(root() / "ontology.json");
+  std::multiset<std::string> in_ontology;
+  for (const auto& [category, subs] : ontology.items()) {
+    for (const auto& [sub, tasks] : subs.items()) {
+      for (const auto& task : tasks) in_ontology.insert(task.get<std::string>());
+    }
+  }
+  EXPECT_GE(ontology.size(), 4u);
+  EXPECT_EQ(in_ontology, std::multiset<std::string>(all.begin(), all.end()));
+
+  // Metrics: every task has one of the CrossFit metrics.
+  const std::set<std::string> known_metrics = {
+      "EM", "ACC", "QA-F1", "Classification-F1", "Matthew-Correlation", "Pearson-Correlation",
+      "Rouge-L"};
+  const Json metrics = ReadJson(root() / "metrics.json");
+  EXPECT_EQ(metrics.size(), all.size());
+  for (const std::string& task : all) {
+    ASSERT_TRUE(metrics.contains(task)) << task;
+    EXPECT_TRUE(known_metrics.count(metrics[task].get<std::string>())) << task;
+  }
+}
+
+TEST_F(GymTreeTest, SkillsFileDescribesACompositionalInventory) {
+  const Json skills = ReadJson(root() / "skills.json");
+  EXPECT_EQ(skills["generator"], kGymGenerator);
+  EXPECT_GE(skills["skills"].size(), 8u);
+  std::set<std::string> categories;
+  std::map<std::string, std::set<std::set<std::string>>> compositions_by_split;
+  std::set<std::string> train_skills, held_out_skills, controls;
+  for (const auto& skill : skills["skills"]) {
+    if (skill["control"].get<bool>()) controls.insert(skill["name"].get<std::string>());
+  }
+  const Json& matrix = skills["task_skill_matrix"];
+  ASSERT_EQ(matrix["tasks"].size(), skills["tasks"].size());
+  for (size_t t = 0; t < skills["tasks"].size(); ++t) {
+    const Json& task = skills["tasks"][t];
+    EXPECT_EQ(matrix["tasks"][t], task["name"]);
+    categories.insert(task["category"].get<std::string>());
+    std::set<std::string> used;
+    for (const auto& skill : task["skills"]) used.insert(skill.get<std::string>());
+    EXPECT_FALSE(used.empty()) << task["name"];
+    // The matrix row marks exactly the task's skills.
+    for (size_t s = 0; s < matrix["skills"].size(); ++s) {
+      EXPECT_EQ(matrix["rows"][t][s].get<int>(),
+                used.count(matrix["skills"][s].get<std::string>()) ? 1 : 0)
+          << task["name"] << " x " << matrix["skills"][s];
+    }
+    const std::string split = task["split"].get<std::string>();
+    compositions_by_split[split == "train" ? "train" : "held_out"].insert(used);
+    (split == "train" ? train_skills : held_out_skills).insert(used.begin(), used.end());
+  }
+  EXPECT_GE(categories.size(), 4u);
+  // Held-out tasks are new combinations; the controls appear in held-out tasks only.
+  for (const auto& composition : compositions_by_split["held_out"]) {
+    EXPECT_EQ(compositions_by_split["train"].count(composition), 0u)
+        << "a held-out task repeats a train task's skills";
+  }
+  EXPECT_FALSE(controls.empty());
+  for (const std::string& control : controls) {
+    EXPECT_EQ(train_skills.count(control), 0u) << control;
+    EXPECT_EQ(held_out_skills.count(control), 1u) << control;
+  }
+  for (const std::string& skill : held_out_skills) {
+    EXPECT_TRUE(train_skills.count(skill) || controls.count(skill)) << skill;
+  }
+}
+
+// Recomputes every output of every file from the input text and the skill list that
+// skills.json gives for the task.
+TEST_F(GymTreeTest, EveryOutputFollowsFromTheInputThroughTheListedSkills) {
+  const Json skills = ReadJson(root() / "skills.json");
+  int64_t checked = 0;
+  for (const auto& task : skills["tasks"]) {
+    const std::string name = task["name"].get<std::string>();
+    std::vector<Skill> pipeline;
+    for (const auto& skill_name : task["skills"]) {
+      absl::StatusOr<Skill> skill = SkillFromName(skill_name.get<std::string>());
+      ASSERT_TRUE(skill.ok()) << skill.status();
+      pipeline.push_back(*skill);
+    }
+    for (const auto& entry : fs::directory_iterator(root() / name)) {
+      for (const Line& line : ReadTsv(entry.path())) {
+        absl::StatusOr<GymState> input = ParseGymInput(line.input);
+        ASSERT_TRUE(input.ok()) << entry.path() << ": " << input.status();
+        absl::StatusOr<GymState> output = ApplySkills(pipeline, *input);
+        ASSERT_TRUE(output.ok()) << entry.path() << ": " << output.status();
+        ASSERT_EQ(FormatGymOutput(*output), line.output) << entry.path() << ": " << line.input;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 30000);
+}
+
+TEST_F(GymTreeTest, FilesFollowTheCrossFitLayoutAndFewShotRecipe) {
+  const Json skills = ReadJson(root() / "skills.json");
+  const std::vector<int> seeds = {100, 13, 21, 42, 87};
+  for (const auto& task : skills["tasks"]) {
+    const std::string name = task["name"].get<std::string>();
+    const fs::path dir = root() / name;
+    std::set<std::string> files;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      files.insert(entry.path().filename().string());
+    }
+    if (task["split"] == "train") {
+      EXPECT_EQ(files, (std::set<std::string>{name + "_512_100_train.tsv",
+                                              name + "_512_100_dev.tsv",
+                                              name + "_512_100_test.tsv"}));
+      const std::vector<Line> train = ReadTsv(dir / (name + "_512_100_train.tsv"));
+      const std::vector<Line> dev = ReadTsv(dir / (name + "_512_100_dev.tsv"));
+      const std::vector<Line> test = ReadTsv(dir / (name + "_512_100_test.tsv"));
+      EXPECT_EQ(train.size(), 512u) << name;
+      EXPECT_EQ(dev.size(), 32u) << name;
+      EXPECT_EQ(test.size(), 64u) << name;
+      std::set<std::string> inputs;
+      for (const auto* lines : {&train, &dev, &test}) {
+        for (const Line& line : *lines) inputs.insert(line.input);
+      }
+      EXPECT_EQ(inputs.size(), 512u + 32u + 64u) << name << ": inputs repeat across files";
+      continue;
+    }
+    const bool classification = task["category"] == "classification";
+    const int k = classification ? 16 : 32;
+    EXPECT_EQ(files.size(), 3 * seeds.size()) << name;
+    std::string shared_test;
+    std::set<std::string> first_train_inputs;
+    for (int seed : seeds) {
+      const std::string prefix = absl::StrCat(name, "_", k, "_", seed);
+      ASSERT_TRUE(files.count(prefix + "_train.tsv")) << prefix;
+      const std::vector<Line> train = ReadTsv(dir / (prefix + "_train.tsv"));
+      const std::vector<Line> dev = ReadTsv(dir / (prefix + "_dev.tsv"));
+      const std::vector<Line> test = ReadTsv(dir / (prefix + "_test.tsv"));
+      EXPECT_EQ(test.size(), 256u);
+      const std::string test_bytes = ReadFile(dir / (prefix + "_test.tsv"));
+      if (shared_test.empty()) shared_test = test_bytes;
+      EXPECT_EQ(test_bytes, shared_test) << prefix << ": the test set is shared by all seeds";
+      if (classification) {
+        std::map<std::string, int> train_labels, dev_labels;
+        for (const Line& line : train) ++train_labels[line.output];
+        for (const Line& line : dev) ++dev_labels[line.output];
+        EXPECT_GE(train_labels.size(), 2u) << prefix;
+        for (const auto& [label, count] : train_labels) EXPECT_EQ(count, k) << prefix << label;
+        for (const auto& [label, count] : dev_labels) EXPECT_LE(count, k) << prefix << label;
+      } else {
+        EXPECT_EQ(train.size(), static_cast<size_t>(k)) << prefix;
+        EXPECT_EQ(dev.size(), static_cast<size_t>(k)) << prefix;
+      }
+      std::set<std::string> seen;
+      for (const auto* lines : {&train, &dev, &test}) {
+        for (const Line& line : *lines) {
+          EXPECT_TRUE(seen.insert(line.input).second) << prefix << ": repeated " << line.input;
+        }
+      }
+      std::set<std::string> train_inputs;
+      for (const Line& line : train) train_inputs.insert(line.input);
+      if (first_train_inputs.empty()) {
+        first_train_inputs = train_inputs;
+      } else {
+        EXPECT_NE(train_inputs, first_train_inputs) << prefix << ": seeds draw the same shots";
+      }
+    }
+  }
+}
+
+TEST_F(GymTreeTest, GymTokenizerRoundTripsGymText) {
+  absl::StatusOr<BartTokenizer> tokenizer =
+      BartTokenizer::LoadFromDirectory((root() / kTokenizerDir).string());
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_GT(tokenizer->vocab_size(), 261);
+  EXPECT_LE(tokenizer->vocab_size(), 1024);
+  for (const std::string task : {"span-copy", "lookup-translate", "sum-digits"}) {
+    for (const Line& line : ReadTsv(root() / task / (task + "_512_100_dev.tsv"))) {
+      for (const std::string& text :
+           {absl::StrCat(" [", task, "] ", line.input), absl::StrCat(" ", line.output)}) {
+        const std::vector<int64_t> ids = tokenizer->EncodeWithoutSpecialTokens(text);
+        EXPECT_EQ(tokenizer->Decode(ids), text);
+        // The gym's words are whole tokens: no id is <unk>, and inputs stay short.
+        for (int64_t id : ids) EXPECT_NE(id, tokenizer->unk_id());
+        EXPECT_LE(ids.size(), 40u) << text;
+      }
+    }
+  }
+}
+
+TEST(GymWriter, RefusesANonEmptyDirectoryThatIsNotAGym) {
+  const fs::path dir = FreshDir("not_a_gym");
+  fs::create_directories(dir);
+  std::ofstream(dir / "notes.txt") << "keep me\n";
+  absl::StatusOr<GymSummary> summary = WriteGym(GymOptions(), dir.string());
+  ASSERT_FALSE(summary.ok());
+  EXPECT_THAT(std::string(summary.status().message()),
+              HasSubstr("is not a gym made by make_gym"));
+  EXPECT_EQ(ReadFile(dir / "notes.txt"), "keep me\n");
+  EXPECT_NE(RunMakeGym(dir), 0);
+  EXPECT_EQ(ReadFile(dir / "notes.txt"), "keep me\n");
+}
+
+TEST(GymWriter, ReplacesItsOwnGymButNotForeignFilesInIt) {
+  const fs::path dir = FreshDir("own_gym");
+  GymOptions small;
+  small.train_examples = 20;
+  small.fewshot_pool_examples = 100;
+  small.fewshot_test_examples = 10;
+  ASSERT_TRUE(WriteGym(small, dir.string()).ok());
+  GymOptions other_seed = small;
+  other_seed.seed = 5;
+  absl::StatusOr<GymSummary> replaced = WriteGym(other_seed, dir.string());
+  ASSERT_TRUE(replaced.ok()) << replaced.status();
+  EXPECT_EQ(ReadJson(dir / "skills.json")["options"]["seed"], 5);
+
+  std::ofstream(dir / "notes.txt") << "mine\n";
+  absl::StatusOr<GymSummary> refused = WriteGym(small, dir.string());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("notes.txt"));
+  EXPECT_TRUE(fs::exists(dir / "skills.json"));
+}
+
+TEST(GymWriter, RejectsBadOptions) {
+  GymOptions options;
+  options.k_text_to_text = 0;
+  absl::StatusOr<GymSummary> summary = WriteGym(options, FreshDir("bad_options").string());
+  ASSERT_FALSE(summary.ok());
+  EXPECT_THAT(std::string(summary.status().message()), HasSubstr("k_text_to_text"));
+
+  // More distinct examples than a task's input space holds is an error, not a hang:
+  // compare-ends (2-5 digits) has 111,100 distinct inputs.
+  GymOptions too_many;
+  too_many.train_examples = 120000;
+  summary = WriteGym(too_many, FreshDir("too_many").string());
+  ASSERT_FALSE(summary.ok());
+  EXPECT_THAT(std::string(summary.status().message()),
+              HasSubstr("gym task compare-ends: found only"));
+}
+
+}  // namespace
+}  // namespace taskmoe::gym
