@@ -11,6 +11,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -36,6 +37,19 @@ absl::StatusOr<int> ParseIntVariable(
 absl::Status CollectiveError(const char* what, const c10::Error& error) {
   return absl::UnavailableError(
       absl::StrCat("distributed ", what, " failed: ", error.what_without_backtrace()));
+}
+
+// The network interface Gloo binds to, chosen as torch.distributed does: the named
+// interface, else loopback for a single-machine job on 127.0.0.1, else the address this
+// machine's hostname resolves to.
+std::shared_ptr<::gloo::transport::Device> GlooDevice(const DistributedEnv& env) {
+  if (!env.gloo_socket_ifname.empty()) {
+    return c10d::ProcessGroupGloo::createDeviceForInterface(env.gloo_socket_ifname);
+  }
+  if (absl::StartsWith(env.master_addr, "127.") || env.master_addr == "localhost") {
+    return c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr);
+  }
+  return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
 }  // namespace
@@ -67,6 +81,7 @@ absl::StatusOr<DistributedEnv> ParseDistributedEnv(
     if (addr->empty()) return absl::InvalidArgumentError("environment variable MASTER_ADDR is empty");
     env.master_addr = *addr;
   }
+  env.gloo_socket_ifname = lookup("GLOO_SOCKET_IFNAME").value_or("");
   return env;
 }
 
@@ -113,25 +128,22 @@ absl::StatusOr<std::unique_ptr<DistributedContext>> DistributedContext::Create(
   try {
     auto store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_options);
     c10::intrusive_ptr<c10d::ProcessGroup> group;
-    if (options.device.is_cuda()) {
 #ifdef USE_C10D_NCCL
+    if (options.device.is_cuda()) {
       auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
       nccl_options->timeout = options.timeout;
       group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size,
                                                           nccl_options);
-#else
-      return absl::FailedPreconditionError(
-          "CUDA data parallel needs a LibTorch built with NCCL (USE_C10D_NCCL); this one "
-          "has Gloo only: keep tensors on the CPU for the collectives or use such a LibTorch");
+    }
 #endif
-    } else {
+    if (!group) {
+      // Gloo also reduces CUDA tensors in a CUDA build of LibTorch, only slower than NCCL.
       auto gloo_options = c10d::ProcessGroupGloo::Options::create(options.timeout);
-      gloo_options->devices.push_back(
-          c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr));
+      gloo_options->devices.push_back(GlooDevice(env));
       group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size,
                                                           gloo_options);
     }
-    LOG(INFO) << "joined the process group as " << where;
+    LOG(INFO) << "joined the " << group->getBackendName() << " process group as " << where;
     return std::unique_ptr<DistributedContext>(
         new DistributedContext(env, options, std::move(store), std::move(group)));
   } catch (const c10::Error& error) {

@@ -33,10 +33,12 @@ struct DistributedEnv {
   int local_rank = 0;  // index of the process on its machine; selects the CUDA device
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
+  // Network interface for Gloo (e.g. "eth0"); empty: see GlooDevice in distributed.cc.
+  std::string gloo_socket_ifname;
 };
 
-// Reads RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT through `lookup` (nullopt =
-// unset). Unset WORLD_SIZE means a single process. Errors name the variable and its bad value.
+// Reads RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT and GLOO_SOCKET_IFNAME through
+// `lookup` (nullopt = unset). Unset WORLD_SIZE means a single process. Errors name the variable and its bad value.
 absl::StatusOr<DistributedEnv> ParseDistributedEnv(
     const std::function<std::optional<std::string>(const std::string&)>& lookup);
 
@@ -50,7 +52,8 @@ struct DistributedOptions {
   // Gradients are flattened into buckets of at most this many bytes (a single tensor larger
   // than this gets a bucket of its own): few large messages instead of one per parameter.
   int64_t bucket_bytes = 25 << 20;
-  // CUDA selects NCCL when LibTorch was built with it (USE_C10D_NCCL); otherwise Gloo.
+  // CUDA selects NCCL when this code is compiled with USE_C10D_NCCL (a LibTorch built with
+  // NCCL); everything else uses Gloo.
   at::Device device = at::kCPU;
 };
 

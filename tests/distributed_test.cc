@@ -219,13 +219,15 @@ TEST(DistributedEnvTest, ReadsLauncherVariables) {
                                                   {"WORLD_SIZE", "4"},
                                                   {"LOCAL_RANK", "1"},
                                                   {"MASTER_ADDR", "10.0.0.2"},
-                                                  {"MASTER_PORT", "1234"}});
+                                                  {"MASTER_PORT", "1234"},
+                                                  {"GLOO_SOCKET_IFNAME", "eth1"}});
   ASSERT_TRUE(env.ok()) << env.status();
   EXPECT_EQ(env->rank, 3);
   EXPECT_EQ(env->world_size, 4);
   EXPECT_EQ(env->local_rank, 1);
   EXPECT_EQ(env->master_addr, "10.0.0.2");
   EXPECT_EQ(env->master_port, 1234);
+  EXPECT_EQ(env->gloo_socket_ifname, "eth1");
 }
 
 TEST(DistributedEnvTest, NoVariablesMeansOneProcess) {
