@@ -230,6 +230,9 @@ absl::StatusOr<TokenizedDataset> LoadOrTokenize(const std::vector<TaskFile>& fil
     absl::StatusOr<TokenizedDataset> cached =
         bytes.ok() ? ParseCacheFile(*bytes, *key) : absl::StatusOr<TokenizedDataset>(bytes.status());
     if (cached.ok()) {
+      LOG(INFO) << "token cache hit " << path << ": " << cached->examples.size()
+                << " examples; " << cached->truncation.Summary(options.max_input_length,
+                                                              options.max_output_length);
       if (outcome != nullptr) *outcome = TokenCacheOutcome::kHit;
       return cached;
     }
@@ -247,6 +250,8 @@ absl::StatusOr<TokenizedDataset> LoadOrTokenize(const std::vector<TaskFile>& fil
       !status.ok()) {
     return status;
   }
+  LOG(INFO) << "tokenised " << dataset.examples.size() << " examples into " << path << "; "
+            << dataset.truncation.Summary(options.max_input_length, options.max_output_length);
   if (outcome != nullptr) *outcome = result;
   return dataset;
 }
