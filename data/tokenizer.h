@@ -63,7 +63,10 @@ class BartTokenizer {
   std::vector<int64_t> EncodeWithoutSpecialTokens(std::string_view text) const;
   // Token strings back to text: bytes decoded as UTF-8 (invalid sequences become U+FFFD, as
   // Python's errors="replace"), then HF's clean-up of tokenization spaces (" ." -> ".",
-  // " n't" -> "n't", ...) unless disabled. Ids outside the vocabulary read as <unk>.
+  // " n't" -> "n't", ...) unless disabled. Ids outside the vocabulary read as <unk>. Kept special
+  // tokens are written in place without added spaces ("<s>hello</s>"), as transformers 4.x
+  // before 4.34 did. Without clean-up, Decode(Encode(text), true, false) == text for valid
+  // UTF-8 text free of special tokens.
   std::string Decode(const std::vector<int64_t>& ids, bool skip_special_tokens = true,
                      bool clean_up_tokenization_spaces = true) const;
 
