@@ -447,6 +447,7 @@ TEST_F(GymTreeTest, GymTokenizerRoundTripsGymText) {
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   EXPECT_GT(tokenizer->vocab_size(), 261);
   EXPECT_LE(tokenizer->vocab_size(), 1024);
+  EXPECT_EQ(ReadJson(root() / "skills.json")["options"]["vocab_size"], 1024);
   for (const std::string task : {"span-copy", "lookup-translate", "sum-digits"}) {
     for (const Line& line : ReadTsv(root() / task / (task + "_512_100_dev.tsv"))) {
       for (const std::string& text :
@@ -500,6 +501,20 @@ TEST(GymWriter, RejectsBadOptions) {
   absl::StatusOr<GymSummary> summary = WriteGym(options, FreshDir("bad_options").string());
   ASSERT_FALSE(summary.ok());
   EXPECT_THAT(std::string(summary.status().message()), HasSubstr("k_text_to_text"));
+
+  // A tokenizer that cannot be trained fails before an existing gym is touched.
+  const fs::path dir = FreshDir("kept_gym");
+  GymOptions small;
+  small.train_examples = 20;
+  small.fewshot_pool_examples = 100;
+  small.fewshot_test_examples = 10;
+  ASSERT_TRUE(WriteGym(small, dir.string()).ok());
+  const std::map<std::string, std::string> before = ReadTree(dir);
+  GymOptions tiny_vocab = small;
+  tiny_vocab.seed = 2;
+  tiny_vocab.vocab_size = 10;
+  EXPECT_FALSE(WriteGym(tiny_vocab, dir.string()).ok());
+  EXPECT_TRUE(ReadTree(dir) == before);
 
   // More distinct examples than a task's input space holds is an error, not a hang:
   // compare-ends (2-5 digits) has 111,100 distinct inputs.

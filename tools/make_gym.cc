@@ -13,7 +13,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "data/bpe_trainer.h"
 #include "data/gym/gym_writer.h"
 #include <glog/logging.h>
 
@@ -28,7 +27,8 @@ ABSL_FLAG(int, fewshot_test_examples, 256, "Test examples per held-out task.");
 ABSL_FLAG(int, k_classification, 16, "k of held-out classification tasks (per label).");
 ABSL_FLAG(int, k_text_to_text, 32, "k of the other held-out tasks.");
 ABSL_FLAG(int64_t, vocab_size, 1024,
-          "Size of the gym tokenizer's vocabulary (fewer when the gym's text runs out of pairs).");
+          "Vocabulary size asked of the gym tokenizer (fewer when the gym's text runs out of "
+          "pairs to merge).");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Writes the synthetic skill gym. Usage: make_gym --output_dir=DIR");
@@ -50,23 +50,15 @@ int main(int argc, char** argv) {
   options.fewshot_test_examples = absl::GetFlag(FLAGS_fewshot_test_examples);
   options.k_classification = absl::GetFlag(FLAGS_k_classification);
   options.k_text_to_text = absl::GetFlag(FLAGS_k_text_to_text);
+  options.vocab_size = absl::GetFlag(FLAGS_vocab_size);
 
   absl::StatusOr<taskmoe::gym::GymSummary> summary = taskmoe::gym::WriteGym(options, output_dir);
   if (!summary.ok()) {
     std::cerr << "make_gym: " << summary.status().message() << "\n";
     return 1;
   }
-  const std::string tokenizer_dir = output_dir + "/" + taskmoe::gym::kTokenizerDir;
-  taskmoe::BpeTrainerOptions bpe_options;
-  bpe_options.vocab_size = absl::GetFlag(FLAGS_vocab_size);
-  if (absl::Status trained = taskmoe::TrainBpe(summary->tokenizer_corpus, bpe_options,
-                                               tokenizer_dir);
-      !trained.ok()) {
-    std::cerr << "make_gym: tokenizer: " << trained.message() << "\n";
-    return 1;
-  }
   LOG(INFO) << "wrote " << summary->tasks << " tasks, " << summary->files << " files, "
-            << summary->examples << " examples to " << output_dir << ", tokenizer to "
-            << tokenizer_dir;
+            << summary->examples << " examples and a " << summary->vocab_size
+            << "-token tokenizer to " << output_dir;
   return 0;
 }

@@ -4,11 +4,11 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "data/bpe_trainer.h"
 #include "data/gym/gym_random.h"
 #include "data/gym/skills.h"
 #include "data/gym/tasks.h"
@@ -26,27 +26,12 @@ struct Example {
   std::string output;
 };
 
-// (split name, its lines) for the three files of one prefix.
-using SplitFiles = std::vector<std::pair<const char*, const std::vector<Example>*>>;
-
 absl::Status WriteTextFile(const fs::path& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;
   out.close();
   if (!out) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
   return absl::OkStatus();
-}
-
-absl::Status WriteJson(const fs::path& path, const Json& json) {
-  return WriteTextFile(path, json.dump(2) + "\n");
-}
-
-absl::Status WriteExamples(const fs::path& path, const std::vector<Example>& examples) {
-  std::string content;
-  for (const Example& example : examples) {
-    absl::StrAppend(&content, example.input, "\t", example.output, "\n");
-  }
-  return WriteTextFile(path, content);
 }
 
 // `count` examples of `task` with pairwise distinct inputs and non-empty outputs.
@@ -228,7 +213,8 @@ Json SkillsJson(const GymOptions& options) {
             {"fewshot_test_examples", options.fewshot_test_examples},
             {"k_classification", options.k_classification},
             {"k_text_to_text", options.k_text_to_text},
-            {"fewshot_seeds", options.fewshot_seeds}}},
+            {"fewshot_seeds", options.fewshot_seeds},
+            {"vocab_size", options.vocab_size}}},
           {"skills", skills},
           {"tasks", tasks},
           {"task_skill_matrix", {{"tasks", task_names}, {"skills", skill_names}, {"rows", rows}}}};
@@ -268,6 +254,71 @@ absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string
   if (absl::Status valid = CheckOptions(options); !valid.ok()) return valid;
   absl::StatusOr<std::vector<fs::path>> old_entries = ReplaceableEntries(output_dir);
   if (!old_entries.ok()) return old_entries.status();
+
+  // Everything is generated in memory first, so that a failure leaves an old gym intact.
+  GymSummary summary;
+  std::map<fs::path, std::string> files;  // relative path -> content
+  std::set<std::string> corpus;
+  auto add_tsv = [&](const GymTask& task, const std::string& name,
+                     const std::vector<Example>& examples) {
+    std::string& content = files[fs::path(task.name) / name];
+    for (const Example& example : examples) {
+      absl::StrAppend(&content, example.input, "\t", example.output, "\n");
+      corpus.insert(absl::StrCat(" [", task.name, "] ", example.input));
+      corpus.insert(absl::StrCat(" ", example.output));
+    }
+    summary.examples += examples.size();
+  };
+
+  for (const GymTask& task : GymTasks()) {
+    const uint64_t task_seed = DeriveSeed(options.seed, task.name);
+    if (task.split == GymSplit::kTrain) {
+      const int total = options.train_examples + options.upstream_dev_examples +
+                        options.upstream_test_examples;
+      absl::StatusOr<std::vector<Example>> examples = GenerateDistinct(task, total, task_seed);
+      if (!examples.ok()) return examples.status();
+      auto dev_begin = examples->begin() + options.train_examples;
+      auto test_begin = dev_begin + options.upstream_dev_examples;
+      // One prefix with seed 100 (CrossFit's first seed), so prefix discovery finds one group.
+      const int seed = 100;
+      add_tsv(task, TsvName(task.name, options.train_examples, seed, "train"),
+              {examples->begin(), dev_begin});
+      add_tsv(task, TsvName(task.name, options.train_examples, seed, "dev"),
+              {dev_begin, test_begin});
+      add_tsv(task, TsvName(task.name, options.train_examples, seed, "test"),
+              {test_begin, examples->end()});
+    } else {
+      absl::StatusOr<std::vector<Example>> examples = GenerateDistinct(
+          task, options.fewshot_test_examples + options.fewshot_pool_examples, task_seed);
+      if (!examples.ok()) return examples.status();
+      auto pool_begin = examples->begin() + options.fewshot_test_examples;
+      const std::vector<Example> test(examples->begin(), pool_begin);
+      const std::vector<Example> pool(pool_begin, examples->end());
+      const int k =
+          task.IsClassification() ? options.k_classification : options.k_text_to_text;
+      for (int seed : options.fewshot_seeds) {
+        GymRandom random(DeriveSeed(task_seed, absl::StrCat("fewshot_", seed)));
+        auto [train, dev] = SampleFewShot(pool, task.IsClassification(), k, random);
+        add_tsv(task, TsvName(task.name, k, seed, "train"), train);
+        add_tsv(task, TsvName(task.name, k, seed, "dev"), dev);
+        add_tsv(task, TsvName(task.name, k, seed, "test"), test);
+      }
+    }
+    ++summary.tasks;
+  }
+  files[kSkillsFile] = SkillsJson(options).dump(2) + "\n";
+  files[kSplitFile] = SplitJson().dump(2) + "\n";
+  files[kOntologyFile] = OntologyJson().dump(2) + "\n";
+  files[kMetricsFile] = MetricsJson().dump(2) + "\n";
+  summary.files = static_cast<int>(files.size());
+
+  BpeTrainerOptions bpe_options;
+  bpe_options.vocab_size = options.vocab_size;
+  absl::StatusOr<BpeModel> bpe =
+      LearnBpe(std::vector<std::string>(corpus.begin(), corpus.end()), bpe_options);
+  if (!bpe.ok()) return bpe.status();
+  summary.vocab_size = static_cast<int64_t>(bpe->vocab.size());
+
   std::error_code error;
   for (const fs::path& entry : *old_entries) {
     fs::remove_all(entry, error);
@@ -277,86 +328,19 @@ absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string
     }
   }
   const fs::path root(output_dir);
-  fs::create_directories(root, error);
-  if (error) {
-    return absl::InternalError(
-        absl::StrCat("cannot create gym directory ", output_dir, ": ", error.message()));
-  }
-
-  GymSummary summary;
-  std::set<std::string> corpus;
-  auto write_tsv = [&](const GymTask& task, const std::string& name,
-                       const std::vector<Example>& examples) -> absl::Status {
-    for (const Example& example : examples) {
-      corpus.insert(absl::StrCat(" [", task.name, "] ", example.input));
-      corpus.insert(absl::StrCat(" ", example.output));
-    }
-    ++summary.files;
-    summary.examples += examples.size();
-    return WriteExamples(root / task.name / name, examples);
-  };
-
-  for (const GymTask& task : GymTasks()) {
-    fs::create_directories(root / task.name, error);
+  for (const auto& [relative, content] : files) {
+    const fs::path path = root / relative;
+    fs::create_directories(path.parent_path(), error);
     if (error) {
-      return absl::InternalError(absl::StrCat("cannot create ", (root / task.name).string(),
+      return absl::InternalError(absl::StrCat("cannot create ", path.parent_path().string(),
                                               ": ", error.message()));
     }
-    const uint64_t task_seed = DeriveSeed(options.seed, task.name);
-    if (task.split == GymSplit::kTrain) {
-      const int total = options.train_examples + options.upstream_dev_examples +
-                        options.upstream_test_examples;
-      absl::StatusOr<std::vector<Example>> examples = GenerateDistinct(task, total, task_seed);
-      if (!examples.ok()) return examples.status();
-      auto begin = examples->begin();
-      const std::vector<Example> train(begin, begin + options.train_examples);
-      const std::vector<Example> dev(begin + options.train_examples,
-                                     begin + options.train_examples +
-                                         options.upstream_dev_examples);
-      const std::vector<Example> test(begin + options.train_examples +
-                                          options.upstream_dev_examples,
-                                      examples->end());
-      // One prefix, seed 100 (CrossFit's first seed), so prefix discovery finds one group.
-      const int seed = 100;
-      for (const auto& [split, lines] : SplitFiles{{"train", &train}, {"dev", &dev}, {"test", &test}}) {
-        if (absl::Status written =
-                write_tsv(task, TsvName(task.name, options.train_examples, seed, split), *lines);
-            !written.ok()) {
-          return written;
-        }
-      }
-    } else {
-      absl::StatusOr<std::vector<Example>> examples = GenerateDistinct(
-          task, options.fewshot_test_examples + options.fewshot_pool_examples, task_seed);
-      if (!examples.ok()) return examples.status();
-      const std::vector<Example> test(examples->begin(),
-                                      examples->begin() + options.fewshot_test_examples);
-      const std::vector<Example> pool(examples->begin() + options.fewshot_test_examples,
-                                      examples->end());
-      const int k =
-          task.IsClassification() ? options.k_classification : options.k_text_to_text;
-      for (int seed : options.fewshot_seeds) {
-        GymRandom random(DeriveSeed(task_seed, absl::StrCat("fewshot_", seed)));
-        auto [train, dev] = SampleFewShot(pool, task.IsClassification(), k, random);
-        for (const auto& [split, lines] :
-             SplitFiles{{"train", &train}, {"dev", &dev}, {"test", &test}}) {
-          if (absl::Status written = write_tsv(task, TsvName(task.name, k, seed, split), *lines);
-              !written.ok()) {
-            return written;
-          }
-        }
-      }
-    }
-    ++summary.tasks;
+    if (absl::Status written = WriteTextFile(path, content); !written.ok()) return written;
   }
-
-  for (auto [name, json] : {std::pair{kSkillsFile, SkillsJson(options)},
-                            {kSplitFile, SplitJson()},
-                            {kOntologyFile, OntologyJson()},
-                            {kMetricsFile, MetricsJson()}}) {
-    if (absl::Status written = WriteJson(root / name, json); !written.ok()) return written;
+  if (absl::Status written = WriteBpeModel(*bpe, (root / kTokenizerDir).string());
+      !written.ok()) {
+    return written;
   }
-  summary.tokenizer_corpus.assign(corpus.begin(), corpus.end());
   return summary;
 }
 

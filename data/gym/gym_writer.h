@@ -19,7 +19,7 @@ inline constexpr char kSkillsFile[] = "skills.json";
 inline constexpr char kSplitFile[] = "split.json";
 inline constexpr char kOntologyFile[] = "ontology.json";
 inline constexpr char kMetricsFile[] = "metrics.json";
-// Where tools/make_gym writes the gym's BPE tokenizer (vocab.json, merges.txt).
+// The gym's own byte-level BPE tokenizer (vocab.json, merges.txt), learned from its text.
 inline constexpr char kTokenizerDir[] = "tokenizer";
 
 struct GymOptions {
@@ -35,15 +35,16 @@ struct GymOptions {
   int k_classification = 16;
   int k_text_to_text = 32;
   std::vector<int> fewshot_seeds = {100, 13, 21, 42, 87};
+  // Requested vocabulary of the gym tokenizer. The gym's text supports about 730 entries
+  // (every lexicon word becomes one token); the BPE trainer stops there with a warning.
+  int64_t vocab_size = 1024;
 };
 
 struct GymSummary {
   int tasks = 0;
   int files = 0;
   int64_t examples = 0;  // lines written, over all files
-  // Every distinct text the model will see, formatted as the CrossFit loaders format it
-  // (" [task] input", " output"): the corpus for the gym's tokenizer.
-  std::vector<std::string> tokenizer_corpus;
+  int64_t vocab_size = 0;  // of the tokenizer written
 };
 
 // OK when `output_dir` is absent, empty, or a gym written by WriteGym that holds nothing
@@ -52,8 +53,10 @@ absl::Status CheckGymDirectory(const std::string& output_dir);
 
 // Writes the whole gym into `output_dir` (replacing a previous gym there, refusing any
 // other non-empty directory): one CrossFit task directory per task, skills.json (skill
-// inventory, task x skill matrix, categories, metrics), split.json, ontology.json and
-// metrics.json. The tree depends only on `options`: the same options give identical bytes.
+// inventory, task x skill matrix, categories, metrics), split.json, ontology.json,
+// metrics.json, and tokenizer/ (a BPE learned from every distinct text as the CrossFit
+// loaders format it: " [task] input" and " output"). The tree depends only on `options`:
+// the same options give identical bytes.
 absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string& output_dir);
 
 }  // namespace taskmoe::gym
