@@ -14,10 +14,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "data/crossfit.h"
 #include "data/gym/gym_random.h"
 #include "data/gym/gym_writer.h"
 #include "data/gym/lexicon.h"
 #include "data/gym/skills.h"
+#include "data/metrics.h"
 #include "data/tokenizer.h"
 
 namespace taskmoe::gym {
@@ -459,6 +461,38 @@ TEST_F(GymTreeTest, GymTokenizerRoundTripsGymText) {
         EXPECT_LE(ids.size(), 40u) << text;
       }
     }
+  }
+}
+
+TEST_F(GymTreeTest, TheCrossFitReaderReadsTheGym) {
+  absl::StatusOr<TaskSplit> split = ReadTaskSplit((root() / kSplitFile).string());
+  ASSERT_TRUE(split.ok()) << split.status();
+  // Upstream training reads every prefix of every train task: one per task here.
+  absl::StatusOr<std::vector<TaskFile>> train =
+      ReadSplitTaskFiles(*split, "train", root().string(), "train");
+  ASSERT_TRUE(train.ok()) << train.status();
+  ASSERT_EQ(train->size(), split->train.size());
+  for (const TaskFile& file : *train) {
+    EXPECT_EQ(file.prefix, file.task + "_512_100");
+    EXPECT_EQ(file.examples.size(), 512u);
+    // Upstream evaluation needs exactly one dev file per train task.
+    EXPECT_TRUE(ReadSingleTaskFile(root().string(), file.task, "dev").ok()) << file.task;
+  }
+  // Held-out tasks: five prefixes (few-shot seeds), seed 100 first as the original lists them.
+  for (const std::string& task : split->test) {
+    absl::StatusOr<std::vector<std::string>> prefixes =
+        ListPrefixes((root() / task).string());
+    ASSERT_TRUE(prefixes.ok()) << prefixes.status();
+    ASSERT_EQ(prefixes->size(), 5u) << task;
+    EXPECT_THAT(prefixes->front(), ::testing::EndsWith("_100"));
+  }
+  absl::StatusOr<Ontology> ontology = ReadOntology((root() / kOntologyFile).string());
+  ASSERT_TRUE(ontology.ok()) << ontology.status();
+  EXPECT_EQ(ontology->TasksInOrder().size(), split->all.size());
+  absl::StatusOr<MetricTable> metrics = MetricTable::Load((root() / kMetricsFile).string());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  for (const std::string& task : split->all) {
+    EXPECT_TRUE(metrics->MetricOf(task).ok()) << task;
   }
 }
 
