@@ -2,12 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
-#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -15,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "data/file_io.h"
 
 namespace taskmoe {
 namespace {
@@ -180,11 +177,9 @@ absl::StatusOr<TensorMap> ParseSafetensors(std::string_view bytes, const std::st
 }
 
 absl::StatusOr<TensorMap> ReadSafetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open for reading"));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  return ParseSafetensors(bytes, path);
+  absl::StatusOr<std::string> bytes = ReadFileBytes(path);
+  if (!bytes.ok()) return bytes.status();
+  return ParseSafetensors(*bytes, path);
 }
 
 absl::StatusOr<std::string> SerializeSafetensors(const TensorMap& tensors) {
@@ -235,22 +230,7 @@ absl::Status WriteSafetensors(const std::string& path, const TensorMap& tensors)
   if (!bytes.ok()) {
     return absl::Status(bytes.status().code(), absl::StrCat(path, ": ", bytes.status().message()));
   }
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::PermissionDeniedError(absl::StrCat(temporary, ": cannot open for writing"));
-    out.write(bytes->data(), bytes->size());
-    out.close();
-    if (!out) {
-      std::remove(temporary.c_str());
-      return absl::DataLossError(absl::StrCat(temporary, ": write failed"));
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    return absl::PermissionDeniedError(absl::StrCat("cannot rename ", temporary, " to ", path));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, *bytes);
 }
 
 }  // namespace taskmoe
