@@ -1,0 +1,309 @@
+// Times training steps (forward + label-smoothed loss + backward + grad clipping + AdamW) or
+// forward passes of the task-level MoE BART on random data, and prints one JSON line in the
+// schema of ../shared/bench/ref_moe.py, so the two can be compared side by side:
+//   bazel run //tools:bench -- --preset small --experts 3 --routing soft --mode train
+// Routes come from the `learned` routing plugin (linear_layer_specific router over a trainable
+// task-vector table, softmax at tau 2 for --routing soft, straight-through Gumbel for hard).
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <glog/logging.h>
+#include <nlohmann/json.hpp>
+#include <torch/utils.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "moe/moe_model.h"
+#include "moe/optimization.h"
+#include "moe/routing.h"
+#include "routing_plugins/learned/learned.pb.h"
+
+ABSL_FLAG(std::string, preset, "tiny", "model size: tiny, small or bart-base");
+ABSL_FLAG(int64_t, experts, 3, "experts per MoE layer");
+ABSL_FLAG(int64_t, batch, 8, "examples per step");
+ABSL_FLAG(int64_t, src_len, 64, "source length (padded)");
+ABSL_FLAG(int64_t, tgt_len, 16, "target length (padded)");
+ABSL_FLAG(int64_t, steps, 5, "timed steps");
+ABSL_FLAG(int64_t, warmup, 1, "untimed steps before timing");
+ABSL_FLAG(int64_t, threads, 0, "intra-op threads (0: all cores)");
+ABSL_FLAG(std::string, routing, "soft",
+          "soft: softmax(logits / 2); hard: one-hot straight-through Gumbel routes, each example a "
+          "random expert per layer");
+ABSL_FLAG(std::string, mode, "train", "train: full training step; forward: loss under no_grad");
+ABSL_FLAG(int64_t, n_tasks, 16, "rows of the task-vector table; each example draws a task");
+ABSL_FLAG(int64_t, task_dim, 768, "task-vector size");
+ABSL_FLAG(double, dropout, 0.0, "dropout, attention_dropout and activation_dropout");
+ABSL_FLAG(double, max_grad_norm, 0.1, "global gradient-norm clipping");
+ABSL_FLAG(int64_t, seed, 42, "seed of weights and data");
+
+namespace taskmoe {
+namespace {
+
+constexpr int64_t kPad = 1;
+constexpr int64_t kBos = 0;
+constexpr int64_t kEos = 2;
+constexpr double kLabelSmoothing = 0.1;
+
+absl::StatusOr<BartConfig> PresetConfig(const std::string& preset, double dropout) {
+  BartConfig config;
+  if (preset == "tiny") {
+    config.d_model = 64;
+    config.encoder_layers = config.decoder_layers = 2;
+    config.encoder_attention_heads = config.decoder_attention_heads = 4;
+    config.encoder_ffn_dim = config.decoder_ffn_dim = 256;
+    config.vocab_size = 1000;
+  } else if (preset == "small") {
+    config.d_model = 256;
+    config.encoder_layers = config.decoder_layers = 4;
+    config.encoder_attention_heads = config.decoder_attention_heads = 4;
+    config.encoder_ffn_dim = config.decoder_ffn_dim = 1024;
+    config.vocab_size = 8000;
+  } else if (preset == "bart-base") {
+    config.d_model = 768;
+    config.encoder_layers = config.decoder_layers = 6;
+    config.encoder_attention_heads = config.decoder_attention_heads = 12;
+    config.encoder_ffn_dim = config.decoder_ffn_dim = 3072;
+    config.vocab_size = 50265;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--preset must be tiny, small or bart-base, got '", preset, "'"));
+  }
+  config.max_position_embeddings = 1024;
+  config.dropout = config.attention_dropout = config.activation_dropout = dropout;
+  return config;
+}
+
+// <s> tokens... </s> then right padding; lengths uniform in [length / 2, length], example 0
+// full length (the layout of ref_moe.py's data).
+at::Tensor RandomSequences(int64_t batch, int64_t length, int64_t vocab, at::Generator& generator) {
+  at::Tensor ids = at::randint(3, vocab, {batch, length}, generator, at::kLong);
+  at::Tensor lengths =
+      at::randint(std::max<int64_t>(2, length / 2), length + 1, {batch}, generator, at::kLong);
+  lengths[0] = length;
+  ids.select(1, 0).fill_(kBos);
+  const at::Tensor column = at::arange(length, at::kLong).unsqueeze(0);
+  const at::Tensor last = lengths.unsqueeze(1) - 1;
+  ids.masked_fill_(column.eq(last), kEos);
+  ids.masked_fill_(column.gt(last), kPad);
+  return ids;
+}
+
+// Teacher forcing: labels moved one step later behind the decoder start token.
+at::Tensor ShiftRight(const at::Tensor& labels, int64_t start_token) {
+  return at::cat({at::full({labels.size(0), 1}, start_token, labels.options()),
+                  labels.slice(1, 0, labels.size(1) - 1)},
+                 1);
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+int Run() {
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  const std::string routing = absl::GetFlag(FLAGS_routing);
+  if (mode != "train" && mode != "forward") {
+    std::cerr << "--mode must be train or forward, got '" << mode << "'\n";
+    return 2;
+  }
+  if (routing != "soft" && routing != "hard") {
+    std::cerr << "--routing must be soft or hard, got '" << routing << "'\n";
+    return 2;
+  }
+  const int64_t threads = absl::GetFlag(FLAGS_threads) > 0
+                              ? absl::GetFlag(FLAGS_threads)
+                              : static_cast<int64_t>(std::thread::hardware_concurrency());
+  at::set_num_threads(static_cast<int>(threads));
+  torch::manual_seed(absl::GetFlag(FLAGS_seed));
+
+  absl::StatusOr<BartConfig> config =
+      PresetConfig(absl::GetFlag(FLAGS_preset), absl::GetFlag(FLAGS_dropout));
+  if (!config.ok()) {
+    std::cerr << config.status() << "\n";
+    return 2;
+  }
+  MoeOptions options;
+  options.experts = absl::GetFlag(FLAGS_experts);
+  absl::StatusOr<MoeBart> moe = MoeBart::Create(*config, options);
+  if (!moe.ok()) {
+    std::cerr << moe.status() << "\n";
+    return 2;
+  }
+
+  LearnedRoutingParams learned;
+  learned.mutable_router()->set_architecture(RouterNetworkParams::LINEAR_LAYER_SPECIFIC);
+  learned.mutable_selection()->set_function(routing == "soft" ? RouteSelectionParams::SOFTMAX
+                                                               : RouteSelectionParams::GUMBEL_SOFTMAX_ST);
+  learned.mutable_selection()->set_initial_tau(2.0);
+  learned.mutable_selection()->set_anneal_rate(0.0);  // ref_moe.py keeps tau at 2
+  RoutingConfig routing_config;
+  routing_config.set_plugin("learned");
+  routing_config.mutable_params()->PackFrom(learned);
+  RoutingContext context;
+  context.shape = moe->shape();
+  context.task_vector_dim = absl::GetFlag(FLAGS_task_dim);
+  context.num_tasks = absl::GetFlag(FLAGS_n_tasks);
+  absl::StatusOr<std::shared_ptr<RoutingPlugin>> router = CreateRoutingPlugin(routing_config, context);
+  if (!router.ok()) {
+    std::cerr << router.status() << "\n";
+    return 2;
+  }
+  at::Tensor task_table =
+      at::randn({context.num_tasks, context.task_vector_dim}).requires_grad_();
+
+  const int64_t batch = absl::GetFlag(FLAGS_batch);
+  const int64_t src_len = absl::GetFlag(FLAGS_src_len);
+  const int64_t tgt_len = absl::GetFlag(FLAGS_tgt_len);
+  at::Generator generator = at::detail::createCPUGenerator(absl::GetFlag(FLAGS_seed));
+  const at::Tensor input_ids = RandomSequences(batch, src_len, config->vocab_size, generator);
+  const at::Tensor attention_mask = input_ids.ne(kPad).to(at::kLong);
+  const at::Tensor labels = RandomSequences(batch, tgt_len, config->vocab_size, generator);
+  const at::Tensor decoder_input_ids = ShiftRight(labels, config->decoder_start_token_id);
+  const at::Tensor task_ids = at::randint(0, context.num_tasks, {batch}, generator, at::kLong);
+
+  BartForConditionalGeneration& model = moe->model();
+  TrainableParameters trainable;
+  for (const auto& item : model->named_parameters()) trainable.model.emplace_back(item.key(), item.value());
+  for (const auto& item : (*router)->named_parameters()) {
+    trainable.router.emplace_back(item.key(), item.value());
+  }
+  trainable.task_vectors = {task_table};
+  int64_t params = task_table.numel();
+  for (const auto& [name, p] : trainable.model) params += p.numel();
+  for (const auto& [name, p] : trainable.router) params += p.numel();
+
+  // Forward through the summed label-smoothed NLL over non-pad targets.
+  int64_t step_count = 0;
+  const auto loss_of_batch = [&]() {
+    RoutingInput input;
+    input.task_ids = task_ids;
+    input.task_vectors = task_table.index_select(0, task_ids);
+    input.step = step_count;
+    const RouteWeights routes = (*router)->Route(input);
+    absl::StatusOr<BartOutput> out =
+        moe->Forward(input_ids, attention_mask, decoder_input_ids, routes);
+    CHECK(out.ok()) << out.status();
+    return at::cross_entropy_loss(out->logits.view({-1, config->vocab_size}), labels.view(-1), {},
+                                  at::Reduction::Sum, kPad, kLabelSmoothing);
+  };
+
+  std::function<double()> step;
+  GroupedAdamW optimizer;
+  std::vector<std::vector<double>> phases;  // forward, backward, clip, optimizer, zero_grad
+  if (mode == "train") {
+    optimizer = MakeGroupedAdamW(trainable, OptimizerOptions());
+    const std::vector<at::Tensor> all_parameters = optimizer.Parameters();
+    model->train();
+    (*router)->train();
+    step = [&, all_parameters]() {
+      std::vector<double> phase;
+      auto t = std::chrono::steady_clock::now();
+      at::Tensor loss = loss_of_batch();
+      phase.push_back(Seconds(t));
+      t = std::chrono::steady_clock::now();
+      loss.backward();
+      phase.push_back(Seconds(t));
+      t = std::chrono::steady_clock::now();
+      ClipGradNorm(all_parameters, absl::GetFlag(FLAGS_max_grad_norm));
+      phase.push_back(Seconds(t));
+      t = std::chrono::steady_clock::now();
+      optimizer.SetLrFactor(LinearWarmupDecay(step_count, /*warmup_steps=*/6000,
+                                              /*total_steps=*/100000));
+      optimizer.optimizer->step();
+      ++step_count;
+      phase.push_back(Seconds(t));
+      t = std::chrono::steady_clock::now();
+      optimizer.optimizer->zero_grad();
+      phase.push_back(Seconds(t));
+      phases.push_back(std::move(phase));
+      return loss.item<double>();
+    };
+  } else {
+    model->eval();
+    (*router)->eval();
+    step = [&]() {
+      torch::NoGradGuard no_grad;
+      return loss_of_batch().item<double>();
+    };
+  }
+
+  for (int64_t i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) {
+    const auto t = std::chrono::steady_clock::now();
+    const double loss = step();
+    std::cerr << "[bench] warmup " << i << ": " << Seconds(t) << " s loss=" << loss << "\n";
+  }
+  phases.clear();
+  std::vector<double> times;
+  for (int64_t i = 0; i < absl::GetFlag(FLAGS_steps); ++i) {
+    const auto t = std::chrono::steady_clock::now();
+    const double loss = step();
+    times.push_back(Seconds(t));
+    std::cerr << "[bench] step " << i << ": " << times.back() << " s loss=" << loss << "\n";
+  }
+  if (!phases.empty()) {
+    const char* names[] = {"forward", "backward", "clip", "optimizer", "zero_grad"};
+    std::cerr << "[bench] median phases:";
+    for (size_t p = 0; p < 5; ++p) {
+      std::vector<double> column;
+      for (const auto& phase : phases) column.push_back(phase[p]);
+      std::cerr << " " << names[p] << "=" << Median(column);
+    }
+    std::cerr << "\n";
+  }
+
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double sec_per_step = Median(times);
+  nlohmann::ordered_json line;
+  line["impl"] = "taskmoe";
+  line["preset"] = absl::GetFlag(FLAGS_preset);
+  line["experts"] = options.experts;
+  line["batch"] = batch;
+  line["src_len"] = src_len;
+  line["tgt_len"] = tgt_len;
+  line["threads"] = threads;
+  line["mode"] = mode;
+  line["routing"] = routing;
+  line["steps"] = absl::GetFlag(FLAGS_steps);
+  line["sec_per_step"] = sec_per_step;
+  line["tokens_per_sec"] = static_cast<double>((src_len + tgt_len) * batch) / sec_per_step;
+  line["params"] = params;
+  line["peak_rss_mb"] = usage.ru_maxrss / 1024.0;
+  std::cout << line.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace taskmoe
+
+int main(int argc, char** argv) {
+  google::InitGoogleLogging(argv[0]);
+  absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_steps) < 1) {
+    std::cerr << "--steps must be at least 1\n";
+    return 2;
+  }
+  return taskmoe::Run();
+}
