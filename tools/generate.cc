@@ -118,6 +118,11 @@ absl::Status Run() {
         ids.resize(max_input);
         ids.back() = tokenizer->eos_id();
       }
+      if (*std::max_element(ids.begin(), ids.end()) >= config.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            model_dir, ": vocab.json has ids beyond the model's vocab_size ", config.vocab_size,
+            " (input line ", i + 1, ")"));
+      }
       longest = std::max<int64_t>(longest, ids.size());
       encoded.push_back(std::move(ids));
     }
