@@ -42,8 +42,8 @@ struct GymOptions {
 
 struct GymSummary {
   int tasks = 0;
-  int files = 0;
-  int64_t examples = 0;  // lines written, over all files
+  int files = 0;           // TSV and JSON files (the tokenizer's two files aside)
+  int64_t examples = 0;    // lines written, over all TSV files
   int64_t vocab_size = 0;  // of the tokenizer written
 };
 

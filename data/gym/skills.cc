@@ -40,7 +40,8 @@ const std::vector<SkillInfo>& SkillTable() {
       {Skill::kMax, "max", "the largest number"},
       {Skill::kParity, "parity", "even or odd, of a single number"},
       {Skill::kCompare, "compare", "first number against last: greater, smaller or equal"},
-      {Skill::kPolarity, "polarity", "positive minus negative words: positive, negative or neutral"},
+      {Skill::kPolarity, "polarity",
+       "positive minus negative words: positive, negative or neutral"},
       {Skill::kRotate, "rotate", "move the first item to the end"},
   };
   return *table;
