@@ -1,7 +1,6 @@
 #include "data/bpe_trainer.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "data/file_io.h"
 #include "data/tokenizer.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
@@ -59,21 +59,6 @@ void CountPairs(const Word& word, int64_t sign, PairCounts* counts) {
   for (size_t i = 0; i + 1 < word.symbols.size(); ++i) {
     counts->Add(PairKey(word.symbols[i], word.symbols[i + 1]), sign * word.count);
   }
-}
-
-absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
-    stream << contents;
-    stream.flush();
-    if (!stream) return absl::PermissionDeniedError(absl::StrCat("cannot write '", temporary, "'"));
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot rename '", temporary, "' to '", path, "'"));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace

@@ -1,9 +1,7 @@
 #include "data/tokenizer.h"
 
 #include <algorithm>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -11,6 +9,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "data/file_io.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 #include "utf8proc.h"
@@ -157,15 +156,6 @@ const std::vector<int>& SymbolToByte() {
   return *table;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) return absl::NotFoundError(absl::StrCat("cannot open '", path, "'"));
-  std::ostringstream contents;
-  contents << stream.rdbuf();
-  if (stream.bad()) return absl::DataLossError(absl::StrCat("cannot read '", path, "'"));
-  return contents.str();
-}
-
 // Debian's Abseil has its own string_view type, distinct from std::string_view.
 absl::string_view AsAbsl(std::string_view text) { return {text.data(), text.size()}; }
 
@@ -273,7 +263,7 @@ absl::StatusOr<BartTokenizer> BartTokenizer::Load(const std::string& vocab_json,
   BartTokenizer tokenizer;
 
   // vocab.json: one JSON object token -> id, ids exactly 0..N-1.
-  absl::StatusOr<std::string> vocab_text = ReadFile(vocab_json);
+  absl::StatusOr<std::string> vocab_text = ReadFileBytes(vocab_json);
   if (!vocab_text.ok()) return vocab_text.status();
   nlohmann::json vocab;
   try {
@@ -334,7 +324,7 @@ absl::StatusOr<BartTokenizer> BartTokenizer::Load(const std::string& vocab_json,
   }
 
   // merges.txt: optional "#version" line, then "left right" per line in rank order.
-  absl::StatusOr<std::string> merges_text = ReadFile(merges_txt);
+  absl::StatusOr<std::string> merges_text = ReadFileBytes(merges_txt);
   if (!merges_text.ok()) return merges_text.status();
   std::vector<absl::string_view> lines = absl::StrSplit(*merges_text, '\n');
   if (!lines.empty() && lines.back().empty()) lines.pop_back();  // The final newline.
