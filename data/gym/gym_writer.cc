@@ -107,9 +107,10 @@ absl::Status CheckOptions(const GymOptions& options) {
            {"fewshot_test_examples", options.fewshot_test_examples},
            {"k_classification", options.k_classification},
            {"k_text_to_text", options.k_text_to_text}}) {
-    if (value <= 0) {
+    // The cap keeps sums of counts far from int overflow.
+    if (value <= 0 || value > 10'000'000) {
       return absl::InvalidArgumentError(
-          absl::StrCat("gym option ", name, " must be positive, got ", value));
+          absl::StrCat("gym option ", name, " must be in 1..10000000, got ", value));
     }
   }
   if (options.fewshot_seeds.empty() ||
