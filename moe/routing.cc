@@ -101,6 +101,17 @@ RouteWeights RoutesForTasks(const at::Tensor& per_task_routes, const at::Tensor&
   return SplitLayers(per_task_routes.index_select(0, ids).transpose(0, 1), shape);
 }
 
+at::Tensor TaskRoutes(RoutingPlugin& plugin, const at::Tensor& task_vectors, int64_t step) {
+  const bool was_training = plugin.is_training();
+  plugin.eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor task_ids =
+      at::arange(task_vectors.size(0), at::TensorOptions().dtype(at::kLong).device(task_vectors.device()));
+  const RouteWeights routes = plugin.Route({task_ids, task_vectors, step});
+  plugin.train(was_training);
+  return at::cat({routes.encoder, routes.decoder}, 0).transpose(0, 1).contiguous();
+}
+
 std::vector<std::pair<std::string, at::Tensor>> RoutingState(const RoutingPlugin& plugin) {
   std::vector<std::pair<std::string, at::Tensor>> state;
   for (const auto& item : plugin.named_parameters()) state.emplace_back(item.key(), item.value());

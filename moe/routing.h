@@ -81,6 +81,11 @@ RouteWeights SplitLayers(const at::Tensor& all_layer_routes, const ModelShape& s
 RouteWeights RoutesForTasks(const at::Tensor& per_task_routes, const at::Tensor& task_ids,
                             const ModelShape& shape);
 
+// Evaluation-mode routes of every task, [tasks, encoder_layers + decoder_layers, E] (the layout of
+// routes.npy), from the task table's vectors [tasks, dim] at training step `step`. The plugin's
+// train/eval mode is restored afterwards.
+at::Tensor TaskRoutes(RoutingPlugin& plugin, const at::Tensor& task_vectors, int64_t step);
+
 // Everything of a plugin that a checkpoint stores: parameters and buffers by their module
 // path (e.g. "router.output_bias", "task_routes").
 std::vector<std::pair<std::string, at::Tensor>> RoutingState(const RoutingPlugin& plugin);

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -147,6 +148,20 @@ TEST(TaskRandomRoutingTest, RoutesSurviveSaveAndLoadThroughNpyFiles) {
   for (const auto& [name, path] : files) state[name] = *ReadNpy(path);
   ASSERT_TRUE(LoadRoutingState(state, *restored).ok());
   EXPECT_TRUE(at::equal(AllLayers(restored->Route(batch)), routes));
+}
+
+TEST(TaskRoutesTest, GivesEvaluationRoutesOfEveryTaskInRoutesNpyLayout) {
+  std::shared_ptr<RoutingPlugin> plugin = Create(R"(plugin: "task_random")");
+  plugin->train();
+  const at::Tensor vectors = at::randn({5, kContext.task_vector_dim});
+  const at::Tensor per_task = TaskRoutes(*plugin, vectors, /*step=*/3);
+  EXPECT_EQ(per_task.sizes(), (std::vector<int64_t>{5, 5, 4}));
+  EXPECT_TRUE(at::equal(per_task, RoutingState(*plugin)[0].second));
+  EXPECT_TRUE(plugin->is_training());
+  // RoutesForTasks reads the table back.
+  const RouteWeights routes = RoutesForTasks(per_task, at::tensor({4, 0}, at::kLong), kContext.shape);
+  EXPECT_TRUE(at::equal(AllLayers(routes).select(1, 0), per_task[4]));
+  EXPECT_TRUE(at::equal(AllLayers(routes).select(1, 1), per_task[0]));
 }
 
 TEST(TaskRandomRoutingTest, TopNMustFitTheExperts) {
