@@ -1,6 +1,5 @@
 #include "data/tokenizer.h"
 
-#include <algorithm>
 #include <limits>
 
 #include "absl/status/status.h"
