@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -122,35 +123,39 @@ absl::StatusOr<Entry> ParseEntry(const std::string& source, const std::string& n
   return entry;
 }
 
-}  // namespace
-
-absl::StatusOr<TensorMap> ParseSafetensors(std::string_view bytes, const std::string& source_name) {
-  if (bytes.size() < 8) {
+// The header length stored in the first 8 bytes (`prefix`, fewer if the file is shorter),
+// checked against the file size.
+absl::StatusOr<uint64_t> HeaderSize(std::string_view prefix, uint64_t file_size,
+                                    const std::string& source) {
+  if (file_size < 8) {
     return absl::InvalidArgumentError(
-        absl::StrCat(source_name, ": ", bytes.size(),
+        absl::StrCat(source, ": ", file_size,
                      " bytes is too short for a safetensors file (8-byte header length)"));
   }
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) {
-    header_size = (header_size << 8) | static_cast<unsigned char>(bytes[i]);
+    header_size = (header_size << 8) | static_cast<unsigned char>(prefix[i]);
   }
-  if (header_size > bytes.size() - 8) {
+  if (header_size > file_size - 8) {
     return absl::InvalidArgumentError(
-        absl::StrCat(source_name, ": header length ", header_size, " exceeds the ",
-                     bytes.size() - 8, " bytes that follow it (truncated or not safetensors)"));
+        absl::StrCat(source, ": header length ", header_size, " exceeds the ", file_size - 8,
+                     " bytes that follow it (truncated or not safetensors)"));
   }
-  const std::string_view header_text = bytes.substr(8, header_size);
-  const std::string_view data = bytes.substr(8 + header_size);
+  return header_size;
+}
+
+// The validated tensor entries of a JSON header whose data section has `data_size` bytes.
+absl::StatusOr<std::vector<Entry>> ParseEntries(std::string_view header_text, uint64_t data_size,
+                                                const std::string& source) {
   json header = json::parse(header_text.begin(), header_text.end(), nullptr,
                             /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_name, ": header is not a JSON object"));
+    return absl::InvalidArgumentError(absl::StrCat(source, ": header is not a JSON object"));
   }
   std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") continue;
-    absl::StatusOr<Entry> entry = ParseEntry(source_name, it.key(), it.value(), data.size());
+    absl::StatusOr<Entry> entry = ParseEntry(source, it.key(), it.value(), data_size);
     if (!entry.ok()) return entry.status();
     entries.push_back(*std::move(entry));
   }
@@ -163,12 +168,24 @@ absl::StatusOr<TensorMap> ParseSafetensors(std::string_view bytes, const std::st
     const Entry& cur = *by_offset[i];
     if (cur.begin < prev.end) {
       return absl::InvalidArgumentError(absl::StrCat(
-          source_name, ": tensors '", prev.name, "' [", prev.begin, ", ", prev.end, ") and '",
+          source, ": tensors '", prev.name, "' [", prev.begin, ", ", prev.end, ") and '",
           cur.name, "' [", cur.begin, ", ", cur.end, ") overlap"));
     }
   }
+  return entries;
+}
+
+}  // namespace
+
+absl::StatusOr<TensorMap> ParseSafetensors(std::string_view bytes, const std::string& source_name) {
+  absl::StatusOr<uint64_t> header_size = HeaderSize(bytes, bytes.size(), source_name);
+  if (!header_size.ok()) return header_size.status();
+  const std::string_view data = bytes.substr(8 + *header_size);
+  absl::StatusOr<std::vector<Entry>> entries =
+      ParseEntries(bytes.substr(8, *header_size), data.size(), source_name);
+  if (!entries.ok()) return entries.status();
   TensorMap tensors;
-  for (const Entry& e : entries) {
+  for (const Entry& e : *entries) {
     at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.type));
     if (e.end > e.begin) std::memcpy(t.data_ptr(), data.data() + e.begin, e.end - e.begin);
     tensors.emplace(e.name, std::move(t));
@@ -177,9 +194,33 @@ absl::StatusOr<TensorMap> ParseSafetensors(std::string_view bytes, const std::st
 }
 
 absl::StatusOr<TensorMap> ReadSafetensors(const std::string& path) {
-  absl::StatusOr<std::string> bytes = ReadFileBytes(path);
-  if (!bytes.ok()) return bytes.status();
-  return ParseSafetensors(*bytes, path);
+  // Streams each tensor straight into its storage: no copy of the whole file in memory.
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open for reading"));
+  const std::streamoff end = in.tellg();
+  if (end < 0) return absl::InvalidArgumentError(absl::StrCat(path, ": not a readable file"));
+  const uint64_t file_size = static_cast<uint64_t>(end);
+  in.seekg(0);
+  char prefix[8] = {0};
+  in.read(prefix, std::min<uint64_t>(8, file_size));
+  absl::StatusOr<uint64_t> header_size =
+      HeaderSize(std::string_view(prefix, 8), file_size, path);
+  if (!header_size.ok()) return header_size.status();
+  std::string header_text(*header_size, '\0');
+  in.read(header_text.data(), *header_size);
+  const uint64_t data_start = 8 + *header_size;
+  absl::StatusOr<std::vector<Entry>> entries =
+      ParseEntries(header_text, file_size - data_start, path);
+  if (!entries.ok()) return entries.status();
+  TensorMap tensors;
+  for (const Entry& e : *entries) {
+    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.type));
+    in.seekg(data_start + e.begin);
+    in.read(static_cast<char*>(t.data_ptr()), e.end - e.begin);
+    if (!in) return absl::DataLossError(absl::StrCat(path, ": read error in tensor '", e.name, "'"));
+    tensors.emplace(e.name, std::move(t));
+  }
+  return tensors;
 }
 
 absl::StatusOr<std::string> SerializeSafetensors(const TensorMap& tensors) {

@@ -91,6 +91,27 @@ TEST(Safetensors, RejectsTruncatedFile) {
   EXPECT_FALSE(ParseSafetensors(good.substr(0, 5), "tiny").ok());
 }
 
+TEST(Safetensors, ReadingTruncatedFileFromDiskNamesFileAndTensor) {
+  TensorMap tensors;
+  tensors["weight"] = at::ones({4, 4});
+  const std::string path = ::testing::TempDir() + "/truncated.safetensors";
+  absl::StatusOr<std::string> bytes = SerializeSafetensors(tensors);
+  ASSERT_TRUE(bytes.ok());
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes->data(), bytes->size() - 1);
+  }
+  absl::StatusOr<TensorMap> result = ReadSafetensors(path);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find(path), std::string::npos);
+  EXPECT_NE(result.status().message().find("'weight'"), std::string::npos);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(bytes->data(), 5);
+  }
+  EXPECT_FALSE(ReadSafetensors(path).ok());
+}
+
 TEST(Safetensors, RejectsHeaderLongerThanFile) {
   std::string bytes = FileBytes(R"({"x":{"dtype":"F32","shape":[],"data_offsets":[0,4]}})",
                                 std::string(4, '\0'));
