@@ -135,6 +135,19 @@ TEST(BartWeights, SaveLoadRoundTripAndTiedEmbeddingUnderAnyName) {
   }
 }
 
+TEST(BartWeights, HalfPrecisionCheckpointLoadsAsFloat) {
+  BartForConditionalGeneration model = LoadBartTiny();
+  TensorMap half;
+  for (const auto& [name, tensor] : BartStateDict(model)) half[name] = tensor.to(at::kBFloat16);
+  BartForConditionalGeneration fresh(model->config());
+  ASSERT_TRUE(LoadBartWeights(half, "bf16", fresh).ok());
+  const at::Tensor& weight = fresh->model->decoder->embed_positions->weight;
+  EXPECT_EQ(weight.scalar_type(), at::kFloat);
+  EXPECT_TRUE(at::equal(weight, model->model->decoder->embed_positions->weight
+                                    .to(at::kBFloat16).to(at::kFloat)));
+  EXPECT_GT(MaxAbsDiff(weight, model->model->decoder->embed_positions->weight), 0);
+}
+
 TEST(BartWeights, AcceptsBartModelCheckpointWithoutPrefixOrBias) {
   BartForConditionalGeneration model = LoadBartTiny();
   TensorMap base_model;
