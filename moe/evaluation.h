@@ -1,0 +1,68 @@
+#ifndef TASKMOE_MOE_EVALUATION_H_
+#define TASKMOE_MOE_EVALUATION_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "absl/status/statusor.h"
+#include "data/batching.h"
+#include "data/metrics.h"
+#include "data/tokenizer.h"
+#include "moe/generation.h"
+#include "moe/moe_model.h"
+#include "moe/route_weights.h"
+
+namespace taskmoe {
+
+// A batch as model input: sources, and targets shifted right behind the decoder start token
+// (shift_tokens_right, as the original trains).
+struct BatchTensors {
+  at::Tensor input_ids;          // int64 [batch, source_len]
+  at::Tensor attention_mask;     // int64 [batch, source_len]
+  at::Tensor decoder_input_ids;  // int64 [batch, target_len]
+  at::Tensor labels;             // int64 [batch, target_len], pad where there is no target
+  at::Tensor task_ids;           // int64 [batch], ids of TokenizedDataset::tasks
+};
+BatchTensors ToTensors(const Batch& batch, int64_t decoder_start_token_id, at::Device device);
+
+// Routes for `batch` examples of the dataset task `task_id` (evaluation batches hold one task).
+using BatchRoutes = std::function<RouteWeights(const at::Tensor& task_ids)>;
+
+// Summed label-smoothed loss and target tokens over a dataset, without gradients.
+struct LossTotals {
+  double loss_sum = 0;
+  int64_t tokens = 0;
+  double PerToken() const { return tokens > 0 ? loss_sum / tokens : 0.0; }
+};
+absl::StatusOr<LossTotals> DatasetLoss(MoeBart& model, const TokenizedDataset& data,
+                                       const BatchRoutes& routes, int64_t batch_size,
+                                       double label_smoothing, at::Device device);
+
+struct TaskScore {
+  std::string task;
+  std::string metric;
+  double performance = 0;
+  std::vector<std::string> predictions;  // decoded and stripped, in file order
+};
+
+// Generates an output for every example and scores each task with its metric, as the original
+// does: decode with skip_special_tokens and clean-up, strip, compare against the TSV outputs.
+// `references[i]` belongs to data.examples[i]. Tasks come in the order of data.tasks.
+absl::StatusOr<std::vector<TaskScore>> ScoreGenerations(
+    MoeBart& model, const TokenizedDataset& data,
+    const std::vector<std::vector<std::string>>& references, const BartTokenizer& tokenizer,
+    const MetricTable& metrics, const BatchRoutes& routes, const GenerationOptions& options,
+    int64_t batch_size, at::Device device);
+
+// Mean performance over tasks (the original's selection criterion).
+double MeanPerformance(const std::vector<TaskScore>& scores);
+
+// Writes "task_prefix,metric,performance" rows, the columns of the original's dev_results.csv.
+absl::Status WriteScoresCsv(const std::vector<TaskScore>& scores, const std::string& path);
+
+}  // namespace taskmoe
+
+#endif  // TASKMOE_MOE_EVALUATION_H_
