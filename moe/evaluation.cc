@@ -1,5 +1,6 @@
 #include "moe/evaluation.h"
 
+#include <cmath>
 #include <map>
 
 #include <torch/autograd.h>
@@ -115,7 +116,9 @@ absl::StatusOr<std::vector<TaskScore>> ScoreGenerations(
 double MeanPerformance(const std::vector<TaskScore>& scores) {
   if (scores.empty()) return 0.0;
   double sum = 0;
-  for (const TaskScore& score : scores) sum += score.performance;
+  for (const TaskScore& score : scores) {
+    if (std::isfinite(score.performance)) sum += score.performance;
+  }
   return sum / scores.size();
 }
 

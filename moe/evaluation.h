@@ -57,7 +57,9 @@ absl::StatusOr<std::vector<TaskScore>> ScoreGenerations(
     const MetricTable& metrics, const BatchRoutes& routes, const GenerationOptions& options,
     int64_t batch_size, at::Device device);
 
-// Mean performance over tasks (the original's selection criterion).
+// Mean performance over tasks (the original's selection criterion). A task whose metric is
+// undefined (NaN, e.g. Pearson correlation of constant predictions) counts as 0, so one such
+// task does not make every checkpoint incomparable.
 double MeanPerformance(const std::vector<TaskScore>& scores);
 
 // Writes "task_prefix,metric,performance" rows, the columns of the original's dev_results.csv.

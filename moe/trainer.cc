@@ -255,7 +255,10 @@ absl::Status Trainer::Setup() {
   context.num_tasks = task_vectors_.size(0);
   absl::StatusOr<std::shared_ptr<RoutingPlugin>> plugin =
       CreateRoutingPlugin(config_.routing(), context);
-  if (!plugin.ok()) return plugin.status();
+  if (!plugin.ok()) {
+    return absl::Status(plugin.status().code(), absl::StrCat("config field routing: ",
+                                                             plugin.status().message()));
+  }
   plugin_ = *plugin;
   if (config_.model().has_checkpoint()) {
     const std::string path = config_.model().checkpoint() + "/" + kRoutingStateFile;
@@ -784,8 +787,13 @@ absl::StatusOr<RunSummary> RunExperiment(const ExperimentConfig& config,
             << ", " << data->train_tasks.size() << " train tasks, device " << device->str();
   Trainer trainer(config, options, *std::move(data), *std::move(distributed), *device,
                   *std::move(model));
-  TASKMOE_RETURN_IF_ERROR(trainer.Setup());
-  return trainer.Run();
+  try {
+    TASKMOE_RETURN_IF_ERROR(trainer.Setup());
+    return trainer.Run();
+  } catch (const c10::Error& e) {
+    // LibTorch reports numeric trouble (overflow, NaN conversions) by throwing.
+    return absl::InternalError(absl::StrCat("LibTorch error: ", e.what_without_backtrace()));
+  }
 }
 
 }  // namespace taskmoe
