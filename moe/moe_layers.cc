@@ -1,8 +1,21 @@
 #include "moe/moe_layers.h"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <exception>
+#include <functional>
+#include <thread>
 #include <utility>
 
+#include <ATen/Parallel.h>
 #include <glog/logging.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/grad_mode.h>
 
 namespace taskmoe {
 namespace {
@@ -14,18 +27,24 @@ at::Tensor SelectRows(const at::Tensor& tensor, const at::Tensor& rows) {
   return tensor.index_select(0, rows);
 }
 
-// sum_e route[:, e] * run(assignment_e), where run returns the expert's output for the
-// assignment's rows; rows of an expert that ran on part of the batch are scattered back.
-template <typename RunExpert>
-at::Tensor MixExperts(const at::Tensor& hidden_states, const at::Tensor& route,
-                      const std::vector<ExpertAssignment>& assignments, RunExpert run) {
+// What an expert computes for an assignment: its output for the assignment's rows, built from
+// `inputs` (the tensors gradients must reach: the layer input, and the encoder states in the
+// decoder), which stand in for the captured originals.
+using RunExpert =
+    std::function<at::Tensor(const ExpertAssignment& assignment, at::TensorList inputs)>;
+
+// sum over assignments of route[rows, e] * output, scattered back to the assignment's rows.
+at::Tensor MixOutputs(const at::Tensor& hidden_states, const at::Tensor& route,
+                      const std::vector<ExpertAssignment>& assignments,
+                      const std::vector<at::Tensor>& outputs) {
   at::Tensor mixed;
-  for (const ExpertAssignment& assignment : assignments) {
+  for (size_t i = 0; i < assignments.size(); ++i) {
+    const ExpertAssignment& assignment = assignments[i];
     const at::Tensor weight =
         SelectRows(route.select(1, assignment.expert), assignment.rows)
             .to(hidden_states.scalar_type())
             .view({-1, 1, 1});
-    const at::Tensor contribution = run(assignment) * weight;
+    const at::Tensor contribution = outputs[i] * weight;
     if (!assignment.rows.defined()) {
       mixed = mixed.defined() ? mixed + contribution : contribution;
     } else {
@@ -35,6 +54,205 @@ at::Tensor MixExperts(const at::Tensor& hidden_states, const at::Tensor& route,
   }
   // Every weight zero: the weighted sum is zero.
   return mixed.defined() ? mixed : at::zeros_like(hidden_states);
+}
+
+// A process-wide set of threads that run the jobs of concurrent experts. The threads persist,
+// so each keeps its malloc arena warm instead of page-faulting fresh memory every call. Each
+// runs its operations on a single intra-op thread.
+class ExpertWorkers {
+ public:
+  static ExpertWorkers& Get() {
+    static ExpertWorkers* workers = new ExpertWorkers();  // never destroyed: threads stay parked
+    return *workers;
+  }
+
+  // Calls fn(job) for every job in [0, jobs) on `workers` threads, the caller being one of them.
+  // Exceptions reach the caller. Calls from different threads take turns.
+  void Run(int64_t jobs, int64_t workers, const std::function<void(int64_t)>& fn) {
+    std::lock_guard<std::mutex> run_lock(run_mutex_);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (static_cast<int64_t>(threads_.size()) < workers - 1) {
+        threads_.emplace_back([this]() { Serve(); });
+      }
+      fn_ = &fn;
+      jobs_ = jobs;
+      next_job_ = 0;
+      helpers_ = workers - 1;
+      busy_ = 0;
+      error_ = nullptr;
+      ++generation_;
+    }
+    wake_.notify_all();
+    const int caller_threads = at::get_num_threads();
+    omp_set_num_threads(1);
+    Work();
+    omp_set_num_threads(caller_threads);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this]() { return helpers_ == 0 && busy_ == 0; });
+    fn_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void Serve() {
+    at::get_num_threads();  // the per-thread lazy initialisation, so it cannot undo the next line
+    omp_set_num_threads(1);
+    int64_t seen = 0;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&]() { return generation_ != seen && helpers_ > 0; });
+        seen = generation_;
+        --helpers_;
+        ++busy_;
+      }
+      Work();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --busy_;
+      }
+      done_.notify_all();
+    }
+  }
+
+  void Work() {
+    for (int64_t job = next_job_++; job < jobs_; job = next_job_++) {
+      try {
+        (*fn_)(job);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+    }
+  }
+
+  std::mutex run_mutex_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::vector<std::thread> threads_;
+  const std::function<void(int64_t)>* fn_ = nullptr;
+  int64_t jobs_ = 0;
+  std::atomic<int64_t> next_job_{0};
+  int64_t helpers_ = 0;  // threads still to join the current call
+  int64_t busy_ = 0;     // threads working on the current call
+  int64_t generation_ = 0;
+  std::exception_ptr error_;
+};
+
+void RunOnWorkers(int64_t jobs, int64_t workers, const std::function<void(int64_t)>& fn) {
+  ExpertWorkers::Get().Run(jobs, workers, fn);
+}
+
+struct ConcurrentJobs {
+  std::vector<ExpertAssignment> jobs;
+  RunExpert run;
+  int64_t workers = 1;
+};
+
+// Runs the jobs' forward passes concurrently and, in the backward pass, their backward passes
+// concurrently too: each job builds its own autograd graph from detached copies of the inputs,
+// and this node hands each graph its output gradient and sums the input gradients. (The
+// autograd engine would otherwise run the experts' backward one after another.)
+class ConcurrentExperts : public torch::autograd::Function<ConcurrentExperts> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                at::TensorList inputs,
+                                                const ConcurrentJobs* work) {
+    const int64_t jobs = static_cast<int64_t>(work->jobs.size());
+    const int64_t num_inputs = static_cast<int64_t>(inputs.size());
+    std::vector<at::Tensor> leaves(jobs * num_inputs);
+    std::vector<at::Tensor> outputs(jobs);
+    RunOnWorkers(jobs, work->workers, [&](int64_t job) {
+      at::AutoGradMode grad_mode(true);
+      std::vector<at::Tensor> own_inputs;
+      for (int64_t i = 0; i < num_inputs; ++i) {
+        own_inputs.push_back(inputs[i].detach().requires_grad_(inputs[i].requires_grad()));
+        leaves[job * num_inputs + i] = own_inputs.back();
+      }
+      outputs[job] = work->run(work->jobs[job], own_inputs);
+    });
+    ctx->saved_data["outputs"] = outputs;
+    ctx->saved_data["leaves"] = leaves;
+    ctx->saved_data["workers"] = work->workers;
+    torch::autograd::variable_list results;
+    for (const at::Tensor& output : outputs) results.push_back(output.detach());
+    return results;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const std::vector<at::Tensor> outputs = ctx->saved_data["outputs"].toTensorVector();
+    const std::vector<at::Tensor> leaves = ctx->saved_data["leaves"].toTensorVector();
+    const int64_t jobs = static_cast<int64_t>(outputs.size());
+    const int64_t num_inputs = static_cast<int64_t>(leaves.size()) / jobs;
+    RunOnWorkers(jobs, ctx->saved_data["workers"].toInt(), [&](int64_t job) {
+      if (grad_outputs[job].defined() && outputs[job].requires_grad()) {
+        torch::autograd::backward({outputs[job]}, {grad_outputs[job]});
+      }
+    });
+    // One gradient per input, then none for the ConcurrentJobs argument.
+    torch::autograd::variable_list input_grads(num_inputs + 1);
+    for (int64_t job = 0; job < jobs; ++job) {
+      for (int64_t i = 0; i < num_inputs; ++i) {
+        const at::Tensor grad = leaves[job * num_inputs + i].grad();
+        if (!grad.defined()) continue;
+        input_grads[i] = input_grads[i].defined() ? input_grads[i] + grad : grad;
+      }
+    }
+    return input_grads;
+  }
+};
+
+// sum_e route[b, e] * expert_e(x[b]) over `assignments` (AssignExperts of the route). With more than one
+// intra-op thread and no decoding cache, the experts (each split into one row block per thread,
+// for balance) run concurrently on single-threaded workers: on a few cores that keeps them
+// busier than running one expert at a time with every small operation split across threads.
+at::Tensor RunExperts(const at::Tensor& hidden_states, const at::Tensor& route,
+                      const std::vector<ExpertAssignment>& assignments,
+                      std::vector<at::Tensor> inputs, const RunExpert& run, bool concurrent) {
+  const int64_t batch = route.size(0);
+  const int64_t workers = concurrent ? std::min<int64_t>(at::get_num_threads(), batch) : 1;
+  std::vector<ExpertAssignment> jobs;
+  if (workers > 1) {
+    for (const ExpertAssignment& assignment : assignments) {
+      const at::Tensor rows = assignment.rows.defined()
+                                  ? assignment.rows
+                                  : at::arange(batch, route.options().dtype(at::kLong));
+      for (const at::Tensor& block : rows.chunk(workers)) {
+        ExpertAssignment job;
+        job.expert = assignment.expert;
+        job.rows = block.contiguous();
+        jobs.push_back(std::move(job));
+      }
+    }
+  }
+  const bool needs_graph = at::GradMode::is_enabled();
+  bool inputs_require_grad = false;
+  for (const at::Tensor& input : inputs) inputs_require_grad |= input.requires_grad();
+  // Without a gradient path through the inputs the node's outputs would not require grad and
+  // parameter gradients would be lost, so that case runs sequentially.
+  if (jobs.size() <= 1 || (needs_graph && !inputs_require_grad)) {
+    std::vector<at::Tensor> outputs;
+    for (const ExpertAssignment& assignment : assignments) outputs.push_back(run(assignment, inputs));
+    return MixOutputs(hidden_states, route, assignments, outputs);
+  }
+  ConcurrentJobs work;
+  work.jobs = jobs;
+  work.run = run;
+  work.workers = std::min<int64_t>(workers, static_cast<int64_t>(jobs.size()));
+  std::vector<at::Tensor> outputs;
+  if (needs_graph) {
+    outputs = ConcurrentExperts::apply(at::TensorList(inputs), &work);
+  } else {
+    outputs.resize(jobs.size());
+    RunOnWorkers(static_cast<int64_t>(jobs.size()), work.workers, [&](int64_t job) {
+      at::NoGradGuard no_grad;
+      outputs[job] = run(jobs[job], inputs);
+    });
+  }
+  return MixOutputs(hidden_states, route, jobs, outputs);
 }
 
 void CheckRoute(const at::Tensor& route, int64_t batch, int64_t experts) {
@@ -68,7 +286,9 @@ std::vector<ExpertAssignment> AssignExperts(const at::Tensor& route) {
   return assignments;
 }
 
-MoeEncoderLayerImpl::MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t num_experts) {
+MoeEncoderLayerImpl::MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t num_experts,
+                                         bool concurrent)
+    : concurrent_(concurrent) {
   CHECK_GE(num_experts, 1);
   experts = register_module("experts", torch::nn::ModuleList());
   for (int64_t e = 0; e < num_experts; ++e) experts->push_back(BartEncoderLayer(options));
@@ -82,12 +302,14 @@ at::Tensor MoeEncoderLayerImpl::Forward(const at::Tensor& hidden_states,
                                         const at::Tensor& attention_bias,
                                         const at::Tensor& route) {
   CheckRoute(route, hidden_states.size(0), num_experts());
-  return MixExperts(hidden_states, route, AssignExperts(route),
-                    [&](const ExpertAssignment& assignment) {
-                      return expert(assignment.expert)
-                          .Forward(SelectRows(hidden_states, assignment.rows),
-                                   SelectRows(attention_bias, assignment.rows), at::Tensor());
-                    });
+  return RunExperts(
+      hidden_states, route, AssignExperts(route), {hidden_states},
+      [&](const ExpertAssignment& assignment, at::TensorList inputs) {
+        return expert(assignment.expert)
+            .Forward(SelectRows(inputs[0], assignment.rows),
+                     SelectRows(attention_bias, assignment.rows), at::Tensor());
+      },
+      concurrent_);
 }
 
 void MoeDecoderLayerCache::Reorder(const at::Tensor& batch_index) {
@@ -116,7 +338,9 @@ void MoeDecoderLayerCache::Reorder(const at::Tensor& batch_index) {
   batch = index.size(0);
 }
 
-MoeDecoderLayerImpl::MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t num_experts) {
+MoeDecoderLayerImpl::MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t num_experts,
+                                         bool concurrent)
+    : concurrent_(concurrent) {
   CHECK_GE(num_experts, 1);
   experts = register_module("experts", torch::nn::ModuleList());
   for (int64_t e = 0; e < num_experts; ++e) experts->push_back(BartDecoderLayer(options));
@@ -170,16 +394,17 @@ at::Tensor MoeDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
     }
   }
 
-  return MixExperts(
-      hidden_states, route, assignments, [&](const ExpertAssignment& assignment) {
+  return RunExperts(
+      hidden_states, route, assignments, {hidden_states, encoder_hidden_states},
+      [&](const ExpertAssignment& assignment, at::TensorList inputs) {
         const at::Tensor& rows = assignment.rows;
         return expert(assignment.expert)
-            .Forward(SelectRows(hidden_states, rows), self_attention_bias,
-                     SelectRows(encoder_hidden_states, rows),
+            .Forward(SelectRows(inputs[0], rows), self_attention_bias, SelectRows(inputs[1], rows),
                      SelectRows(cross_attention_bias, rows), at::Tensor(),
                      moe_cache != nullptr ? moe_cache->experts[assignment.expert].cache.get()
                                           : nullptr);
-      });
+      },
+      concurrent_ && moe_cache == nullptr);
 }
 
 }  // namespace taskmoe

@@ -12,8 +12,11 @@
 // did not run for that example); with softmax-style selection the router still learns through
 // the nonzero entries.
 //
-// Running all experts as one stacked batched matmul was measured against this loop and was not
-// faster on CPU (see README "Performance"), so experts run one after another.
+// With more than one intra-op thread (at::set_num_threads) and no decoding cache, the experts'
+// forward and backward passes run concurrently on single-threaded workers (each expert split
+// into one row block per thread); on a few cores that beats running one expert at a time with
+// every small operation split across the threads. Stacking the experts' weights for batched
+// matmuls was measured too and was no faster than the loop (README "Performance").
 
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -40,7 +43,9 @@ std::vector<ExpertAssignment> AssignExperts(const at::Tensor& route);
 // An encoder layer position holding `experts` BART encoder layers ("experts.<e>.self_attn...").
 class MoeEncoderLayerImpl : public EncoderBlock {
  public:
-  MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t experts);
+  // concurrent: allow the concurrent execution described above (it still needs more than one
+  // intra-op thread); false runs the experts one after another.
+  MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true);
 
   // route: [batch, experts], required.
   at::Tensor Forward(const at::Tensor& hidden_states, const at::Tensor& attention_bias,
@@ -50,6 +55,9 @@ class MoeEncoderLayerImpl : public EncoderBlock {
   int64_t num_experts() const { return static_cast<int64_t>(experts->size()); }
 
   torch::nn::ModuleList experts{nullptr};
+
+ private:
+  bool concurrent_;
 };
 TORCH_MODULE(MoeEncoderLayer);
 
@@ -69,7 +77,7 @@ struct MoeDecoderLayerCache : DecoderBlockCache {
 // A decoder layer position holding `experts` BART decoder layers.
 class MoeDecoderLayerImpl : public DecoderBlock {
  public:
-  MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t experts);
+  MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true);
 
   at::Tensor Forward(const at::Tensor& hidden_states, const at::Tensor& self_attention_bias,
                      const at::Tensor& encoder_hidden_states, const at::Tensor& cross_attention_bias,
@@ -80,6 +88,9 @@ class MoeDecoderLayerImpl : public DecoderBlock {
   int64_t num_experts() const { return static_cast<int64_t>(experts->size()); }
 
   torch::nn::ModuleList experts{nullptr};
+
+ private:
+  bool concurrent_;
 };
 TORCH_MODULE(MoeDecoderLayer);
 

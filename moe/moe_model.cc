@@ -224,14 +224,18 @@ absl::StatusOr<MoeBart> MoeBart::Create(const BartConfig& config, const MoeOptio
     if (Contains(options.encoder_vanilla_layers, layer)) {
       return BartEncoderLayer(BartLayerOptions::Encoder(c)).ptr();
     }
-    return MoeEncoderLayer(BartLayerOptions::Encoder(c), options.experts).ptr();
+    return MoeEncoderLayer(BartLayerOptions::Encoder(c), options.experts,
+                           options.concurrent_experts)
+        .ptr();
   };
   factories.decoder = [options](const BartConfig& c,
                                 int64_t layer) -> std::shared_ptr<DecoderBlock> {
     if (Contains(options.decoder_vanilla_layers, layer)) {
       return BartDecoderLayer(BartLayerOptions::Decoder(c)).ptr();
     }
-    return MoeDecoderLayer(BartLayerOptions::Decoder(c), options.experts).ptr();
+    return MoeDecoderLayer(BartLayerOptions::Decoder(c), options.experts,
+                           options.concurrent_experts)
+        .ptr();
   };
   return MoeBart(BartForConditionalGeneration(config, factories), config, options);
 }

@@ -30,6 +30,9 @@ struct MoeOptions {
   std::vector<int64_t> decoder_vanilla_layers;
   // Standard deviation of the Gaussian noise added to each expert's copy of the dense layer.
   double init_eps = 1e-8;
+  // Run the experts of a layer concurrently on single-threaded workers when LibTorch has more
+  // than one intra-op thread (see moe/moe_layers.h); false: one expert after another.
+  bool concurrent_experts = true;
 };
 
 // Errors name the offending field: experts < 1, a vanilla index outside the model's layers or

@@ -2,6 +2,7 @@
 // all experts, the mean of the experts, a full (uncached) pass.
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/utils.h>
 
@@ -251,6 +252,58 @@ TEST(MoeModelTest, SparseExecutionEqualsThePlainWeightedSumWithItsGradients) {
   EXPECT_LT(MaxAbsDiff(decoder->Forward(y, CausalBias(4), x, bias, MixedRoute(), nullptr),
                        PlainDecoderMix(*decoder, y, CausalBias(4), x, bias, MixedRoute())),
             1e-6);
+}
+
+// With two intra-op threads the experts run concurrently (forward and backward) on worker
+// threads; outputs and gradients equal the sequential run.
+TEST(MoeModelTest, ConcurrentExpertsEqualTheSequentialRunWithGradients) {
+  torch::manual_seed(12);
+  const BartConfig config = TinyConfig();
+  absl::StatusOr<MoeBart> moe = MoeBart::Create(config, MoeOptions());
+  ASSERT_TRUE(moe.ok()) << moe.status();
+  BartForConditionalGeneration& model = moe->model();
+  const Batch batch = RandomBatch(config, 6, 8, 5);
+  const at::Tensor encoder_routes = at::softmax(at::randn({3, 6, 3}), -1);
+  const at::Tensor decoder_routes = RandomHardRoutes(2, 6, 3);
+
+  struct Result {
+    at::Tensor logits;
+    at::Tensor encoder_route_grad;
+    std::vector<at::Tensor> parameter_grads;
+  };
+  const auto run = [&](int threads) {
+    at::set_num_threads(threads);
+    model->zero_grad();
+    RouteWeights routes{encoder_routes.clone().requires_grad_(),
+                        decoder_routes.clone().requires_grad_()};
+    Result result;
+    result.logits = model->Forward(batch.input_ids, batch.attention_mask, batch.decoder_input_ids,
+                                   &routes)
+                        .logits;
+    result.logits.logsumexp(-1).sum().backward();
+    result.encoder_route_grad = routes.encoder.grad();
+    for (const auto& p : model->parameters()) {
+      result.parameter_grads.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
+    }
+    return result;
+  };
+  const Result sequential = run(1);
+  const Result concurrent = run(2);
+  at::set_num_threads(1);
+  EXPECT_LT(MaxAbsDiff(concurrent.logits, sequential.logits), 1e-4);
+  EXPECT_LT(MaxAbsDiff(concurrent.encoder_route_grad, sequential.encoder_route_grad), 1e-3);
+  ASSERT_EQ(concurrent.parameter_grads.size(), sequential.parameter_grads.size());
+  for (size_t i = 0; i < sequential.parameter_grads.size(); ++i) {
+    const double scale = 1.0 + sequential.parameter_grads[i].abs().max().item<double>();
+    EXPECT_LT(MaxAbsDiff(concurrent.parameter_grads[i], sequential.parameter_grads[i]) / scale,
+              1e-4)
+        << "parameter " << i;
+  }
+  // The encoder's soft routes use every expert: all their parameters got gradients.
+  auto& layer = dynamic_cast<MoeEncoderLayerImpl&>(model->model->encoder->block(0));
+  for (int64_t e = 0; e < layer.num_experts(); ++e) {
+    EXPECT_GT(layer.expert(e).fc2->weight.grad().abs().sum().item<double>(), 0.0) << "expert " << e;
+  }
 }
 
 TEST(MoeModelTest, ExpertsWithZeroWeightDoNotRun) {

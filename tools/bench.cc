@@ -29,6 +29,7 @@
 #include "absl/flags/parse.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "moe/loss.h"
 #include "moe/moe_model.h"
 #include "moe/optimization.h"
 #include "moe/routing.h"
@@ -51,6 +52,8 @@ ABSL_FLAG(int64_t, task_dim, 768, "task-vector size");
 ABSL_FLAG(double, dropout, 0.0, "dropout, attention_dropout and activation_dropout");
 ABSL_FLAG(double, max_grad_norm, 0.1, "global gradient-norm clipping");
 ABSL_FLAG(int64_t, seed, 42, "seed of weights and data");
+ABSL_FLAG(bool, concurrent_experts, true,
+          "run a layer's experts concurrently on single-threaded workers (with --threads > 1)");
 
 namespace taskmoe {
 namespace {
@@ -146,6 +149,7 @@ int Run() {
   }
   MoeOptions options;
   options.experts = absl::GetFlag(FLAGS_experts);
+  options.concurrent_experts = absl::GetFlag(FLAGS_concurrent_experts);
   absl::StatusOr<MoeBart> moe = MoeBart::Create(*config, options);
   if (!moe.ok()) {
     std::cerr << moe.status() << "\n";
@@ -205,8 +209,7 @@ int Run() {
     absl::StatusOr<BartOutput> out =
         moe->Forward(input_ids, attention_mask, decoder_input_ids, routes);
     CHECK(out.ok()) << out.status();
-    return at::cross_entropy_loss(out->logits.view({-1, config->vocab_size}), labels.view(-1), {},
-                                  at::Reduction::Sum, kPad, kLabelSmoothing);
+    return LabelSmoothedNllLoss(out->logits, labels, kLabelSmoothing, kPad).loss;
   };
 
   std::function<double()> step;
@@ -255,6 +258,8 @@ int Run() {
     std::cerr << "[bench] warmup " << i << ": " << Seconds(t) << " s loss=" << loss << "\n";
   }
   phases.clear();
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
   std::vector<double> times;
   for (int64_t i = 0; i < absl::GetFlag(FLAGS_steps); ++i) {
     const auto t = std::chrono::steady_clock::now();
@@ -275,6 +280,14 @@ int Run() {
 
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
+  // CPU time per step is less sensitive to other processes than wall time.
+  const auto cpu_seconds = [](const timeval& t) { return t.tv_sec + 1e-6 * t.tv_usec; };
+  const double steps = static_cast<double>(times.size());
+  std::cerr << "[bench] per timed step: user "
+            << (cpu_seconds(usage.ru_utime) - cpu_seconds(before.ru_utime)) / steps << " s, sys "
+            << (cpu_seconds(usage.ru_stime) - cpu_seconds(before.ru_stime)) / steps << " s, "
+            << static_cast<double>(usage.ru_minflt - before.ru_minflt) / steps
+            << " minor page faults\n";
   const double sec_per_step = Median(times);
   nlohmann::ordered_json line;
   line["impl"] = "taskmoe";
