@@ -1,0 +1,86 @@
+#ifndef TASKMOE_TESTS_CHECKPOINT_FIXTURE_H_
+#define TASKMOE_TESTS_CHECKPOINT_FIXTURE_H_
+
+// A TaskMoE checkpoint directory written file by file in the trainer's layout (moe/checkpoint.h),
+// from the bart_tiny MoE with clearly different experts, so tools that read checkpoints can be
+// tested without running training.
+
+#include <ATen/ATen.h>
+#include <glog/logging.h>
+#include <gtest/gtest.h>
+#include <torch/utils.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "moe/checkpoint.h"
+#include "moe/experiment_config.h"
+#include "moe/model_builder.h"
+#include "moe/moe_model.h"
+#include "moe/npy.h"
+#include "moe/routing.h"
+#include "moe/safetensors.h"
+#include "moe/task_table.h"
+#include "tests/bart_fixture.h"
+
+namespace taskmoe::testing {
+
+inline std::string TestTempDir(const std::string& name) {
+  return (std::filesystem::path(::testing::TempDir()) / name).string();
+}
+
+// The experiment text of a fixture checkpoint: bart_tiny with 3 experts, encoder layer 1 vanilla,
+// the given routing section, tokenizer files from the bart_tokenizer fixture.
+inline std::string FixtureExperimentText(const std::string& routing) {
+  return "model { hf_dir: \"" + BartTinyDir() +
+         "\" experts: 3 encoder_vanilla_layers: 1 init_eps: 0.01 }\n"
+         "tokenizer { vocab: \"" + SharedPath("fixtures/bart_tokenizer/vocab.json") +
+         "\" merges: \"" + SharedPath("fixtures/bart_tokenizer/merges.txt") + "\" }\n" +
+         routing + "\ntask_vectors { random: true dim: 8 }\n";
+}
+
+// Writes the checkpoint (tasks "alpha", "beta", "gamma") into `dir` and returns its model.
+inline MoeBart WriteFixtureCheckpoint(const std::string& dir, const std::string& routing) {
+  torch::manual_seed(5);
+  absl::StatusOr<ExperimentConfig> experiment =
+      ParseExperimentConfig(FixtureExperimentText(routing), "fixture");
+  CHECK(experiment.ok()) << experiment.status();
+  absl::StatusOr<MoeBart> model =
+      MoeBart::FromDenseDirectory(BartTinyDir(), ToMoeOptions(experiment->model()));
+  CHECK(model.ok()) << model.status();
+  absl::StatusOr<TaskTable> tasks =
+      TaskTable::Create({"gamma", "alpha", "beta"}, at::randn({3, 8}));
+  CHECK(tasks.ok()) << tasks.status();
+  RoutingContext context;
+  context.shape = model->shape();
+  context.task_vector_dim = tasks->dim();
+  context.num_tasks = tasks->size();
+  absl::StatusOr<std::shared_ptr<RoutingPlugin>> plugin =
+      CreateRoutingPlugin(experiment->routing(), context);
+  CHECK(plugin.ok()) << plugin.status();
+  (*plugin)->eval();
+
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  TensorMap weights;
+  for (auto& [key, tensor] : ModuleTensors(*model->model())) weights[key] = tensor.detach();
+  CHECK(WriteSafetensors(dir + "/" + kModelWeightsFile, weights).ok());
+  CHECK(WriteTextFile(dir + "/" + kModelConfigFile, BartConfigJson(model->config())).ok());
+  CHECK(WriteTextFile(dir + "/" + kExperimentFile, ExperimentConfigToText(*experiment)).ok());
+  TensorMap state;
+  for (auto& [key, tensor] : RoutingState(**plugin)) state[key] = tensor.detach();
+  CHECK(WriteSafetensors(dir + "/" + kRoutingStateFile, state).ok());
+  CHECK(tasks->Save(dir).ok());
+  // routes.npy rows: the run's train tasks, sorted (here all of the table's tasks).
+  const at::Tensor by_id = TaskRoutes(**plugin, tasks->vectors(), /*step=*/0);
+  const at::Tensor sorted_rows = at::tensor({*tasks->Id("alpha"), *tasks->Id("beta"),
+                                             *tasks->Id("gamma")}, at::kLong);
+  CHECK(WriteNpy(dir + "/" + kRoutesFile, by_id.index_select(0, sorted_rows)).ok());
+  return *std::move(model);
+}
+
+}  // namespace taskmoe::testing
+
+#endif  // TASKMOE_TESTS_CHECKPOINT_FIXTURE_H_
