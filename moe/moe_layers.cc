@@ -1,6 +1,7 @@
 #include "moe/moe_layers.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -72,9 +73,12 @@ class ExpertWorkers {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      while (static_cast<int64_t>(threads_.size()) < workers - 1) {
-        threads_.emplace_back([this]() { Serve(); });
+      // A forked child has none of its parent's threads: start its own.
+      if (getpid() != owner_pid_) {
+        owner_pid_ = getpid();
+        threads_ = 0;
       }
+      for (; threads_ < workers - 1; ++threads_) std::thread([this]() { Serve(); }).detach();
       fn_ = &fn;
       jobs_ = jobs;
       next_job_ = 0;
@@ -131,7 +135,8 @@ class ExpertWorkers {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;
-  std::vector<std::thread> threads_;
+  pid_t owner_pid_ = 0;
+  int64_t threads_ = 0;  // parked helper threads of this process
   const std::function<void(int64_t)>* fn_ = nullptr;
   int64_t jobs_ = 0;
   std::atomic<int64_t> next_job_{0};
