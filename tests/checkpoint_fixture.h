@@ -31,21 +31,22 @@ inline std::string TestTempDir(const std::string& name) {
   return (std::filesystem::path(::testing::TempDir()) / name).string();
 }
 
-// The experiment text of a fixture checkpoint: bart_tiny with 3 experts, encoder layer 1 vanilla,
-// the given routing section, tokenizer files from the bart_tokenizer fixture.
-inline std::string FixtureExperimentText(const std::string& routing) {
-  return "model { hf_dir: \"" + BartTinyDir() +
-         "\" experts: 3 encoder_vanilla_layers: 1 init_eps: 0.01 }\n"
+// The experiment text of a fixture checkpoint: bart_tiny with `experts` experts, encoder layer 1
+// vanilla, the given routing section, tokenizer files from the bart_tokenizer fixture.
+inline std::string FixtureExperimentText(const std::string& routing, int experts) {
+  return "model { hf_dir: \"" + BartTinyDir() + "\" experts: " + std::to_string(experts) +
+         " encoder_vanilla_layers: 1 init_eps: 0.01 }\n"
          "tokenizer { vocab: \"" + SharedPath("fixtures/bart_tokenizer/vocab.json") +
          "\" merges: \"" + SharedPath("fixtures/bart_tokenizer/merges.txt") + "\" }\n" +
          routing + "\ntask_vectors { random: true dim: 8 }\n";
 }
 
 // Writes the checkpoint (tasks "alpha", "beta", "gamma") into `dir` and returns its model.
-inline MoeBart WriteFixtureCheckpoint(const std::string& dir, const std::string& routing) {
+inline MoeBart WriteFixtureCheckpoint(const std::string& dir, const std::string& routing,
+                                      int experts = 3) {
   torch::manual_seed(5);
   absl::StatusOr<ExperimentConfig> experiment =
-      ParseExperimentConfig(FixtureExperimentText(routing), "fixture");
+      ParseExperimentConfig(FixtureExperimentText(routing, experts), "fixture");
   CHECK(experiment.ok()) << experiment.status();
   absl::StatusOr<MoeBart> model =
       MoeBart::FromDenseDirectory(BartTinyDir(), ToMoeOptions(experiment->model()));
