@@ -1,5 +1,6 @@
 #include "moe/experiment_config.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -208,17 +209,44 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& c) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Reads a config file and, first, the chain of files it extends (`base`).
+absl::StatusOr<ExperimentConfig> ReadConfigFile(const std::string& path, int depth) {
+  if (depth > 8) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": config field base: chain of base "
+                                                   "configs deeper than 8 (a cycle?)"));
+  }
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<ExperimentConfig> parsed = ParseExperimentConfig(text.str(), path);
+  if (!parsed.ok() || !parsed->has_base()) return parsed;
+  const std::string base_path =
+      (std::filesystem::path(path).parent_path() / parsed->base()).string();
+  absl::StatusOr<ExperimentConfig> base = ReadConfigFile(base_path, depth + 1);
+  if (!base.ok()) {
+    return absl::Status(base.status().code(), absl::StrCat(path, ": config field base: ",
+                                                           base.status().message()));
+  }
+  parsed->clear_base();
+  base->clear_base();
+  base->MergeFrom(*parsed);
+  // The params message belongs to the plugin: a routing block replaces the base's whole.
+  if (parsed->has_routing()) *base->mutable_routing() = parsed->routing();
+  return base;
+}
+
+}  // namespace
+
 absl::StatusOr<ExperimentConfig> LoadExperimentConfig(const std::string& path,
                                                       const std::vector<std::string>& overrides) {
   ExperimentConfig config;
   if (!path.empty()) {
-    std::ifstream in(path);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<ExperimentConfig> parsed = ParseExperimentConfig(text.str(), path);
-    if (!parsed.ok()) return parsed.status();
-    config = *std::move(parsed);
+    absl::StatusOr<ExperimentConfig> read = ReadConfigFile(path, 0);
+    if (!read.ok()) return read.status();
+    config = *std::move(read);
   }
   for (const std::string& assignment : overrides) {
     absl::Status status = ApplyOverride(assignment, &config);

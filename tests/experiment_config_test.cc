@@ -1,5 +1,7 @@
 #include "moe/experiment_config.h"
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
@@ -15,7 +17,7 @@ TEST(ExperimentConfig, DefaultsFollowTheOriginal) {
   EXPECT_FLOAT_EQ(config.optimizer().router_lr(), 1e-3f);
   EXPECT_FLOAT_EQ(config.optimizer().max_grad_norm(), 0.1f);
   EXPECT_EQ(config.training().gradient_accumulation_steps(), 2);
-  EXPECT_EQ(config.evaluation().generation_start(), EvaluationConfig::BOS);
+  EXPECT_EQ(config.evaluation().generation_start(), EvaluationConfig::DECODER_START);
   EXPECT_EQ(config.routing().plugin(), "learned");
 }
 
@@ -70,6 +72,34 @@ TEST(ExperimentConfig, ValidationNamesTheField) {
   EXPECT_TRUE(LoadExperimentConfig("", {}).ok());
   auto missing = LoadExperimentConfig("/nonexistent/config.pbtxt", {});
   EXPECT_TRUE(absl::StrContains(missing.status().message(), "/nonexistent/config.pbtxt"));
+}
+
+TEST(ExperimentConfig, BaseConfigIsReadFirstAndOverridden) {
+  const std::string dir = std::string(getenv("TEST_TMPDIR"));
+  std::ofstream(dir + "/base.pbtxt") << "output_dir: \"runs/base\"\n"
+                                     << "optimizer { lr: 0.5 router_lr: 0.25 }\n"
+                                     << "model { experts: 4 }\n"
+                                     << "routing { plugin: \"learned\" params { "
+                                     << "[type.googleapis.com/google.protobuf.Duration] "
+                                     << "{ seconds: 1 } } }\n";
+  std::ofstream(dir + "/child.pbtxt") << "base: \"base.pbtxt\"\n"
+                                      << "optimizer { lr: 0.125 }\n"
+                                      << "routing { plugin: \"average\" }\n";
+  auto config = LoadExperimentConfig(dir + "/child.pbtxt", {"model.experts=2"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->output_dir(), "runs/base");
+  EXPECT_FLOAT_EQ(config->optimizer().lr(), 0.125f);
+  EXPECT_FLOAT_EQ(config->optimizer().router_lr(), 0.25f);
+  EXPECT_EQ(config->routing().plugin(), "average");
+  EXPECT_FALSE(config->routing().has_params());  // the learned plugin's params went with it
+  EXPECT_EQ(config->model().experts(), 2);
+  EXPECT_FALSE(config->has_base());
+  std::ofstream(dir + "/loop.pbtxt") << "base: \"loop.pbtxt\"\n";
+  auto loop = LoadExperimentConfig(dir + "/loop.pbtxt", {});
+  EXPECT_TRUE(absl::StrContains(loop.status().message(), "base")) << loop.status();
+  std::ofstream(dir + "/missing.pbtxt") << "base: \"nope.pbtxt\"\n";
+  auto missing = LoadExperimentConfig(dir + "/missing.pbtxt", {});
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), "nope.pbtxt")) << missing.status();
 }
 
 TEST(ExperimentConfig, TextRoundTrip) {
