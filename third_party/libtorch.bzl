@@ -9,6 +9,7 @@ _DEBIAN_INCLUDE_DIRS = ["ATen", "c10", "caffe2", "torch"]
 
 def _libtorch_repository_impl(ctx):
     root = ctx.os.environ.get("TASKMOE_LIBTORCH", "")
+    defines = ["USE_C10D_GLOO"]
     if root:
         include = ctx.path(root + "/include")
         lib = root + "/lib"
@@ -19,6 +20,7 @@ def _libtorch_repository_impl(ctx):
         libs = ["torch", "torch_cpu", "c10"]
         if ctx.path(lib + "/libtorch_cuda.so").exists:
             libs += ["torch_cuda", "c10_cuda"]
+            defines.append("USE_C10D_NCCL")
         linkopts = ["-L" + lib, "-Wl,-rpath," + lib, "-Wl,--no-as-needed"] + \
                    ["-l" + l for l in libs] + ["-Wl,--as-needed"]
     else:
@@ -30,11 +32,11 @@ cc_library(
     name = "libtorch",
     hdrs = glob(["include/**/*.h", "include/**/*.hpp", "include/**/*.cuh"]),
     includes = ["include", "include/torch/csrc/api/include"],
-    defines = ["USE_C10D_GLOO"],
+    defines = {defines},
     linkopts = {linkopts} + ["-lpthread"],
     visibility = ["//visibility:public"],
 )
-""".format(linkopts = repr(linkopts)))
+""".format(linkopts = repr(linkopts), defines = repr(defines)))
 
 libtorch_repository = repository_rule(
     implementation = _libtorch_repository_impl,
