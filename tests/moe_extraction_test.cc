@@ -11,6 +11,7 @@
 
 #include "moe/bart_config.h"
 #include "moe/bart_weights.h"
+#include "moe/generation.h"
 #include "moe/moe_model.h"
 #include "tests/bart_fixture.h"
 
@@ -72,6 +73,47 @@ TEST(MoeExtractionTest, ExtractedModelSavedAndLoadedReproducesTheMoeLogits) {
   EXPECT_GT(MaxAbsDiff((*other_dense)->Forward(input_ids, attention_mask, decoder_input_ids).logits,
                        dense_logits),
             1e-4);
+}
+
+// Beam search with the KV cache on a batch whose examples have different hard routes equals
+// beam search on each example's extracted dense model.
+TEST(MoeExtractionTest, BeamSearchWithMixedHardRoutesMatchesTheExtractedModels) {
+  torch::manual_seed(13);
+  MoeOptions options;
+  options.experts = 3;
+  options.init_eps = 5e-2;
+  absl::StatusOr<MoeBart> moe = MoeBart::FromDenseDirectory(BartTinyDir(), options);
+  ASSERT_TRUE(moe.ok()) << moe.status();
+  const BartConfig& config = moe->config();
+  RouteWeights routes;
+  routes.encoder = at::one_hot(at::randint(0, 3, {config.encoder_layers, 2}, at::kLong), 3)
+                       .to(at::kFloat);
+  routes.decoder = at::one_hot(at::randint(0, 3, {config.decoder_layers, 2}, at::kLong), 3)
+                       .to(at::kFloat);
+  routes.decoder.select(1, 1).copy_(routes.decoder.select(1, 0).roll(1, 1));  // differ surely
+  const at::Tensor input_ids = at::randint(3, config.vocab_size, {2, 7}, at::kLong);
+  const at::Tensor attention_mask = at::ones({2, 7}, at::kLong);
+  GenerationOptions generation;
+  generation.num_beams = 3;
+  generation.max_length = 8;
+  absl::StatusOr<GenerationOutput> mixed =
+      Generate(moe->model(), input_ids, attention_mask, generation, &routes);
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  for (int64_t example = 0; example < 2; ++example) {
+    RouteWeights task{routes.encoder.slice(1, example, example + 1),
+                      routes.decoder.slice(1, example, example + 1)};
+    absl::StatusOr<BartForConditionalGeneration> dense = moe->ExtractDense(task);
+    ASSERT_TRUE(dense.ok()) << dense.status();
+    absl::StatusOr<GenerationOutput> alone =
+        Generate(*dense, input_ids.slice(0, example, example + 1),
+                 attention_mask.slice(0, example, example + 1), generation);
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    const at::Tensor expected = alone->sequences[0];
+    const at::Tensor got = mixed->sequences[example].slice(0, 0, expected.size(0));
+    EXPECT_TRUE(got.equal(expected)) << "example " << example << ": " << got << " vs " << expected;
+    EXPECT_NEAR(mixed->sequence_scores[example].item<double>(),
+                alone->sequence_scores[0].item<double>(), 1e-4);
+  }
 }
 
 TEST(MoeExtractionTest, InitialisationFromTheDirectoryKeepsTheDenseModelAtZeroNoise) {
