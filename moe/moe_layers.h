@@ -17,8 +17,9 @@
 // into one row block per thread); on a few cores that beats running one expert at a time with
 // every small operation split across the threads. The workers allocate from their own glibc
 // malloc arenas unless the program sets mallopt(M_ARENA_MAX, 1) first (tools/bench does), and
-// glibc unmaps an emptied arena heap, so without it memory is page-faulted back every step. Stacking the experts' weights for batched
-// matmuls was measured too and was no faster than the loop (README "Performance").
+// glibc unmaps an emptied arena heap, so without it memory is page-faulted back every step.
+// Stacking the experts' weights for batched matmuls was measured too and was no faster than the
+// loop (README "Performance").
 
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/modulelist.h>
