@@ -111,15 +111,25 @@ absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
     }
   }
 
+  const ModelShape& shape = checkpoint->model->shape();
+  const at::Tensor& saved_routes = checkpoint->routes;
+  if (saved_routes.dim() != 3 ||
+      saved_routes.size(1) != shape.encoder_layers + shape.decoder_layers ||
+      saved_routes.size(2) != shape.experts) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.checkpoint_dir, "/", kRoutesFile, ": shape [",
+        absl::StrJoin(saved_routes.sizes(), ", "), "], expected [tasks, ",
+        shape.encoder_layers + shape.decoder_layers, ", ", shape.experts, "]"));
+  }
   TaskExport result;
   at::Tensor task_routes;
   // routes.npy rows are the run's train tasks in sorted order; when they are all of the table's
   // tasks, the row of this task is its rank among the sorted names.
-  if (checkpoint->routes.size(0) == tasks.size()) {
+  if (saved_routes.size(0) == tasks.size()) {
     std::vector<std::string> sorted = tasks.names();
     std::sort(sorted.begin(), sorted.end());
     const int64_t row = std::lower_bound(sorted.begin(), sorted.end(), options.task) - sorted.begin();
-    task_routes = checkpoint->routes[row];
+    task_routes = saved_routes[row];
     result.routes_source = absl::StrCat(options.checkpoint_dir, "/", kRoutesFile);
   } else {
     absl::StatusOr<int64_t> step = CheckpointStep(options.checkpoint_dir, checkpoint->experiment);
@@ -131,7 +141,7 @@ absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
   }
   const MoeBart& model = *checkpoint->model;
   const RouteWeights hard =
-      HardRoutes(task_routes, model.shape(), model.options().encoder_vanilla_layers,
+      HardRoutes(task_routes, shape, model.options().encoder_vanilla_layers,
                  model.options().decoder_vanilla_layers, &result.soft_routes);
   if (result.soft_routes && !options.allow_argmax) {
     const at::Tensor largest = std::get<0>(task_routes.to(at::kCPU, at::kDouble).max(1)).contiguous();
@@ -145,8 +155,8 @@ absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
   }
   const at::Tensor chosen = at::cat({hard.encoder, hard.decoder}).squeeze(1).argmax(1);
   for (int64_t layer = 0; layer < chosen.size(0); ++layer) {
-    const bool decoder = layer >= model.shape().encoder_layers;
-    const int64_t index = decoder ? layer - model.shape().encoder_layers : layer;
+    const bool decoder = layer >= shape.encoder_layers;
+    const int64_t index = decoder ? layer - shape.encoder_layers : layer;
     const bool vanilla = Contains(decoder ? model.options().decoder_vanilla_layers
                                           : model.options().encoder_vanilla_layers,
                                   index);

@@ -147,6 +147,23 @@ TEST_F(TaskExportTest, UnknownTaskListsTheKnownOnesAndWritesNothing) {
   EXPECT_FALSE(fs::exists(options.output_dir));
 }
 
+TEST_F(TaskExportTest, MisshapenRoutesFileIsAnError) {
+  const std::string checkpoint = TestTempDir("export_bad_routes_checkpoint");
+  WriteFixtureCheckpoint(checkpoint, kHardRouting);
+  ASSERT_TRUE(WriteNpy(checkpoint + "/routes.npy", at::ones({3, 2, 3})).ok());
+  TaskExportOptions options;
+  options.checkpoint_dir = checkpoint;
+  options.task = "beta";
+  options.output_dir = TestTempDir("export_bad_routes");
+  fs::remove_all(options.output_dir);
+  absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
+  ASSERT_FALSE(exported.ok());
+  EXPECT_NE(exported.status().message().find("routes.npy: shape [3, 2, 3], expected [tasks, 4, 3]"),
+            std::string::npos)
+      << exported.status();
+  EXPECT_FALSE(fs::exists(options.output_dir));
+}
+
 TEST_F(TaskExportTest, ExistingOutputIsKeptUnlessOverwrite) {
   const std::string checkpoint = TestTempDir("export_existing_checkpoint");
   WriteFixtureCheckpoint(checkpoint, kHardRouting);
