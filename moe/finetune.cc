@@ -131,7 +131,9 @@ absl::Status PrepareCheckpointInit(const FinetuneOptions& options, const Checkpo
     const std::string link = init_dir + "/" + file;
     fs::remove(link, error);
     fs::create_symlink(Absolute(source + "/" + file), link, error);
-    if (error) return absl::InternalError(absl::StrCat("cannot link ", link, ": ", error.message()));
+    if (error) {
+      return absl::InternalError(absl::StrCat("cannot link ", link, ": ", error.message()));
+    }
   }
   absl::StatusOr<std::optional<at::Tensor>> vector =
       TaskVector(setup->task, options.task_vectors_dir, source);
@@ -192,12 +194,13 @@ absl::Status ValidateOptions(const FinetuneOptions& options) {
     if (bsz <= 0) return absl::InvalidArgumentError(absl::StrCat("finetune: batch size ", bsz));
   }
   if (options.max_prefixes < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("finetune: max_prefixes ", options.max_prefixes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("finetune: max_prefixes ", options.max_prefixes));
   }
   if (options.output_dir.empty()) return absl::InvalidArgumentError("finetune: no output_dir");
   if (!fs::is_directory(options.base.data().data_dir())) {
-    return absl::NotFoundError(
-        absl::StrCat("config field data.data_dir: no such directory ", options.base.data().data_dir()));
+    return absl::NotFoundError(absl::StrCat("config field data.data_dir: no such directory ",
+                                            options.base.data().data_dir()));
   }
   return absl::OkStatus();
 }
@@ -216,14 +219,15 @@ absl::StatusOr<ExperimentConfig> ResolveBase(const FinetuneOptions& options) {
   } else if (fs::exists(data_dir + "/" + gym::kMetricsFile)) {
     data->set_metrics(Absolute(data_dir + "/" + gym::kMetricsFile));
   }
+  // The trainer's default tokenizer (that of hf_dir, else <data_dir>/tokenizer/) made explicit.
+  TokenizerConfig* tokenizer = base.mutable_tokenizer();
   if (!base.model().has_hf_dir()) {
     const std::string tokenizer_dir = data_dir + "/" + gym::kTokenizerDir;
-    TokenizerConfig* tokenizer = base.mutable_tokenizer();
     if (tokenizer->vocab().empty()) tokenizer->set_vocab(tokenizer_dir + "/vocab.json");
     if (tokenizer->merges().empty()) tokenizer->set_merges(tokenizer_dir + "/merges.txt");
   }
-  if (!base.tokenizer().vocab().empty()) base.mutable_tokenizer()->set_vocab(Absolute(base.tokenizer().vocab()));
-  if (!base.tokenizer().merges().empty()) base.mutable_tokenizer()->set_merges(Absolute(base.tokenizer().merges()));
+  if (!tokenizer->vocab().empty()) tokenizer->set_vocab(Absolute(tokenizer->vocab()));
+  if (!tokenizer->merges().empty()) tokenizer->set_merges(Absolute(tokenizer->merges()));
   if (base.model().has_hf_dir()) base.mutable_model()->set_hf_dir(Absolute(base.model().hf_dir()));
   if (base.model().has_checkpoint()) {
     const std::string path = base.model().checkpoint() + "/" + kExperimentFile;
