@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "data/gym/gym_writer.h"
@@ -51,6 +52,14 @@ std::string TokenCacheDirectory() {
   if (const char* xdg = std::getenv("XDG_CACHE_HOME")) return absl::StrCat(xdg, "/taskmoe");
   const char* home = std::getenv("HOME");
   return absl::StrCat(home != nullptr ? home : "/tmp", "/.cache/taskmoe");
+}
+
+std::pair<std::string, std::string> TokenizerPaths(const ExperimentConfig& config) {
+  const std::string dir = config.model().has_hf_dir()
+                              ? config.model().hf_dir()
+                              : config.data().data_dir() + "/" + gym::kTokenizerDir;
+  return {OrDefault(config.tokenizer().vocab(), dir + "/vocab.json"),
+          OrDefault(config.tokenizer().merges(), dir + "/merges.txt")};
 }
 
 absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config, bool may_write) {
@@ -106,11 +115,7 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config
     }
   }
 
-  const std::string tokenizer_dir = config.model().has_hf_dir()
-                                        ? config.model().hf_dir()
-                                        : data.data_dir + "/" + gym::kTokenizerDir;
-  data.vocab_path = OrDefault(config.tokenizer().vocab(), tokenizer_dir + "/vocab.json");
-  data.merges_path = OrDefault(config.tokenizer().merges(), tokenizer_dir + "/merges.txt");
+  std::tie(data.vocab_path, data.merges_path) = TokenizerPaths(config);
   if (absl::Status s = RequireFile(data.vocab_path, "tokenizer vocab"); !s.ok()) return s;
   if (absl::Status s = RequireFile(data.merges_path, "tokenizer merges"); !s.ok()) return s;
   absl::StatusOr<BartTokenizer> tokenizer = BartTokenizer::Load(data.vocab_path, data.merges_path);

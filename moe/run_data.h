@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -50,6 +51,10 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config
 absl::StatusOr<SplitData> LoadEvaluationSplit(const ExperimentData& data,
                                               const std::vector<std::string>& tasks,
                                               const std::string& split, int64_t max_examples);
+
+// The tokenizer files an experiment uses: tokenizer.vocab / tokenizer.merges, else those of
+// model.hf_dir, else <data_dir>/tokenizer/ (the gym's).
+std::pair<std::string, std::string> TokenizerPaths(const ExperimentConfig& config);
 
 // Directory of the tokenised-data cache: $TASKMOE_CACHE, else $XDG_CACHE_HOME/taskmoe, else
 // ~/.cache/taskmoe.

@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "data/file_io.h"
-#include "data/gym/gym_writer.h"
 #include "moe/atomic_directory.h"
 #include "moe/bart_weights.h"
 #include "moe/checkpoint.h"
@@ -16,6 +15,7 @@
 #include "moe/moe_model.h"
 #include "moe/routing.h"
 #include "moe/status_macros.h"
+#include "moe/run_data.h"
 
 namespace taskmoe {
 namespace {
@@ -46,16 +46,6 @@ absl::Status CopyFile(const std::string& from, const std::string& to) {
 }
 
 }  // namespace
-
-std::pair<std::string, std::string> TokenizerFiles(const ExperimentConfig& experiment) {
-  const std::string dir = experiment.model().has_hf_dir()
-                              ? experiment.model().hf_dir()
-                              : experiment.data().data_dir() + "/" + gym::kTokenizerDir;
-  const std::string vocab = experiment.tokenizer().vocab();
-  const std::string merges = experiment.tokenizer().merges();
-  return {vocab.empty() ? dir + "/vocab.json" : vocab,
-          merges.empty() ? dir + "/merges.txt" : merges};
-}
 
 RouteWeights HardRoutes(const at::Tensor& task_routes, const ModelShape& shape,
                         const std::vector<int64_t>& encoder_vanilla_layers,
@@ -100,7 +90,7 @@ absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
         "task '", options.task, "' is not in ", options.checkpoint_dir, "/", TaskTable::kNamesFile,
         "; known tasks: ", absl::StrJoin(tasks.names(), ", ")));
   }
-  auto [vocab, merges] = TokenizerFiles(checkpoint->experiment);
+  auto [vocab, merges] = TokenizerPaths(checkpoint->experiment);
   if (!options.vocab.empty()) vocab = options.vocab;
   if (!options.merges.empty()) merges = options.merges;
   for (const std::string& path : {vocab, merges}) {

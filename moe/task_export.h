@@ -26,7 +26,7 @@ struct TaskExportOptions {
   bool allow_argmax = false;
   // An existing output_dir is an error unless this is set (then it is replaced atomically).
   bool overwrite = false;
-  // Tokenizer files to copy; empty: those the checkpoint's experiment used (TokenizerFiles).
+  // Tokenizer files to copy; empty: those the checkpoint's experiment used (moe/run_data.h TokenizerPaths).
   std::string vocab;
   std::string merges;
 };
@@ -39,10 +39,6 @@ struct TaskExport {
   // Where the routes came from: the checkpoint's routes.npy, or its routing plugin.
   std::string routes_source;
 };
-
-// The vocab.json and merges.txt an experiment tokenises with, resolved as moe/run_data.h does:
-// tokenizer.vocab/merges, else those of model.hf_dir, else <data.data_dir>/tokenizer/.
-std::pair<std::string, std::string> TokenizerFiles(const ExperimentConfig& experiment);
 
 // Hard routes from one task's routes [encoder_layers + decoder_layers, experts]: each MoE layer
 // one-hot on its highest weight (the first on ties), vanilla layers one-hot on expert 0 (they
