@@ -1,5 +1,6 @@
 #include "moe/task_embedding.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
