@@ -34,6 +34,7 @@
 #include "moe/model_builder.h"
 #include "moe/safetensors.h"
 #include "moe/status_macros.h"
+#include "moe/task_embedding.h"
 #include "moe/task_table.h"
 
 namespace taskmoe {
@@ -225,6 +226,27 @@ absl::Status Trainer::Setup() {
   if (tv.has_dir()) {
     absl::StatusOr<TaskTable> table = TaskTable::Load(tv.dir());
     if (!table.ok()) return table.status();
+    table_names_ = table->names();
+    vectors = table->vectors();
+  } else if (tv.has_method()) {
+    TaskEmbeddingModel embedding_model{model_.model(), /*routed=*/true, model_.shape()};
+    TaskEmbeddingInput input;
+    input.model = &embedding_model;
+    input.data = &data_.train.tokens;
+    input.pad_id = model_.config().pad_token_id;
+    input.decoder_start_token_id = model_.config().decoder_start_token_id;
+    input.device = device_;
+    TaskEmbeddingRequest request;
+    request.method = tv.method().name();
+    request.params = tv.method().params();
+    request.context.dim = tv.dim();
+    request.context.seed = static_cast<uint64_t>(config_.training().seed());
+    request.pca_dim = tv.method().pca_dim();
+    absl::StatusOr<TaskTable> table = ComputeTaskEmbeddings(request, input);
+    if (!table.ok()) {
+      return absl::Status(table.status().code(), absl::StrCat("config field task_vectors.method: ",
+                                                              table.status().message()));
+    }
     table_names_ = table->names();
     vectors = table->vectors();
   } else if (config_.model().has_checkpoint()) {

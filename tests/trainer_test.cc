@@ -186,6 +186,23 @@ TEST(Trainer, ConfigErrorsFailBeforeTrainingWithTheFieldPath) {
   EXPECT_TRUE(absl::StrContains(negative.status().message(), "optimizer.lr"));
 }
 
+TEST(Trainer, TaskVectorsFromATaskEmbeddingMethod) {
+  const std::string dir = TempDir("embedding_method");
+  absl::StatusOr<RunSummary> run = RunExperiment(TinyConfig(
+      dir, {"task_vectors.method={name: \"random\"}", "training.total_steps=2",
+            "evaluation.eval_period=2"}));
+  ASSERT_TRUE(run.ok()) << run.status();
+  absl::StatusOr<Checkpoint> last = LoadCheckpoint(dir + "/last");
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->tasks->dim(), 8);
+  EXPECT_EQ(last->tasks->size(), 29);
+  absl::StatusOr<RunSummary> unknown = RunExperiment(
+      TinyConfig(TempDir("embedding_unknown"), {"task_vectors.method={name: \"psychic\"}"}));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_TRUE(absl::StrContains(unknown.status().message(), "task_vectors.method"))
+      << unknown.status();
+}
+
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
