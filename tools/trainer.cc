@@ -4,6 +4,7 @@
 //   bazel run //:trainer
 //   bazel run //:trainer -- --config=configs/average.pbtxt --set=training.total_steps=500
 //   bazel run //:trainer -- --config=runs/default/experiment.pbtxt --resume
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -50,6 +51,9 @@ std::vector<std::string> TakeOverrides(int* argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // One malloc arena: the MoE layers' expert worker threads otherwise page-fault on fresh
+  // arenas every step (see moe/moe_layers.h and README "Performance").
+  mallopt(M_ARENA_MAX, 1);
   absl::SetProgramUsageMessage("Trains a task-level mixture-of-experts model.");
   const std::vector<std::string> overrides = TakeOverrides(&argc, argv);
   absl::ParseCommandLine(argc, argv);
