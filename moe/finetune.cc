@@ -127,7 +127,7 @@ absl::Status PrepareCheckpointInit(const FinetuneOptions& options, const Checkpo
   if (error) {
     return absl::InternalError(absl::StrCat("cannot create ", init_dir, ": ", error.message()));
   }
-  for (const char* file : {kModelWeightsFile, kModelConfigFile}) {
+  for (const char* file : {kModelWeightsFile, kModelConfigFile, kExperimentFile}) {
     const std::string link = init_dir + "/" + file;
     fs::remove(link, error);
     fs::create_symlink(Absolute(source + "/" + file), link, error);
@@ -229,19 +229,8 @@ absl::StatusOr<ExperimentConfig> ResolveBase(const FinetuneOptions& options) {
   if (!tokenizer->vocab().empty()) tokenizer->set_vocab(Absolute(tokenizer->vocab()));
   if (!tokenizer->merges().empty()) tokenizer->set_merges(Absolute(tokenizer->merges()));
   if (base.model().has_hf_dir()) base.mutable_model()->set_hf_dir(Absolute(base.model().hf_dir()));
-  if (base.model().has_checkpoint()) {
-    const std::string path = base.model().checkpoint() + "/" + kExperimentFile;
-    absl::StatusOr<std::string> text = ReadTextFile(path);
-    if (!text.ok()) return text.status();
-    absl::StatusOr<ExperimentConfig> experiment = ParseExperimentConfig(*text, path);
-    if (!experiment.ok()) return experiment.status();
-    const ModelConfig& trained = experiment->model();
-    ModelConfig* model = base.mutable_model();
-    model->set_experts(trained.experts());
-    *model->mutable_encoder_vanilla_layers() = trained.encoder_vanilla_layers();
-    *model->mutable_decoder_vanilla_layers() = trained.decoder_vanilla_layers();
-    model->set_init_eps(trained.init_eps());
-  } else {
+  // A checkpoint brings its own MoE structure (BuildModel reads its experiment.pbtxt).
+  if (!base.model().has_checkpoint()) {
     if (!base.has_routing()) base.mutable_routing()->set_plugin("average");
     if (!options.task_vectors_dir.empty()) {
       base.mutable_task_vectors()->set_dir(Absolute(options.task_vectors_dir));

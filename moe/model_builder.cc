@@ -94,7 +94,13 @@ absl::StatusOr<MoeBart> BuildModel(const ExperimentConfig& experiment,
     absl::StatusOr<BartConfig> config = LoadBartConfig(m.checkpoint() + "/" + kModelConfigFile);
     if (!config.ok()) return config.status();
     ApplyDropouts(m, &*config);
-    model = MoeBart::Create(*config, options);
+    // The MoE structure is the checkpoint's (experts, vanilla layers), whatever this config says.
+    absl::StatusOr<std::string> saved_text = ReadTextFile(m.checkpoint() + "/" + kExperimentFile);
+    if (!saved_text.ok()) return saved_text.status();
+    absl::StatusOr<ExperimentConfig> saved =
+        ParseExperimentConfig(*saved_text, m.checkpoint() + "/" + kExperimentFile);
+    if (!saved.ok()) return saved.status();
+    model = MoeBart::Create(*config, ToMoeOptions(saved->model()));
     if (!model.ok()) return model.status();
     const std::string path = m.checkpoint() + "/" + kModelWeightsFile;
     absl::StatusOr<TensorMap> weights = ReadSafetensors(path);

@@ -17,7 +17,8 @@ namespace taskmoe {
 
 // The routed model an experiment's `model` section describes: from a Hugging Face BART
 // directory (experts = copies of each dense layer + init_eps noise), from a TaskMoE checkpoint
-// (its config.json + model.safetensors), or randomly initialised like Hugging Face BART (a dense
+// (its config.json + model.safetensors, with the experts and vanilla layers its experiment.pbtxt
+// names), or randomly initialised like Hugging Face BART (a dense
 // random model copied into the experts). Dropout overrides applied. Train mode is the caller's.
 absl::StatusOr<MoeBart> BuildModel(const ExperimentConfig& experiment,
                                    const BartTokenizer& tokenizer);

@@ -118,6 +118,19 @@ std::string CsvHistory(const std::vector<EvalRecord>& history) {
   return csv;
 }
 
+// Whether a checkpoint's routing state is meant for this run's plugin: the same plugin, or
+// stage two's annealed plugin continuing a learned router.
+bool CheckpointRoutingStateFits(const ExperimentConfig& config) {
+  absl::StatusOr<std::string> text =
+      ReadTextFile(config.model().checkpoint() + "/" + kExperimentFile);
+  if (!text.ok()) return true;  // no record of the plugin: let the strict name check decide
+  absl::StatusOr<ExperimentConfig> saved = ParseExperimentConfig(*text, kExperimentFile);
+  if (!saved.ok()) return true;
+  const std::string& before = saved->routing().plugin();
+  const std::string& now = config.routing().plugin();
+  return before == now || (before == "learned" && now == "annealed");
+}
+
 class Trainer {
  public:
   Trainer(const ExperimentConfig& config, const TrainerOptions& options, ExperimentData data,
@@ -164,6 +177,7 @@ class Trainer {
 
   std::shared_ptr<RoutingPlugin> plugin_;
   std::vector<std::string> table_names_;
+  std::string table_source_;  // where the task-vector table came from, for messages
   at::Tensor task_vectors_;  // [tasks, dim]; a leaf that requires grad when trainable
   at::Tensor train_to_table_;
   at::Tensor dev_to_table_;
@@ -185,9 +199,8 @@ absl::StatusOr<at::Tensor> Trainer::TableIds(const TokenizedDataset& dataset) co
   for (const std::string& task : dataset.tasks) {
     auto it = std::find(table_names_.begin(), table_names_.end(), task);
     if (it == table_names_.end()) {
-      return absl::NotFoundError(absl::StrCat("task ", task, " has no task vector in ",
-                                              config_.task_vectors().dir(), "/",
-                                              TaskTable::kNamesFile));
+      return absl::NotFoundError(absl::StrCat("task ", task, " has no task vector in the table (",
+                                              table_source_, ")"));
     }
     ids.push_back(it - table_names_.begin());
   }
@@ -224,11 +237,13 @@ absl::Status Trainer::Setup() {
   const TaskVectorConfig& tv = config_.task_vectors();
   at::Tensor vectors;
   if (tv.has_dir()) {
+    table_source_ = tv.dir() + "/" + TaskTable::kNamesFile;
     absl::StatusOr<TaskTable> table = TaskTable::Load(tv.dir());
     if (!table.ok()) return table.status();
     table_names_ = table->names();
     vectors = table->vectors();
   } else if (tv.has_method()) {
+    table_source_ = "task_vectors.method " + tv.method().name();
     TaskEmbeddingModel embedding_model{model_.model(), /*routed=*/true, model_.shape()};
     TaskEmbeddingInput input;
     input.model = &embedding_model;
@@ -249,12 +264,14 @@ absl::Status Trainer::Setup() {
     }
     table_names_ = table->names();
     vectors = table->vectors();
-  } else if (config_.model().has_checkpoint()) {
+  } else if (config_.model().has_checkpoint() && !tv.has_random()) {
+    table_source_ = config_.model().checkpoint() + "/" + TaskTable::kNamesFile;
     absl::StatusOr<TaskTable> table = TaskTable::Load(config_.model().checkpoint());
     if (!table.ok()) return table.status();
     table_names_ = table->names();
     vectors = table->vectors();
   } else {
+    table_source_ = "random task vectors of the train tasks";
     table_names_ = data_.train_tasks;
     vectors = at::randn({static_cast<int64_t>(table_names_.size()), tv.dim()});
   }
@@ -283,8 +300,9 @@ absl::Status Trainer::Setup() {
   }
   plugin_ = *plugin;
   if (config_.model().has_checkpoint()) {
+    // The router state belongs to the plugin that saved it (annealed reads learned's).
     const std::string path = config_.model().checkpoint() + "/" + kRoutingStateFile;
-    if (fs::exists(path)) {
+    if (fs::exists(path) && CheckpointRoutingStateFits(config_)) {
       absl::StatusOr<TensorMap> state = ReadSafetensors(path);
       if (!state.ok()) return state.status();
       TASKMOE_RETURN_IF_ERROR(LoadRoutingState(*state, *plugin_));

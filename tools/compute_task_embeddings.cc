@@ -1,10 +1,10 @@
 // Computes one vector per task with a task-embedding method and writes id2task.json +
 // task_vecs.npy (the original's format, readable by numpy and by the trainer).
 //
-//   compute_task_embeddings --method=text_emb --model_dir=bart-base --data_dir=data \
+//   compute_task_embeddings --method=text_emb --model_dir=bart-base --data_dir=data
 //       --split=data/splits/random.json --output_dir=task_vecs/text_emb
-//   compute_task_embeddings --method=fisher --checkpoint=out/best --data_dir=data \
-//       --split=data/splits/random.json --split_list=train --dim=32 --output_dir=task_vecs/fisher \
+//   compute_task_embeddings --method=fisher --checkpoint=out/best --data_dir=data
+//       --split=data/splits/random.json --split_list=train --dim=32 --output_dir=task_vecs/fisher
 //       --params='[type.googleapis.com/taskmoe.FisherEmbeddingParams] { steps: 50 }'
 
 #include <algorithm>

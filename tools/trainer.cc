@@ -18,6 +18,7 @@
 #include "glog/logging.h"
 #include "moe/experiment_config.h"
 #include "moe/trainer.h"
+#include "tools/config_flags.h"
 
 ABSL_FLAG(std::string, config, "configs/default.pbtxt",
           "Experiment config (text-format taskmoe.ExperimentConfig); relative paths in it and "
@@ -27,35 +28,12 @@ ABSL_FLAG(std::string, set, "",
           "--set=model.encoder_vanilla_layers=0,1; repeat the flag for several.");
 ABSL_FLAG(bool, resume, false, "Continue the run in output_dir from its last checkpoint.");
 
-namespace {
-
-// absl keeps only the last value of a repeated flag, so every --set is taken out of argv here,
-// in order, before absl parses the rest.
-std::vector<std::string> TakeOverrides(int* argc, char** argv) {
-  std::vector<std::string> overrides;
-  int kept = 1;
-  for (int i = 1; i < *argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--set=", 0) == 0) {
-      overrides.push_back(arg.substr(6));
-    } else if (arg == "--set" && i + 1 < *argc) {
-      overrides.push_back(argv[++i]);
-    } else {
-      argv[kept++] = argv[i];
-    }
-  }
-  *argc = kept;
-  return overrides;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   // One malloc arena: the MoE layers' expert worker threads otherwise page-fault on fresh
   // arenas every step (see moe/moe_layers.h and README "Performance").
   mallopt(M_ARENA_MAX, 1);
   absl::SetProgramUsageMessage("Trains a task-level mixture-of-experts model.");
-  const std::vector<std::string> overrides = TakeOverrides(&argc, argv);
+  const std::vector<std::string> overrides = taskmoe::TakeConfigOverrides(&argc, argv);
   absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = false;
