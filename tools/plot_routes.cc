@@ -1,7 +1,7 @@
 // Draws the route heatmap of a routes.npy file: tasks grouped by ontology category on one
 // axis, layer x expert on the other.
 //
-//   plot_routes --routes=out/routes.npy --tasks=out/id2task.json \
+//   plot_routes --routes=out/routes.npy --tasks=out/id2task.json
 //       --ontology=gym/ontology.json --output=out/routes.png
 
 #include <iostream>

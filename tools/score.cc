@@ -1,7 +1,7 @@
 // Runs a BART model directory on inputs from a safetensors file and writes its outputs, so that
 // TaskMoE can be compared with another implementation (e.g. Hugging Face) tensor by tensor.
 //
-//   score --model_dir=path/to/bart --input=case.safetensors --output=out.safetensors \
+//   score --model_dir=path/to/bart --input=case.safetensors --output=out.safetensors
 //         [--greedy_max_length=12] [--forced_eos_token_id=2] [--decoder_start_token_id=0]
 //
 // Input tensors: input_ids, attention_mask (int64 [batch, source_len]) and decoder_input_ids
