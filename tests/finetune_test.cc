@@ -19,7 +19,6 @@
 #include "data/crossfit.h"
 #include "data/file_io.h"
 #include "data/results.h"
-#include "data/gym/gym_writer.h"
 #include "glog/logging.h"
 #include "moe/experiment_config.h"
 #include "moe/model_builder.h"
@@ -27,22 +26,16 @@
 #include "moe/routing.h"
 #include "moe/task_table.h"
 #include "moe/trainer.h"
+#include "tests/tiny_gym.h"
 
 namespace taskmoe {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string TempDir(const std::string& name) {
-  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
-  fs::remove_all(dir);
-  return dir;
-}
-
 // A gym whose held-out tasks have two few-shot prefixes each.
 const std::string& GymDir() {
   static const std::string* dir = [] {
-    auto* path = new std::string(TempDir("gym"));
     gym::GymOptions options;
     options.train_examples = 32;
     options.upstream_dev_examples = 4;
@@ -50,9 +43,7 @@ const std::string& GymDir() {
     options.fewshot_pool_examples = 48;
     options.fewshot_test_examples = 6;
     options.fewshot_seeds = {100, 13};
-    absl::StatusOr<gym::GymSummary> summary = gym::WriteGym(options, *path);
-    CHECK(summary.ok()) << summary.status();
-    return path;
+    return new std::string(testing::MakeTinyGym("gym", options));
   }();
   return *dir;
 }
@@ -83,7 +74,7 @@ std::vector<std::string> SharedOverrides() {
 // A tiny stage-one run with learned routing: the MoE checkpoint fine-tuning starts from.
 const std::string& LearnedCheckpoint() {
   static const std::string* dir = [] {
-    const std::string run = TempDir("stage_one");
+    const std::string run = testing::FreshTempDir("stage_one");
     std::vector<std::string> overrides = SharedOverrides();
     overrides.insert(overrides.end(), {
         "output_dir=" + run,
@@ -124,7 +115,7 @@ FinetuneOptions Options(const std::string& output_dir, std::vector<std::string> 
 
 // A vector table holding the held-out tasks (as compute_task_embeddings would write it).
 std::string HeldOutVectors() {
-  const std::string dir = TempDir("held_out_vectors");
+  const std::string dir = testing::FreshTempDir("held_out_vectors");
   fs::create_directories(dir);
   const std::vector<std::string> tasks = SplitList("test");
   absl::StatusOr<TaskTable> table =
@@ -174,7 +165,7 @@ TEST(FinetuneResultsCsvTest, WritesPandasLayoutThatTheResultsReaderReads) {
 
 TEST(FinetuneTest, WritesResultsAndResumesFinishedPrefixes) {
   const std::string task = SplitList("test")[0];
-  const std::string out = TempDir("finetune");
+  const std::string out = testing::FreshTempDir("finetune");
   FinetuneOptions options = Options(out, {task});
   options.task_vectors_dir = HeldOutVectors();
   absl::StatusOr<std::vector<std::string>> prefixes = ListPrefixes(GymDir() + "/" + task);
@@ -257,7 +248,7 @@ TEST(FinetuneTest, WritesResultsAndResumesFinishedPrefixes) {
 
 TEST(FinetuneTest, ExplicitAveragePluginNeedsNoVectorNorTheRouter) {
   const std::string task = SplitList("test")[1];
-  const std::string out = TempDir("finetune_average");
+  const std::string out = testing::FreshTempDir("finetune_average");
   FinetuneOptions options = Options(out, {task}, {"routing.plugin=average"});
   absl::StatusOr<FinetuneReport> report = FinetuneTasks(options);
   ASSERT_TRUE(report.ok()) << report.status();
@@ -270,7 +261,7 @@ TEST(FinetuneTest, ExplicitAveragePluginNeedsNoVectorNorTheRouter) {
 TEST(FinetuneTest, BadInputIsAClearErrorBeforeAnyTraining) {
   const std::string task = SplitList("test")[0];
   {
-    const std::string out = TempDir("unknown_task");
+    const std::string out = testing::FreshTempDir("unknown_task");
     absl::StatusOr<FinetuneReport> report = FinetuneTasks(Options(out, {task, "no-such-task"}));
     ASSERT_FALSE(report.ok());
     EXPECT_EQ(report.status().code(), absl::StatusCode::kNotFound);
@@ -280,7 +271,7 @@ TEST(FinetuneTest, BadInputIsAClearErrorBeforeAnyTraining) {
   }
   {
     // A copy of the gym task without one dev file.
-    const std::string data = TempDir("broken_data");
+    const std::string data = testing::FreshTempDir("broken_data");
     fs::create_directories(data);
     fs::copy(GymDir() + "/" + task, data + "/" + task);
     fs::copy(GymDir() + "/tokenizer", data + "/tokenizer");
@@ -288,7 +279,7 @@ TEST(FinetuneTest, BadInputIsAClearErrorBeforeAnyTraining) {
     ASSERT_TRUE(prefixes.ok());
     const std::string missing = data + "/" + task + "/" + (*prefixes)[1] + "_dev.tsv";
     fs::remove(missing);
-    const std::string out = TempDir("missing_file");
+    const std::string out = testing::FreshTempDir("missing_file");
     absl::StatusOr<FinetuneReport> report =
         FinetuneTasks(Options(out, {task}, {"data.data_dir=" + data}));
     ASSERT_FALSE(report.ok());
@@ -298,7 +289,7 @@ TEST(FinetuneTest, BadInputIsAClearErrorBeforeAnyTraining) {
   }
   {
     // A new task, the checkpoint's learned router, and no vector for the task.
-    const std::string out = TempDir("no_vector");
+    const std::string out = testing::FreshTempDir("no_vector");
     absl::StatusOr<FinetuneReport> report = FinetuneTasks(Options(out, {task}));
     ASSERT_FALSE(report.ok());
     EXPECT_TRUE(absl::StrContains(report.status().message(), "routes from task vectors"))
@@ -306,7 +297,7 @@ TEST(FinetuneTest, BadInputIsAClearErrorBeforeAnyTraining) {
     EXPECT_FALSE(fs::exists(out + "/" + task + "/result.csv"));
   }
   {
-    FinetuneOptions options = Options(TempDir("empty_grid"), {task});
+    FinetuneOptions options = Options(testing::FreshTempDir("empty_grid"), {task});
     options.batch_sizes.clear();
     EXPECT_EQ(FinetuneTasks(options).status().code(), absl::StatusCode::kInvalidArgument);
   }

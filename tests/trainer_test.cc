@@ -17,36 +17,27 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "data/gym/gym_writer.h"
 #include "moe/checkpoint.h"
 #include "moe/experiment_config.h"
 #include "moe/model_builder.h"
 #include "moe/safetensors.h"
+#include "tests/tiny_gym.h"
 
 namespace taskmoe {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string TempDir(const std::string& name) {
-  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
-  fs::remove_all(dir);
-  return dir;
-}
-
 // One small gym shared by the tests of this binary.
 const std::string& GymDir() {
   static const std::string* dir = [] {
-    auto* path = new std::string(TempDir("gym"));
     gym::GymOptions options;
     options.train_examples = 48;
     options.upstream_dev_examples = 4;
     options.upstream_test_examples = 4;
     options.fewshot_pool_examples = 64;
     options.fewshot_test_examples = 8;
-    absl::StatusOr<gym::GymSummary> summary = gym::WriteGym(options, *path);
-    CHECK(summary.ok()) << summary.status();
-    return path;
+    return new std::string(testing::MakeTinyGym("gym", options));
   }();
   return *dir;
 }
@@ -100,12 +91,12 @@ void ExpectSameTensors(const TensorMap& a, const TensorMap& b, double tolerance)
 }
 
 TEST(Trainer, ResumedRunEqualsStraightRunBitwise) {
-  const std::string straight = TempDir("straight");
+  const std::string straight = testing::FreshTempDir("straight");
   absl::StatusOr<RunSummary> a = RunExperiment(TinyConfig(straight));
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->steps, 8);
 
-  const std::string split = TempDir("split");
+  const std::string split = testing::FreshTempDir("split");
   TrainerOptions first;
   first.stop_after_step = 3;
   absl::StatusOr<RunSummary> b1 = RunExperiment(TinyConfig(split), first);
@@ -132,7 +123,7 @@ TEST(Trainer, ResumedRunEqualsStraightRunBitwise) {
 }
 
 TEST(Trainer, FailedCheckpointWriteKeepsThePreviousOne) {
-  const std::string dir = TempDir("failed_write");
+  const std::string dir = testing::FreshTempDir("failed_write");
   TrainerOptions options;
   int commits = 0;
   options.before_checkpoint_commit = [&commits](const std::string& staging) -> absl::Status {
@@ -160,7 +151,7 @@ TEST(Trainer, FailedCheckpointWriteKeepsThePreviousOne) {
 }
 
 TEST(Trainer, NanLossStopsAndKeepsLastGoodCheckpoint) {
-  const std::string dir = TempDir("nan");
+  const std::string dir = testing::FreshTempDir("nan");
   absl::StatusOr<RunSummary> run = RunExperiment(
       TinyConfig(dir, {"optimizer.lr=1e30", "training.warmup_ratio=0", "evaluation.eval_period=1",
                        "optimizer.max_grad_norm=0", "training.gradient_accumulation_steps=1"}));
@@ -172,7 +163,7 @@ TEST(Trainer, NanLossStopsAndKeepsLastGoodCheckpoint) {
 }
 
 TEST(Trainer, ConfigErrorsFailBeforeTrainingWithTheFieldPath) {
-  const std::string dir = TempDir("errors");
+  const std::string dir = testing::FreshTempDir("errors");
   absl::StatusOr<RunSummary> plugin = RunExperiment(TinyConfig(dir, {"routing.plugin=magic"}));
   ASSERT_FALSE(plugin.ok());
   EXPECT_TRUE(absl::StrContains(plugin.status().message(), "config field routing")) << plugin.status();
@@ -187,7 +178,7 @@ TEST(Trainer, ConfigErrorsFailBeforeTrainingWithTheFieldPath) {
 }
 
 TEST(Trainer, TaskVectorsFromATaskEmbeddingMethod) {
-  const std::string dir = TempDir("embedding_method");
+  const std::string dir = testing::FreshTempDir("embedding_method");
   absl::StatusOr<RunSummary> run = RunExperiment(TinyConfig(
       dir, {"task_vectors.method={name: \"random\"}", "training.total_steps=2",
             "evaluation.eval_period=2"}));
@@ -197,7 +188,7 @@ TEST(Trainer, TaskVectorsFromATaskEmbeddingMethod) {
   EXPECT_EQ(last->tasks->dim(), 8);
   EXPECT_EQ(last->tasks->size(), 29);
   absl::StatusOr<RunSummary> unknown = RunExperiment(
-      TinyConfig(TempDir("embedding_unknown"), {"task_vectors.method={name: \"psychic\"}"}));
+      TinyConfig(testing::FreshTempDir("embedding_unknown"), {"task_vectors.method={name: \"psychic\"}"}));
   ASSERT_FALSE(unknown.ok());
   EXPECT_TRUE(absl::StrContains(unknown.status().message(), "task_vectors.method"))
       << unknown.status();
@@ -223,7 +214,7 @@ TEST(Trainer, TwoProcessGlooRunEqualsOneProcessWithCombinedBatch) {
       "training.gradient_accumulation_steps=1",
       "routing.params={[type.googleapis.com/taskmoe.LearnedRoutingParams] "
       "{selection {function: SOFTMAX}}}"};
-  const std::string parallel = TempDir("parallel");
+  const std::string parallel = testing::FreshTempDir("parallel");
   const int port = FreePort();
   std::vector<pid_t> children;
   for (int rank = 0; rank < 2; ++rank) {
@@ -248,7 +239,7 @@ TEST(Trainer, TwoProcessGlooRunEqualsOneProcessWithCombinedBatch) {
     waitpid(child, &status, 0);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "rank process failed";
   }
-  const std::string single = TempDir("single");
+  const std::string single = testing::FreshTempDir("single");
   std::vector<std::string> overrides = common;
   overrides.push_back("training.train_batch_size=8");
   absl::StatusOr<RunSummary> run = RunExperiment(TinyConfig(single, overrides));
