@@ -149,8 +149,8 @@ class Trainer {
  private:
   bool is_main() const { return distributed_->is_main(); }
 
-  // Table ids of a dataset's task ids.
-  absl::StatusOr<at::Tensor> TableIds(const TokenizedDataset& dataset) const;
+  // Table ids of task names (e.g. a dataset's tasks, indexed by its task ids).
+  absl::StatusOr<at::Tensor> TableIds(const std::vector<std::string>& tasks) const;
   RouteWeights RoutesFor(const at::Tensor& table_ids);
   BatchRoutes DatasetRoutes(const at::Tensor& dataset_to_table);
   at::Tensor AllTaskRoutes();
@@ -194,9 +194,9 @@ class Trainer {
   double last_lr_ = 0;  // the model's learning rate in the latest step
 };
 
-absl::StatusOr<at::Tensor> Trainer::TableIds(const TokenizedDataset& dataset) const {
+absl::StatusOr<at::Tensor> Trainer::TableIds(const std::vector<std::string>& tasks) const {
   std::vector<int64_t> ids;
-  for (const std::string& task : dataset.tasks) {
+  for (const std::string& task : tasks) {
     auto it = std::find(table_names_.begin(), table_names_.end(), task);
     if (it == table_names_.end()) {
       return absl::NotFoundError(absl::StrCat("task ", task, " has no task vector in the table (",
@@ -276,15 +276,13 @@ absl::Status Trainer::Setup() {
     vectors = at::randn({static_cast<int64_t>(table_names_.size()), tv.dim()});
   }
   task_vectors_ = vectors.to(device_, at::kFloat).clone().set_requires_grad(tv.trainable());
-  absl::StatusOr<at::Tensor> train_ids = TableIds(data_.train.tokens);
+  absl::StatusOr<at::Tensor> train_ids = TableIds(data_.train.tokens.tasks);
   if (!train_ids.ok()) return train_ids.status();
   train_to_table_ = *train_ids;
-  absl::StatusOr<at::Tensor> dev_ids = TableIds(data_.dev.tokens);
+  absl::StatusOr<at::Tensor> dev_ids = TableIds(data_.dev.tokens.tasks);
   if (!dev_ids.ok()) return dev_ids.status();
   dev_to_table_ = *dev_ids;
-  TokenizedDataset names_only;
-  names_only.tasks = data_.train_tasks;
-  absl::StatusOr<at::Tensor> task_ids = TableIds(names_only);
+  absl::StatusOr<at::Tensor> task_ids = TableIds(data_.train_tasks);
   if (!task_ids.ok()) return task_ids.status();
   train_task_table_ids_ = *task_ids;
 
@@ -620,7 +618,7 @@ absl::Status Trainer::Predict(std::vector<TaskScore>* dev_scores, at::Tensor* be
   for (const std::string split : {"dev", "test"}) {
     absl::StatusOr<SplitData> data = LoadEvaluationSplit(data_, data_.train_tasks, split, 0);
     if (!data.ok()) return data.status();
-    absl::StatusOr<at::Tensor> to_table = TableIds(data->tokens);
+    absl::StatusOr<at::Tensor> to_table = TableIds(data->tokens.tasks);
     if (!to_table.ok()) return to_table.status();
     absl::StatusOr<std::vector<TaskScore>> scores = ScoreSplit(*data, *to_table);
     if (!scores.ok()) return scores.status();
