@@ -1,15 +1,10 @@
 #include "moe/moe_layers.h"
 
-#include <omp.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <mutex>
 #include <exception>
 #include <functional>
-#include <thread>
 #include <utility>
 
 #include <ATen/Parallel.h>
@@ -21,18 +16,28 @@
 namespace taskmoe {
 namespace {
 
-// Rows `rows` of a per-example tensor; tensors that broadcast over the batch (size 1 in
+// One run of an expert: the batch rows it computes, either listed (`rows`, int64 on the route's
+// device) or, when `rows` is undefined, the contiguous rows [begin, end), which need no copy.
+struct ExpertJob {
+  int64_t expert = 0;
+  at::Tensor rows;
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+// The job's rows of a per-example tensor; tensors that broadcast over the batch (size 1 in
 // dimension 0, e.g. the causal bias) and undefined ones pass through.
-at::Tensor SelectRows(const at::Tensor& tensor, const at::Tensor& rows) {
-  if (!tensor.defined() || !rows.defined() || tensor.size(0) == 1) return tensor;
-  return tensor.index_select(0, rows);
+at::Tensor SelectRows(const at::Tensor& tensor, const ExpertJob& job) {
+  if (!tensor.defined() || tensor.size(0) == 1) return tensor;
+  if (job.rows.defined()) return tensor.index_select(0, job.rows);
+  if (job.begin == 0 && job.end == tensor.size(0)) return tensor;
+  return tensor.narrow(0, job.begin, job.end - job.begin);
 }
 
-// What an expert computes for an assignment: its output for the assignment's rows, built from
-// `inputs` (the tensors gradients must reach: the layer input, and the encoder states in the
-// decoder), which stand in for the captured originals.
-using RunExpert =
-    std::function<at::Tensor(const ExpertAssignment& assignment, at::TensorList inputs)>;
+// What an expert computes for a job: its output for the job's rows, built from `inputs` (the
+// tensors gradients must reach: the layer input, and the encoder states in the decoder), which
+// stand in for the captured originals.
+using RunExpert = std::function<at::Tensor(const ExpertJob& job, at::TensorList inputs)>;
 
 // sum over assignments of route[rows, e] * output, scattered back to the assignment's rows.
 at::Tensor MixOutputs(const at::Tensor& hidden_states, const at::Tensor& route,
@@ -41,11 +46,10 @@ at::Tensor MixOutputs(const at::Tensor& hidden_states, const at::Tensor& route,
   at::Tensor mixed;
   for (size_t i = 0; i < assignments.size(); ++i) {
     const ExpertAssignment& assignment = assignments[i];
-    const at::Tensor weight =
-        SelectRows(route.select(1, assignment.expert), assignment.rows)
-            .to(hidden_states.scalar_type())
-            .view({-1, 1, 1});
-    const at::Tensor contribution = outputs[i] * weight;
+    at::Tensor weight = route.select(1, assignment.expert);
+    if (assignment.rows.defined()) weight = weight.index_select(0, assignment.rows);
+    const at::Tensor contribution =
+        outputs[i] * weight.to(hidden_states.scalar_type()).view({-1, 1, 1});
     if (!assignment.rows.defined()) {
       mixed = mixed.defined() ? mixed + contribution : contribution;
     } else {
@@ -57,101 +61,31 @@ at::Tensor MixOutputs(const at::Tensor& hidden_states, const at::Tensor& route,
   return mixed.defined() ? mixed : at::zeros_like(hidden_states);
 }
 
-// A process-wide set of threads that run the jobs of concurrent experts. The threads persist,
-// so each keeps its malloc arena warm instead of page-faulting fresh memory every call. Each
-// runs its operations on a single intra-op thread.
-class ExpertWorkers {
- public:
-  static ExpertWorkers& Get() {
-    static ExpertWorkers* workers = new ExpertWorkers();  // never destroyed: threads stay parked
-    return *workers;
-  }
-
-  // Calls fn(job) for every job in [0, jobs) on `workers` threads, the caller being one of them.
-  // Exceptions reach the caller. Calls from different threads take turns.
-  void Run(int64_t jobs, int64_t workers, const std::function<void(int64_t)>& fn) {
-    std::lock_guard<std::mutex> run_lock(run_mutex_);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      // A forked child has none of its parent's threads: start its own.
-      if (getpid() != owner_pid_) {
-        owner_pid_ = getpid();
-        threads_ = 0;
-      }
-      for (; threads_ < workers - 1; ++threads_) std::thread([this]() { Serve(); }).detach();
-      fn_ = &fn;
-      jobs_ = jobs;
-      next_job_ = 0;
-      helpers_ = workers - 1;
-      busy_ = 0;
-      error_ = nullptr;
-      ++generation_;
-    }
-    wake_.notify_all();
-    const int caller_threads = at::get_num_threads();
-    omp_set_num_threads(1);
-    Work();
-    omp_set_num_threads(caller_threads);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this]() { return helpers_ == 0 && busy_ == 0; });
-    fn_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  void Serve() {
-    at::get_num_threads();  // the per-thread lazy initialisation, so it cannot undo the next line
-    omp_set_num_threads(1);
-    int64_t seen = 0;
-    while (true) {
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&]() { return generation_ != seen && helpers_ > 0; });
-        seen = generation_;
-        --helpers_;
-        ++busy_;
-      }
-      Work();
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        --busy_;
-      }
-      done_.notify_all();
-    }
-  }
-
-  void Work() {
-    for (int64_t job = next_job_++; job < jobs_; job = next_job_++) {
-      try {
-        (*fn_)(job);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!error_) error_ = std::current_exception();
-      }
-    }
-  }
-
-  std::mutex run_mutex_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::condition_variable done_;
-  pid_t owner_pid_ = 0;
-  int64_t threads_ = 0;  // parked helper threads of this process
-  const std::function<void(int64_t)>* fn_ = nullptr;
-  int64_t jobs_ = 0;
-  std::atomic<int64_t> next_job_{0};
-  int64_t helpers_ = 0;  // threads still to join the current call
-  int64_t busy_ = 0;     // threads working on the current call
-  int64_t generation_ = 0;
-  std::exception_ptr error_;
-};
-
+// Calls fn(job) for every job in [0, jobs) on `workers` OpenMP threads, taking jobs in turn.
+// Inside the parallel region ATen and OpenBLAS run each operation on its own thread alone.
+// Using the OpenMP team itself (not threads of our own) matters on a few cores: an idle OpenMP
+// team spins for a while after each parallel region and would take CPU from other threads.
+// Exceptions reach the caller.
 void RunOnWorkers(int64_t jobs, int64_t workers, const std::function<void(int64_t)>& fn) {
-  ExpertWorkers::Get().Run(jobs, workers, fn);
+  std::atomic<int64_t> next_job{0};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+#pragma omp parallel num_threads(workers)
+  {
+    for (int64_t job = next_job++; job < jobs; job = next_job++) {
+      try {
+        fn(job);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 struct ConcurrentJobs {
-  std::vector<ExpertAssignment> jobs;
+  std::vector<ExpertJob> jobs;
   RunExpert run;
   int64_t workers = 1;
 };
@@ -210,54 +144,67 @@ class ConcurrentExperts : public torch::autograd::Function<ConcurrentExperts> {
   }
 };
 
-// sum_e route[b, e] * expert_e(x[b]) over `assignments` (AssignExperts of the route). With more than one
-// intra-op thread and no decoding cache, the experts (each split into one row block per thread,
-// for balance) run concurrently on single-threaded workers: on a few cores that keeps them
-// busier than running one expert at a time with every small operation split across threads.
+// sum_e route[b, e] * expert_e(x[b]) over `assignments` (AssignExperts of the route). With more
+// than one intra-op thread and no decoding cache, the experts (each split into one block of rows
+// per thread, for balance; a block of all rows is a view, not a copy) run concurrently on
+// single-threaded workers: on a few cores that keeps them busier than running one expert at a
+// time with every small operation split across threads.
 at::Tensor RunExperts(const at::Tensor& hidden_states, const at::Tensor& route,
                       const std::vector<ExpertAssignment>& assignments,
                       std::vector<at::Tensor> inputs, const RunExpert& run, bool concurrent) {
   const int64_t batch = route.size(0);
-  const int64_t workers = concurrent ? std::min<int64_t>(at::get_num_threads(), batch) : 1;
-  std::vector<ExpertAssignment> jobs;
-  if (workers > 1) {
-    for (const ExpertAssignment& assignment : assignments) {
-      const at::Tensor rows = assignment.rows.defined()
-                                  ? assignment.rows
-                                  : at::arange(batch, route.options().dtype(at::kLong));
-      for (const at::Tensor& block : rows.chunk(workers)) {
-        ExpertAssignment job;
-        job.expert = assignment.expert;
-        job.rows = block.contiguous();
-        jobs.push_back(std::move(job));
-      }
-    }
-  }
   const bool needs_graph = at::GradMode::is_enabled();
   bool inputs_require_grad = false;
   for (const at::Tensor& input : inputs) inputs_require_grad |= input.requires_grad();
   // Without a gradient path through the inputs the node's outputs would not require grad and
   // parameter gradients would be lost, so that case runs sequentially.
-  if (jobs.size() <= 1 || (needs_graph && !inputs_require_grad)) {
-    std::vector<at::Tensor> outputs;
-    for (const ExpertAssignment& assignment : assignments) outputs.push_back(run(assignment, inputs));
-    return MixOutputs(hidden_states, route, assignments, outputs);
+  const int64_t workers = concurrent && (!needs_graph || inputs_require_grad)
+                              ? std::min<int64_t>(at::get_num_threads(), batch)
+                              : 1;
+  // The jobs of each assignment, in row order, one block of rows per worker.
+  std::vector<ExpertJob> jobs;
+  std::vector<size_t> first_job;
+  for (const ExpertAssignment& assignment : assignments) {
+    first_job.push_back(jobs.size());
+    const int64_t rows = assignment.rows.defined() ? assignment.rows.size(0) : batch;
+    const int64_t block = (rows + workers - 1) / workers;
+    for (int64_t begin = 0; begin < rows; begin += block) {
+      ExpertJob job;
+      job.expert = assignment.expert;
+      job.begin = begin;
+      job.end = std::min(rows, begin + block);
+      if (assignment.rows.defined()) {
+        job.rows = assignment.rows.narrow(0, begin, job.end - begin).contiguous();
+      }
+      jobs.push_back(std::move(job));
+    }
   }
-  ConcurrentJobs work;
-  work.jobs = jobs;
-  work.run = run;
-  work.workers = std::min<int64_t>(workers, static_cast<int64_t>(jobs.size()));
-  std::vector<at::Tensor> outputs;
-  if (needs_graph) {
-    outputs = ConcurrentExperts::apply(at::TensorList(inputs), &work);
+  first_job.push_back(jobs.size());
+  std::vector<at::Tensor> outputs(jobs.size());
+  if (jobs.size() <= 1 || workers <= 1) {
+    for (size_t j = 0; j < jobs.size(); ++j) outputs[j] = run(jobs[j], inputs);
   } else {
-    outputs.resize(jobs.size());
-    RunOnWorkers(static_cast<int64_t>(jobs.size()), work.workers, [&](int64_t job) {
-      at::NoGradGuard no_grad;
-      outputs[job] = run(jobs[job], inputs);
-    });
+    ConcurrentJobs work;
+    work.jobs = jobs;
+    work.run = run;
+    work.workers = std::min<int64_t>(workers, static_cast<int64_t>(jobs.size()));
+    if (needs_graph) {
+      outputs = ConcurrentExperts::apply(at::TensorList(inputs), &work);
+    } else {
+      RunOnWorkers(static_cast<int64_t>(jobs.size()), work.workers, [&](int64_t job) {
+        at::NoGradGuard no_grad;
+        outputs[job] = run(jobs[job], inputs);
+      });
+    }
   }
-  return MixOutputs(hidden_states, route, jobs, outputs);
+  // Each assignment's output from its blocks.
+  std::vector<at::Tensor> assignment_outputs;
+  for (size_t i = 0; i < assignments.size(); ++i) {
+    const std::vector<at::Tensor> blocks(outputs.begin() + first_job[i],
+                                         outputs.begin() + first_job[i + 1]);
+    assignment_outputs.push_back(blocks.size() == 1 ? blocks[0] : at::cat(blocks, 0));
+  }
+  return MixOutputs(hidden_states, route, assignments, assignment_outputs);
 }
 
 void CheckRoute(const at::Tensor& route, int64_t batch, int64_t experts) {
@@ -309,10 +256,9 @@ at::Tensor MoeEncoderLayerImpl::Forward(const at::Tensor& hidden_states,
   CheckRoute(route, hidden_states.size(0), num_experts());
   return RunExperts(
       hidden_states, route, AssignExperts(route), {hidden_states},
-      [&](const ExpertAssignment& assignment, at::TensorList inputs) {
-        return expert(assignment.expert)
-            .Forward(SelectRows(inputs[0], assignment.rows),
-                     SelectRows(attention_bias, assignment.rows), at::Tensor());
+      [&](const ExpertJob& job, at::TensorList inputs) {
+        return expert(job.expert)
+            .Forward(SelectRows(inputs[0], job), SelectRows(attention_bias, job), at::Tensor());
       },
       concurrent_);
 }
@@ -401,13 +347,11 @@ at::Tensor MoeDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
 
   return RunExperts(
       hidden_states, route, assignments, {hidden_states, encoder_hidden_states},
-      [&](const ExpertAssignment& assignment, at::TensorList inputs) {
-        const at::Tensor& rows = assignment.rows;
-        return expert(assignment.expert)
-            .Forward(SelectRows(inputs[0], rows), self_attention_bias, SelectRows(inputs[1], rows),
-                     SelectRows(cross_attention_bias, rows), at::Tensor(),
-                     moe_cache != nullptr ? moe_cache->experts[assignment.expert].cache.get()
-                                          : nullptr);
+      [&](const ExpertJob& job, at::TensorList inputs) {
+        return expert(job.expert)
+            .Forward(SelectRows(inputs[0], job), self_attention_bias, SelectRows(inputs[1], job),
+                     SelectRows(cross_attention_bias, job), at::Tensor(),
+                     moe_cache != nullptr ? moe_cache->experts[job.expert].cache.get() : nullptr);
       },
       concurrent_ && moe_cache == nullptr);
 }

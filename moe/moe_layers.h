@@ -13,9 +13,9 @@
 // the nonzero entries.
 //
 // With more than one intra-op thread (at::set_num_threads) and no decoding cache, the experts'
-// forward and backward passes run concurrently on single-threaded workers (each expert split
-// into one row block per thread); on a few cores that beats running one expert at a time with
-// every small operation split across the threads. The workers allocate from their own glibc
+// forward and backward passes run concurrently on the OpenMP threads, each single-threaded (each
+// expert split into one row block per thread); on a few cores that beats running one expert at a
+// time with every small operation split across the threads. The threads allocate from their own glibc
 // malloc arenas unless the program sets mallopt(M_ARENA_MAX, 1) first (tools/bench does), and
 // glibc unmaps an emptied arena heap, so without it memory is page-faulted back every step.
 // Stacking the experts' weights for batched matmuls was measured too and was no faster than the
