@@ -1,8 +1,10 @@
 #include "moe/optimization.h"
 
 #include <cmath>
+#include <sstream>
 
 #include <gtest/gtest.h>
+#include <torch/serialize.h>
 
 namespace taskmoe {
 namespace {
@@ -68,6 +70,108 @@ TEST(GroupedAdamW, GroupsByFamilyAndDecayWithScheduledLr) {
   adam.optimizer->step();
   EXPECT_NEAR(params.router[0].second[0].item<double>(), 1.0 - 0.5e-3 - 0.5e-3 * 0.01, 1e-6);
   EXPECT_NEAR(params.model[1].second[0].item<double>(), 1.0 - 0.5e-5, 1e-7);
+}
+
+
+// The fused step must be torch's AdamW: same updates over several steps with changing lr and
+// gradients (parameters larger than one work span, decay and no-decay groups), and the same
+// state, so a checkpoint written by one loads into the other.
+TEST(GroupedAdamW, FusedStepEqualsTorchAdamW) {
+  torch::manual_seed(3);
+  TrainableParameters fused_params;
+  fused_params.model = {{"fc1.weight", at::randn({300, 200})}, {"fc1.bias", at::randn({7})}};
+  fused_params.router = {{"router.0.weight", at::randn({5, 3})}};
+  fused_params.task_vectors = {at::randn({4, 6})};
+  std::vector<at::Tensor> reference_params;
+  for (auto* named : {&fused_params.model, &fused_params.router}) {
+    for (auto& [name, p] : *named) {
+      reference_params.push_back(p.clone());
+      p.set_requires_grad(true);
+    }
+  }
+  reference_params.push_back(fused_params.task_vectors[0].clone());
+  fused_params.task_vectors[0].set_requires_grad(true);
+  for (at::Tensor& p : reference_params) p.set_requires_grad(true);
+
+  OptimizerOptions options;
+  GroupedAdamW fused = MakeGroupedAdamW(fused_params, options);
+  // The same groups, in the same order, over the reference copies.
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  const auto group = [&](std::vector<at::Tensor> params, double lr, double decay) {
+    auto group_options = std::make_unique<torch::optim::AdamWOptions>(lr);
+    group_options->weight_decay(decay).eps(options.adam_epsilon);
+    groups.emplace_back(std::move(params), std::move(group_options));
+  };
+  group({reference_params[0]}, options.lr, options.weight_decay);
+  group({reference_params[1]}, options.lr, 0.0);
+  group({reference_params[2]}, options.router_lr, options.weight_decay);
+  group({reference_params[3]}, options.task_vector_lr, options.weight_decay);
+  torch::optim::AdamW reference(std::move(groups), torch::optim::AdamWOptions(options.lr));
+
+  const std::vector<at::Tensor> fused_all = fused.Parameters();
+  ASSERT_EQ(fused_all.size(), reference_params.size());
+  for (int step = 0; step < 4; ++step) {
+    const double factor = 0.25 * (step + 1);
+    fused.SetLrFactor(factor);
+    for (size_t g = 0; g < reference.param_groups().size(); ++g) {
+      auto& group_options =
+          static_cast<torch::optim::AdamWOptions&>(reference.param_groups()[g].options());
+      group_options.lr(fused.base_lrs[g] * factor);
+    }
+    for (size_t i = 0; i < fused_all.size(); ++i) {
+      const at::Tensor grad = at::randn_like(fused_all[i]) * static_cast<double>(i + 1);
+      fused_all[i].mutable_grad() = grad.clone();
+      reference_params[i].mutable_grad() = grad.clone();
+    }
+    fused.optimizer->step();
+    reference.step();
+    for (size_t i = 0; i < fused_all.size(); ++i) {
+      EXPECT_TRUE(at::allclose(fused_all[i], reference_params[i], 1e-6, 1e-7))
+          << "parameter " << i << " after step " << step << ": max difference "
+          << (fused_all[i] - reference_params[i]).abs().max().item<double>();
+    }
+  }
+
+  // The fused optimiser's state loads into torch's AdamW and yields the same next step.
+  std::stringstream stream;
+  {
+    torch::serialize::OutputArchive archive;
+    fused.optimizer->save(archive);
+    archive.save_to(stream);
+  }
+  torch::optim::AdamW restored(reference.param_groups(), torch::optim::AdamWOptions(options.lr));
+  torch::serialize::InputArchive input;
+  input.load_from(stream);
+  restored.load(input);
+  for (size_t i = 0; i < fused_all.size(); ++i) {
+    reference_params[i].mutable_grad() = at::ones_like(reference_params[i]);
+    fused_all[i].mutable_grad() = at::ones_like(fused_all[i]);
+  }
+  restored.step();
+  fused.optimizer->step();
+  for (size_t i = 0; i < fused_all.size(); ++i) {
+    EXPECT_TRUE(at::allclose(fused_all[i], reference_params[i], 1e-6, 1e-7)) << "parameter " << i;
+  }
+}
+
+// Gradients spread over many tensors, some larger than one work span: the norm and the scaled
+// gradients equal torch's.
+TEST(ClipGradNorm, EqualsTorchNormOverManyTensors) {
+  torch::manual_seed(5);
+  std::vector<at::Tensor> params;
+  std::vector<at::Tensor> grads;
+  for (int64_t size : {1, 100, 40000, 70000, 3}) {
+    params.push_back(at::zeros({size}).set_requires_grad(true));
+    grads.push_back(at::randn({size}));
+    params.back().mutable_grad() = grads.back().clone();
+  }
+  params.push_back(at::zeros({2}).set_requires_grad(true));  // no gradient: skipped
+  const double expected = at::cat(grads).norm(2).item<double>();
+  EXPECT_NEAR(ClipGradNorm(params, 1.0), expected, 1e-4 * expected);
+  for (size_t i = 0; i < grads.size(); ++i) {
+    EXPECT_TRUE(at::allclose(params[i].grad(), grads[i] / (expected + 1e-6), 1e-5, 1e-7));
+  }
+  EXPECT_FALSE(params.back().grad().defined());
 }
 
 }  // namespace
