@@ -5,7 +5,6 @@
 // Routes come from the `learned` routing plugin (linear_layer_specific router over a trainable
 // task-vector table, softmax at tau 2 for --routing soft, straight-through Gumbel for hard).
 
-#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -30,6 +29,7 @@
 #include "absl/flags/parse.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "moe/cpu_runtime.h"
 #include "moe/loss.h"
 #include "moe/moe_model.h"
 #include "moe/optimization.h"
@@ -313,12 +313,10 @@ int Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  // One malloc arena for all threads: the concurrent experts' worker threads would otherwise get
-  // arenas of their own, whose heaps glibc unmaps when they empty, page-faulting them back in on
-  // every step (about 1,500 faults per small training step).
-  mallopt(M_ARENA_MAX, 1);
+  const std::string cpu_runtime = taskmoe::ConfigureCpuRuntime();
   google::InitGoogleLogging(argv[0]);
   absl::ParseCommandLine(argc, argv);
+  std::cerr << "[bench] " << cpu_runtime << "\n";
   if (absl::GetFlag(FLAGS_steps) < 1) {
     std::cerr << "--steps must be at least 1\n";
     return 2;

@@ -24,6 +24,7 @@
 #include "data/tokenizer.h"
 #include "glog/logging.h"
 #include "google/protobuf/text_format.h"
+#include "moe/cpu_runtime.h"
 #include "moe/progress.h"
 #include "moe/task_embedding.h"
 
@@ -152,8 +153,10 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
+  const std::string cpu_runtime = taskmoe::ConfigureCpuRuntime();
   absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
+  LOG(INFO) << cpu_runtime;
   const absl::Status status = taskmoe::Run();
   if (!status.ok()) {
     std::cerr << "compute_task_embeddings: " << status << std::endl;

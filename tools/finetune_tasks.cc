@@ -25,6 +25,7 @@
 #include "data/results.h"
 #include "glog/logging.h"
 #include "moe/checkpoint.h"
+#include "moe/cpu_runtime.h"
 #include "moe/experiment_config.h"
 #include "moe/finetune.h"
 #include "tools/config_flags.h"
@@ -78,6 +79,7 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string cpu_runtime = taskmoe::ConfigureCpuRuntime();
   absl::SetProgramUsageMessage(
       "Few-shot fine-tuning of a list of tasks over a learning-rate x batch-size grid.");
   std::vector<std::string> overrides = taskmoe::TakeConfigOverrides(&argc, argv);
@@ -85,6 +87,7 @@ int main(int argc, char** argv) {
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = false;
   FLAGS_alsologtostderr = true;
+  LOG(INFO) << cpu_runtime;
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(dir) != 0) return Fail(std::string("cannot enter ") + dir);
   }

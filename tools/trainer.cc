@@ -4,7 +4,6 @@
 //   bazel run //:trainer
 //   bazel run //:trainer -- --config=configs/average.pbtxt --set=training.total_steps=500
 //   bazel run //:trainer -- --config=runs/default/experiment.pbtxt --resume
-#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -16,6 +15,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "glog/logging.h"
+#include "moe/cpu_runtime.h"
 #include "moe/experiment_config.h"
 #include "moe/trainer.h"
 #include "tools/config_flags.h"
@@ -29,15 +29,14 @@ ABSL_FLAG(std::string, set, "",
 ABSL_FLAG(bool, resume, false, "Continue the run in output_dir from its last checkpoint.");
 
 int main(int argc, char** argv) {
-  // One malloc arena: the MoE layers' expert worker threads otherwise page-fault on fresh
-  // arenas every step (see moe/moe_layers.h and README "Performance").
-  mallopt(M_ARENA_MAX, 1);
+  const std::string cpu_runtime = taskmoe::ConfigureCpuRuntime();
   absl::SetProgramUsageMessage("Trains a task-level mixture-of-experts model.");
   const std::vector<std::string> overrides = taskmoe::TakeConfigOverrides(&argc, argv);
   absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = false;
   FLAGS_alsologtostderr = true;
+  LOG(INFO) << cpu_runtime;
   // `bazel run` starts binaries in their runfiles tree; paths are the user's.
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(dir) != 0) {
