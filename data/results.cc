@@ -167,8 +167,8 @@ absl::StatusOr<ArgReport> ComputeArg(const std::vector<TaskSummary>& results,
       continue;
     }
     if (it->second == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task ", t.task, ": the baseline's test mean is 0, so its relative gain is undefined"));
+      report.zero_baseline.push_back(t.task);
+      continue;
     }
     report.gains.push_back({t.task, it->second, t.test_mean, (t.test_mean - it->second) / it->second});
   }
@@ -176,11 +176,17 @@ absl::StatusOr<ArgReport> ComputeArg(const std::vector<TaskSummary>& results,
     if (!in_results.count(task)) report.only_in_baseline.push_back(task);
   }
   if (report.gains.empty()) {
-    return absl::InvalidArgumentError("the results and the baseline have no task in common");
+    return absl::InvalidArgumentError(
+        report.zero_baseline.empty()
+            ? "the results and the baseline have no task in common"
+            : absl::StrCat("the baseline's test mean is 0 on every common task (",
+                           absl::StrJoin(report.zero_baseline, ", "),
+                           "), so no relative gain is defined"));
   }
   std::sort(report.gains.begin(), report.gains.end(),
             [](const TaskGain& a, const TaskGain& b) { return a.task < b.task; });
   std::sort(report.only_in_results.begin(), report.only_in_results.end());
+  std::sort(report.zero_baseline.begin(), report.zero_baseline.end());
   for (const TaskGain& gain : report.gains) report.average_relative_gain += gain.relative_gain;
   report.average_relative_gain /= report.gains.size();
   return report;
@@ -234,6 +240,10 @@ std::string MarkdownReport(const std::vector<TaskSummary>& tasks,
   if (!report->only_in_baseline.empty()) {
     absl::StrAppend(&md, "\nonly in the baseline (left out): ",
                     absl::StrJoin(report->only_in_baseline, ", "), "\n");
+  }
+  if (!report->zero_baseline.empty()) {
+    absl::StrAppend(&md, "\nbaseline test 0, relative gain undefined (left out): ",
+                    absl::StrJoin(report->zero_baseline, ", "), "\n");
   }
   return md;
 }

@@ -76,9 +76,12 @@ struct ArgReport {
   // Tasks only one side holds (left out of the ARG, as the original's inner join does).
   std::vector<std::string> only_in_results;
   std::vector<std::string> only_in_baseline;
+  // Tasks whose baseline test mean is 0: their relative gain is undefined, so they are left out
+  // of the ARG too (and listed, so a reader sees how many tasks it covers).
+  std::vector<std::string> zero_baseline;
 };
 
-// Errors: no task in common, a baseline test mean of 0 (the gain is undefined).
+// Errors: no task in common with a nonzero baseline.
 absl::StatusOr<ArgReport> ComputeArg(const std::vector<TaskSummary>& results,
                                      const std::vector<TaskSummary>& baseline);
 

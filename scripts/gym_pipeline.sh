@@ -113,8 +113,8 @@ stage "fine-tune held-out tasks from average routing" "" \
   finetune average --model="$OUT/average/best"
 
 FT=$OUT/finetune
-# ARG of $1 over the baseline $2 (both under $FT). A baseline task scoring 0 leaves the relative
-# gain undefined (short runs); that is reported and the remaining tables still print.
+# ARG of $1 over the baseline $2 (both under $FT). A baseline task scoring 0 has no relative
+# gain and is left out (listed); if every task scores 0 there is no ARG and the others still print.
 compare() {
   echo
   echo "## $3"

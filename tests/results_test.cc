@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace taskmoe {
@@ -125,8 +126,20 @@ TEST(ResultsTest, UnequalGainsAverage) {
   absl::StatusOr<ArgReport> report = ComputeArg(results, baseline);
   ASSERT_TRUE(report.ok());
   EXPECT_NEAR(report->average_relative_gain, (0.2 - 0.25) / 2, 1e-12);
+  // A baseline of 0 leaves that task's gain undefined: it is left out of the ARG and listed.
   baseline[1].test_mean = 0;
-  EXPECT_FALSE(ComputeArg(results, baseline).ok());
+  report = ComputeArg(results, baseline);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_NEAR(report->average_relative_gain, 0.2, 1e-12);
+  ASSERT_EQ(report->gains.size(), 1u);
+  EXPECT_EQ(report->zero_baseline, std::vector<std::string>{"y"});
+  EXPECT_TRUE(absl::StrContains(MarkdownReport(results, *report),
+                                "baseline test 0, relative gain undefined (left out): y"));
+  // Nothing left to average: an error that names the tasks.
+  baseline[0].test_mean = 0;
+  report = ComputeArg(results, baseline);
+  ASSERT_FALSE(report.ok());
+  EXPECT_TRUE(absl::StrContains(report.status().message(), "x, y")) << report.status();
   baseline[0].task = "p";
   baseline[1].task = "q";
   EXPECT_FALSE(ComputeArg(results, baseline).ok());
