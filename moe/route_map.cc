@@ -7,17 +7,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 
 #include <ATen/ATen.h>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "nlohmann/json.hpp"
 
 namespace taskmoe {
 namespace {
@@ -323,26 +319,6 @@ void Draw(cairo_t* cr, const RouteTable& routes, const std::vector<std::string>&
   }
 }
 
-// Checks that `json` is a string and returns it; `where` names it in errors.
-absl::StatusOr<std::string> TaskName(const nlohmann::ordered_json& json, absl::string_view source,
-                                     const std::string& where) {
-  if (!json.is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": ", where,
-                                                   " should be a task name string, got ",
-                                                   json.dump()));
-  }
-  return json.get<std::string>();
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  if (file.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
-  return contents.str();
-}
-
 }  // namespace
 
 absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes) {
@@ -445,96 +421,14 @@ absl::Status WriteRouteMapPng(const RouteTable& routes,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> ParseTaskNamesJson(absl::string_view json_text,
-                                                            absl::string_view source) {
-  const nlohmann::ordered_json json =
-      nlohmann::ordered_json::parse(json_text.begin(), json_text.end(), nullptr,
-                                    /*allow_exceptions=*/false);
-  if (json.is_discarded()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON"));
-  }
-  std::vector<std::string> names;
-  if (json.is_array()) {
-    for (size_t i = 0; i < json.size(); ++i) {
-      absl::StatusOr<std::string> name = TaskName(json[i], source, absl::StrCat("entry ", i));
-      if (!name.ok()) return name.status();
-      names.push_back(*std::move(name));
-    }
-    return names;
-  }
-  if (!json.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": expected a list of task names or an object {\"0\": name, ...}"));
-  }
-  names.resize(json.size());
-  std::vector<bool> seen(json.size(), false);
-  for (const auto& [key, value] : json.items()) {
-    size_t id = 0;
-    if (!absl::SimpleAtoi(key, &id) || id >= names.size() || seen[id]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": key \"", key, "\" is not a distinct task id in [0, ",
-                       names.size(), ")"));
-    }
-    absl::StatusOr<std::string> name = TaskName(value, source, absl::StrCat("id ", key));
-    if (!name.ok()) return name.status();
-    seen[id] = true;
-    names[id] = *std::move(name);
-  }
-  return names;
-}
-
-absl::StatusOr<std::vector<std::string>> ReadTaskNamesJson(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadWholeFile(path);
-  if (!text.ok()) return text.status();
-  return ParseTaskNamesJson(*text, path);
-}
-
-absl::StatusOr<std::vector<RouteCategory>> ReadOntologyJson(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadWholeFile(path);
-  if (!text.ok()) return text.status();
-  return ParseOntologyJson(*text, path);
-}
-
-absl::StatusOr<std::vector<RouteCategory>> ParseOntologyJson(absl::string_view json_text,
-                                                             absl::string_view source) {
-  const nlohmann::ordered_json json =
-      nlohmann::ordered_json::parse(json_text.begin(), json_text.end(), nullptr,
-                                    /*allow_exceptions=*/false);
-  if (json.is_discarded()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON"));
-  }
-  if (!json.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": expected {category: {sub_category: [tasks]}}"));
-  }
+std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology) {
   std::vector<RouteCategory> categories;
-  for (const auto& [category_name, body] : json.items()) {
-    RouteCategory category{category_name, {}};
-    auto add_tasks = [&](const nlohmann::ordered_json& list,
-                         const std::string& where) -> absl::Status {
-      if (!list.is_array()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(source, ": ", where, " should be a list of task names"));
-      }
-      for (size_t i = 0; i < list.size(); ++i) {
-        absl::StatusOr<std::string> task =
-            TaskName(list[i], source, absl::StrCat(where, "[", i, "]"));
-        if (!task.ok()) return task.status();
-        category.tasks.push_back(*std::move(task));
-      }
-      return absl::OkStatus();
-    };
-    if (body.is_object()) {
-      for (const auto& [sub_name, list] : body.items()) {
-        if (absl::Status status = add_tasks(list, category_name + "/" + sub_name);
-            !status.ok()) {
-          return status;
-        }
-      }
-    } else if (absl::Status status = add_tasks(body, category_name); !status.ok()) {
-      return status;
+  for (const Ontology::Category& category : ontology.categories) {
+    RouteCategory group{category.name, {}};
+    for (const Ontology::SubCategory& sub : category.sub_categories) {
+      group.tasks.insert(group.tasks.end(), sub.tasks.begin(), sub.tasks.end());
     }
-    categories.push_back(std::move(category));
+    categories.push_back(std::move(group));
   }
   return categories;
 }

@@ -13,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
+#include "data/crossfit.h"
 
 namespace taskmoe {
 
@@ -109,22 +109,9 @@ absl::Status WriteRouteMapPng(const RouteTable& routes,
                               const std::vector<std::string>& layer_labels,
                               const std::string& png_path, const RouteMapOptions& options = {});
 
-// Task names in row order from id2task.json: a JSON list of names, or the original's
-// object {"0": name, "1": name, ...} whose keys must be exactly 0..n-1. `source` names the
-// file in errors.
-absl::StatusOr<std::vector<std::string>> ParseTaskNamesJson(absl::string_view json_text,
-                                                            absl::string_view source);
-
-// ParseTaskNamesJson of the file at `path`.
-absl::StatusOr<std::vector<std::string>> ReadTaskNamesJson(const std::string& path);
-
-// Categories from a CrossFit ontology.json: {category: {sub_category: [tasks]}} (or
-// {category: [tasks]}), tasks of a category in sub-category order, categories in file order.
-absl::StatusOr<std::vector<RouteCategory>> ParseOntologyJson(absl::string_view json_text,
-                                                             absl::string_view source);
-
-// ParseOntologyJson of the file at `path`.
-absl::StatusOr<std::vector<RouteCategory>> ReadOntologyJson(const std::string& path);
+// The heatmap's groups from a CrossFit ontology: one per category, its tasks in sub-category
+// order.
+std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology);
 
 }  // namespace taskmoe
 

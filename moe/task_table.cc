@@ -43,16 +43,13 @@ absl::StatusOr<TaskTable> TaskTable::Create(std::vector<std::string> names, cons
   return TaskTable(std::move(names), vectors.to(at::kFloat).contiguous());
 }
 
-absl::StatusOr<TaskTable> TaskTable::Load(const std::string& directory) {
-  const std::string names_path = absl::StrCat(directory, "/", kNamesFile);
-  const std::string vectors_path = absl::StrCat(directory, "/", kVectorsFile);
-
-  std::ifstream in(names_path);
-  if (!in) return absl::NotFoundError(absl::StrCat(names_path, ": cannot open for reading"));
+absl::StatusOr<std::vector<std::string>> TaskTable::ReadNames(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open for reading"));
   const nlohmann::json id2task = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (id2task.is_discarded() || !id2task.is_object()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(names_path, ": expected a JSON object {\"0\": \"task name\", ...}"));
+        absl::StrCat(path, ": expected a JSON object {\"0\": \"task name\", ...}"));
   }
   std::vector<std::string> names(id2task.size());
   std::vector<bool> filled(id2task.size(), false);
@@ -60,18 +57,27 @@ absl::StatusOr<TaskTable> TaskTable::Load(const std::string& directory) {
     int64_t id;
     if (!absl::SimpleAtoi(key, &id) || id < 0 || id >= static_cast<int64_t>(names.size()) ||
         absl::StrCat(id) != key) {
-      return absl::InvalidArgumentError(absl::StrCat(names_path, ": key \"", key,
+      return absl::InvalidArgumentError(absl::StrCat(path, ": key \"", key,
                                                      "\" is not a task id in [0, ", names.size(), ")"));
     }
     if (!value.is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat(names_path, ": task ", key, " is not a string"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ": task ", key, " is not a string"));
     }
     names[id] = value.get<std::string>();
     filled[id] = true;
   }
   for (size_t id = 0; id < filled.size(); ++id) {
-    if (!filled[id]) return absl::InvalidArgumentError(absl::StrCat(names_path, ": task id ", id, " is missing"));
+    if (!filled[id]) return absl::InvalidArgumentError(absl::StrCat(path, ": task id ", id, " is missing"));
   }
+  return names;
+}
+
+absl::StatusOr<TaskTable> TaskTable::Load(const std::string& directory) {
+  const std::string names_path = absl::StrCat(directory, "/", kNamesFile);
+  const std::string vectors_path = absl::StrCat(directory, "/", kVectorsFile);
+  absl::StatusOr<std::vector<std::string>> read_names = ReadNames(names_path);
+  if (!read_names.ok()) return read_names.status();
+  std::vector<std::string> names = *std::move(read_names);
 
   absl::StatusOr<at::Tensor> vectors = ReadNpy(vectors_path);
   if (!vectors.ok()) return vectors.status();
@@ -87,11 +93,11 @@ absl::StatusOr<TaskTable> TaskTable::Load(const std::string& directory) {
   return table;
 }
 
-absl::Status TaskTable::Save(const std::string& directory) const {
+absl::Status TaskTable::WriteNames(const std::vector<std::string>& names,
+                                   const std::string& path) {
   nlohmann::json id2task = nlohmann::json::object();
-  for (int64_t i = 0; i < size(); ++i) id2task[absl::StrCat(i)] = names_[i];
-  const std::string names_path = absl::StrCat(directory, "/", kNamesFile);
-  const std::string temporary = names_path + ".tmp";
+  for (size_t i = 0; i < names.size(); ++i) id2task[absl::StrCat(i)] = names[i];
+  const std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary, std::ios::trunc);
     if (!out) return absl::PermissionDeniedError(absl::StrCat(temporary, ": cannot open for writing"));
@@ -102,10 +108,16 @@ absl::Status TaskTable::Save(const std::string& directory) const {
       return absl::DataLossError(absl::StrCat(temporary, ": write failed"));
     }
   }
-  if (std::rename(temporary.c_str(), names_path.c_str()) != 0) {
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     std::remove(temporary.c_str());
-    return absl::PermissionDeniedError(absl::StrCat("cannot rename ", temporary, " to ", names_path));
+    return absl::PermissionDeniedError(absl::StrCat("cannot rename ", temporary, " to ", path));
   }
+  return absl::OkStatus();
+}
+
+absl::Status TaskTable::Save(const std::string& directory) const {
+  const absl::Status names = WriteNames(names_, absl::StrCat(directory, "/", kNamesFile));
+  if (!names.ok()) return names;
   return WriteNpy(absl::StrCat(directory, "/", kVectorsFile), vectors_.to(at::kFloat));
 }
 

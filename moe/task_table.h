@@ -28,8 +28,16 @@ class TaskTable {
   // must be exactly 0..tasks-1 and match the rows of the array.
   static absl::StatusOr<TaskTable> Load(const std::string& directory);
 
+  // The task names of an id2task.json file ({"0": name, ...}, ids exactly 0..tasks-1) in id
+  // order; errors name the file.
+  static absl::StatusOr<std::vector<std::string>> ReadNames(const std::string& path);
+
   // Writes both files into an existing `directory` (each through a temporary file).
   absl::Status Save(const std::string& directory) const;
+
+  // Writes `names` as an id2task.json-style file ({"0": name, ...}) at `path`, through a
+  // temporary file.
+  static absl::Status WriteNames(const std::vector<std::string>& names, const std::string& path);
 
   int64_t size() const { return static_cast<int64_t>(names_.size()); }
   int64_t dim() const { return vectors_.size(1); }

@@ -472,18 +472,11 @@ absl::StatusOr<std::vector<TaskScore>> Trainer::ScoreSplit(const SplitData& spli
 
 absl::Status Trainer::WriteRoutes(const at::Tensor& routes, const std::string& dir) {
   TASKMOE_RETURN_IF_ERROR(WriteNpy(dir + "/" + kRoutesFile, routes));
+  TASKMOE_RETURN_IF_ERROR(TaskTable::WriteNames(data_.train_tasks, dir + "/" + kRouteTasksFile));
   absl::StatusOr<RouteTable> table = RouteTableFromTensor(routes);
   if (!table.ok()) return table.status();
-  std::vector<RouteCategory> categories;
-  if (data_.ontology.has_value()) {
-    for (const Ontology::Category& category : data_.ontology->categories) {
-      RouteCategory c{category.name, {}};
-      for (const auto& sub : category.sub_categories) {
-        c.tasks.insert(c.tasks.end(), sub.tasks.begin(), sub.tasks.end());
-      }
-      categories.push_back(std::move(c));
-    }
-  }
+  const std::vector<RouteCategory> categories =
+      data_.ontology.has_value() ? RouteCategoriesOf(*data_.ontology) : std::vector<RouteCategory>();
   RouteMapOptions options;
   options.title = absl::StrCat("routes at step ", state_.step);
   return WriteRouteMapPng(

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -213,27 +212,6 @@ TEST(RouteColorTest, ScaleEndsAndClamping) {
   }
 }
 
-TEST(TaskNamesJsonTest, AcceptsListsAndTheOriginalsIdObject) {
-  absl::StatusOr<std::vector<std::string>> names =
-      ParseTaskNamesJson(R"(["glue-sst2", "squad"])", "id2task.json");
-  ASSERT_TRUE(names.ok()) << names.status();
-  EXPECT_EQ(*names, (std::vector<std::string>{"glue-sst2", "squad"}));
-  names = ParseTaskNamesJson(R"({"1": "squad", "0": "glue-sst2", "2": "race-high"})",
-                             "id2task.json");
-  ASSERT_TRUE(names.ok()) << names.status();
-  EXPECT_EQ(*names, (std::vector<std::string>{"glue-sst2", "squad", "race-high"}));
-}
-
-TEST(TaskNamesJsonTest, RejectsGapsDuplicatesAndNonStrings) {
-  for (const char* bad : {R"({"0": "a", "2": "b"})", R"({"0": "a", "00": "b"})",
-                          R"({"x": "a"})", R"(["a", 3])", R"("a")", "[", R"({"0": ["a"]})"}) {
-    absl::StatusOr<std::vector<std::string>> names = ParseTaskNamesJson(bad, "id2task.json");
-    ASSERT_FALSE(names.ok()) << bad;
-    EXPECT_NE(names.status().message().find("id2task.json"), std::string::npos)
-        << names.status();
-  }
-}
-
 TEST(RouteTableTest, FromTensorKeepsShapeAndRowMajorOrder) {
   const at::Tensor routes = at::arange(24, at::kDouble).reshape({2, 3, 4}) / 24;
   absl::StatusOr<RouteTable> table = RouteTableFromTensor(routes.transpose(0, 1).transpose(0, 1));
@@ -255,49 +233,17 @@ TEST(RouteTableTest, EncoderDecoderLayerLabels) {
   EXPECT_EQ(EncoderDecoderLayerLabels(2, 1), (std::vector<std::string>{"enc0", "enc1", "dec0"}));
 }
 
-TEST(TaskNamesJsonTest, ReadsFilesAndReportsMissingOnes) {
-  const std::string path = TempPath("id2task.json");
-  std::ofstream(path) << R"({"0": "ag_news", "1": "boolq"})";
-  absl::StatusOr<std::vector<std::string>> names = ReadTaskNamesJson(path);
-  ASSERT_TRUE(names.ok()) << names.status();
-  EXPECT_EQ(*names, (std::vector<std::string>{"ag_news", "boolq"}));
-  const std::string ontology_path = TempPath("ontology.json");
-  std::ofstream(ontology_path) << R"({"qa": {"binary": ["boolq"]}, "cls": {"topic": ["ag_news"]}})";
-  absl::StatusOr<std::vector<RouteCategory>> categories = ReadOntologyJson(ontology_path);
-  ASSERT_TRUE(categories.ok()) << categories.status();
-  EXPECT_EQ(categories->size(), 2u);
-  const absl::Status missing = ReadTaskNamesJson(TempPath("missing.json")).status();
-  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(missing.message().find("missing.json"), std::string::npos);
-  EXPECT_EQ(ReadOntologyJson(TempPath("missing.json")).status().code(),
-            absl::StatusCode::kNotFound);
-}
-
-TEST(OntologyJsonTest, KeepsFileOrderAndFlattensSubCategories) {
-  absl::StatusOr<std::vector<RouteCategory>> categories = ParseOntologyJson(
-      R"({"qa": {"multiple-choice qa": ["race-high", "swag"], "closed-book qa": ["jeopardy"]},
-          "classification": {"nli": ["anli"]},
-          "flat": ["x", "y"]})",
-      "ontology.json");
-  ASSERT_TRUE(categories.ok()) << categories.status();
-  ASSERT_EQ(categories->size(), 3u);
-  EXPECT_EQ((*categories)[0].name, "qa");
-  EXPECT_EQ((*categories)[0].tasks, (std::vector<std::string>{"race-high", "swag", "jeopardy"}));
-  EXPECT_EQ((*categories)[1].name, "classification");
-  EXPECT_EQ((*categories)[1].tasks, (std::vector<std::string>{"anli"}));
-  EXPECT_EQ((*categories)[2].tasks, (std::vector<std::string>{"x", "y"}));
-}
-
-TEST(OntologyJsonTest, ErrorsNameTheOffendingEntry) {
-  absl::StatusOr<std::vector<RouteCategory>> categories =
-      ParseOntologyJson(R"({"qa": {"mc": ["race", 5]}})", "ontology.json");
-  ASSERT_FALSE(categories.ok());
-  EXPECT_NE(categories.status().message().find("qa/mc[1]"), std::string::npos)
-      << categories.status();
-  categories = ParseOntologyJson(R"({"qa": {"mc": "race"}})", "ontology.json");
-  ASSERT_FALSE(categories.ok());
-  EXPECT_NE(categories.status().message().find("qa/mc"), std::string::npos);
-  EXPECT_FALSE(ParseOntologyJson("[]", "ontology.json").ok());
+TEST(RouteCategoriesTest, OneGroupPerCategoryInFileOrderWithSubCategoriesJoined) {
+  Ontology ontology;
+  ontology.categories = {
+      {"qa", {{"multiple-choice qa", {"race-high", "swag"}}, {"closed-book qa", {"jeopardy"}}}},
+      {"classification", {{"nli", {"anli"}}}}};
+  const std::vector<RouteCategory> categories = RouteCategoriesOf(ontology);
+  ASSERT_EQ(categories.size(), 2u);
+  EXPECT_EQ(categories[0].name, "qa");
+  EXPECT_EQ(categories[0].tasks, (std::vector<std::string>{"race-high", "swag", "jeopardy"}));
+  EXPECT_EQ(categories[1].name, "classification");
+  EXPECT_EQ(categories[1].tasks, (std::vector<std::string>{"anli"}));
 }
 
 }  // namespace

@@ -111,5 +111,21 @@ TEST(TaskTableTest, LoadNamesTheBrokenFile) {
   EXPECT_EQ(TaskTable::Load(dir + "/missing").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(TaskTableTest, ReadNamesGivesIdOrderAndNamesTheFile) {
+  const std::string dir = FreshDir("names");
+  WriteText(dir + "/id2task.json", R"({"1": "squad", "0": "glue-sst2", "2": "race-high"})");
+  absl::StatusOr<std::vector<std::string>> names = TaskTable::ReadNames(dir + "/id2task.json");
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_EQ(*names, (std::vector<std::string>{"glue-sst2", "squad", "race-high"}));
+  for (const char* bad : {R"({"0": "a", "00": "b"})", R"({"x": "a"})", "[", R"({"0": ["a"]})"}) {
+    WriteText(dir + "/id2task.json", bad);
+    EXPECT_THAT(TaskTable::ReadNames(dir + "/id2task.json").status().message(),
+                HasSubstr("id2task.json"))
+        << bad;
+  }
+  EXPECT_EQ(TaskTable::ReadNames(dir + "/missing.json").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace taskmoe

@@ -13,12 +13,14 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "data/crossfit.h"
 #include "moe/npy.h"
 #include "moe/route_map.h"
+#include "moe/task_table.h"
 
 ABSL_FLAG(std::string, routes, "", "routes.npy, float [tasks, layers, experts]");
 ABSL_FLAG(std::string, tasks, "",
-          "id2task.json: the task names in row order (a JSON list, or {\"0\": name, ...})");
+          "id2task.json: the task names in row order ({\"0\": name, ...})");
 ABSL_FLAG(std::string, ontology, "",
           "ontology.json ({category: {sub_category: [tasks]}}); empty: one group");
 ABSL_FLAG(std::string, output, "routes.png", "PNG file to write");
@@ -46,14 +48,13 @@ absl::Status Run() {
         absl::StrCat(absl::GetFlag(FLAGS_routes), ": ", routes.status().message()));
   }
   absl::StatusOr<std::vector<std::string>> task_names =
-      ReadTaskNamesJson(absl::GetFlag(FLAGS_tasks));
+      TaskTable::ReadNames(absl::GetFlag(FLAGS_tasks));
   if (!task_names.ok()) return task_names.status();
   std::vector<RouteCategory> categories;
   if (!absl::GetFlag(FLAGS_ontology).empty()) {
-    absl::StatusOr<std::vector<RouteCategory>> read =
-        ReadOntologyJson(absl::GetFlag(FLAGS_ontology));
-    if (!read.ok()) return read.status();
-    categories = *std::move(read);
+    absl::StatusOr<Ontology> ontology = ReadOntology(absl::GetFlag(FLAGS_ontology));
+    if (!ontology.ok()) return ontology.status();
+    categories = RouteCategoriesOf(*ontology);
   }
   std::vector<std::string> layer_labels;
   if (!absl::GetFlag(FLAGS_layer_labels).empty()) {
