@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -21,6 +22,7 @@
 #include "moe/experiment_config.h"
 #include "moe/model_builder.h"
 #include "moe/safetensors.h"
+#include "moe/task_table.h"
 #include "tests/tiny_gym.h"
 
 namespace taskmoe {
@@ -120,6 +122,12 @@ TEST(Trainer, ResumedRunEqualsStraightRunBitwise) {
   // Training moved the weights away from initialisation at all.
   EXPECT_TRUE(fs::exists(straight + "/losses.csv"));
   EXPECT_TRUE(fs::exists(straight + "/best/routes.png"));
+  // The rows of routes.npy are named: the train tasks, sorted.
+  absl::StatusOr<std::vector<std::string>> route_tasks =
+      TaskTable::ReadNames(straight + "/last/" + kRouteTasksFile);
+  ASSERT_TRUE(route_tasks.ok()) << route_tasks.status();
+  EXPECT_EQ(static_cast<int64_t>(route_tasks->size()), ca->routes.size(0));
+  EXPECT_TRUE(std::is_sorted(route_tasks->begin(), route_tasks->end()));
 }
 
 TEST(Trainer, FailedCheckpointWriteKeepsThePreviousOne) {
