@@ -23,6 +23,8 @@ inline constexpr char kExperimentFile[] = "experiment.pbtxt";
 inline constexpr char kRoutingStateFile[] = "routing_state.safetensors";
 inline constexpr char kRoutesFile[] = "routes.npy";
 inline constexpr char kRoutesImageFile[] = "routes.png";
+// The task of each row of routes.npy (the run's train tasks), in id2task.json's format.
+inline constexpr char kRouteTasksFile[] = "route_tasks.json";
 inline constexpr char kOptimizerFile[] = "optimizer.pt";
 inline constexpr char kTrainerStateFile[] = "trainer_state.json";
 inline constexpr char kRngStateFile[] = "rng_state.safetensors";
