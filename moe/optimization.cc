@@ -219,16 +219,19 @@ double ClipGradNorm(const std::vector<at::Tensor>& parameters, double max_norm) 
   const std::vector<Span> spans = Spans(grads);
   const int64_t count = static_cast<int64_t>(spans.size());
   if (dense_cpu_float) {
-    // One pass over all gradients (a per-tensor norm() is a fork/join per small tensor).
-    double sum_of_squares = 0.0;
-#pragma omp parallel for schedule(dynamic) reduction(+ : sum_of_squares)
+    // One pass over all gradients (a per-tensor norm() is a fork/join per small tensor). The
+    // span sums are added in span order, so the norm does not depend on thread timing.
+    std::vector<double> span_sums(count);
+#pragma omp parallel for schedule(dynamic)
     for (int64_t s = 0; s < count; ++s) {
       const float* g = grads[spans[s].tensor].data_ptr<float>();
       double span_sum = 0.0;
 #pragma omp simd reduction(+ : span_sum)
       for (int64_t i = spans[s].begin; i < spans[s].end; ++i) span_sum += double(g[i]) * g[i];
-      sum_of_squares += span_sum;
+      span_sums[s] = span_sum;
     }
+    double sum_of_squares = 0.0;
+    for (const double span_sum : span_sums) sum_of_squares += span_sum;
     total = std::sqrt(sum_of_squares);
   } else {
     std::vector<at::Tensor> norms;
