@@ -10,6 +10,8 @@
 namespace taskmoe {
 namespace {
 
+thread_local at::Generator dropout_generator;
+
 at::Tensor Activate(const at::Tensor& x, Activation activation) {
   if (activation == Activation::kGelu) return at::gelu(x);
   if (activation == Activation::kGeluNew) return at::gelu(x, "tanh");
@@ -55,7 +57,7 @@ at::Tensor EmbedInputs(const BartConfig& config, torch::nn::Embedding embed_toke
       << "sequence of " << past + length << " positions exceeds max_position_embeddings";
   const at::Tensor positions = at::arange(past + 2, past + length + 2, ids.options());
   at::Tensor hidden = layernorm_embedding->forward(tokens + embed_positions->forward(positions));
-  return at::dropout(hidden, config.dropout, training);
+  return Dropout(hidden, config.dropout, training);
 }
 
 at::Tensor RouteRow(const at::Tensor& routes, int64_t layer, int64_t layers) {
@@ -66,6 +68,20 @@ at::Tensor RouteRow(const at::Tensor& routes, int64_t layer, int64_t layers) {
 }
 
 }  // namespace
+
+at::Tensor Dropout(const at::Tensor& x, double p, bool training) {
+  if (!dropout_generator.defined()) return at::dropout(x, p, training);
+  if (!training || p == 0) return x;
+  const at::Tensor keep = at::empty_like(x).bernoulli_(1 - p, dropout_generator);
+  return x * keep.div_(1 - p);
+}
+
+DropoutGeneratorScope::DropoutGeneratorScope(at::Generator generator)
+    : previous_(std::move(dropout_generator)) {
+  dropout_generator = std::move(generator);
+}
+
+DropoutGeneratorScope::~DropoutGeneratorScope() { dropout_generator = std::move(previous_); }
 
 void AttentionCache::Reorder(const at::Tensor& batch_index) {
   if (!key.defined()) return;
@@ -115,7 +131,7 @@ at::Tensor BartAttentionImpl::Forward(const at::Tensor& hidden_states,
   }
   at::Tensor scores = at::matmul(query, key.transpose(2, 3));
   if (attention_bias.defined()) scores = scores + attention_bias;
-  const at::Tensor probs = at::dropout(at::softmax(scores, -1), options.dropout(), is_training());
+  const at::Tensor probs = Dropout(at::softmax(scores, -1), options.dropout(), is_training());
   const at::Tensor context =
       at::matmul(probs, value).transpose(1, 2).reshape({batch, target_len, options.embed_dim()});
   return out_proj->forward(context);
@@ -158,10 +174,10 @@ at::Tensor BartEncoderLayerImpl::Forward(const at::Tensor& hidden_states,
                                          const at::Tensor& /*route*/) {
   const bool training = is_training();
   at::Tensor x = self_attn->Forward(hidden_states, at::Tensor(), attention_bias, nullptr);
-  x = self_attn_layer_norm->forward(hidden_states + at::dropout(x, options.dropout(), training));
-  at::Tensor ffn = at::dropout(Activate(fc1->forward(x), options.activation()),
+  x = self_attn_layer_norm->forward(hidden_states + Dropout(x, options.dropout(), training));
+  at::Tensor ffn = Dropout(Activate(fc1->forward(x), options.activation()),
                                options.activation_dropout(), training);
-  ffn = at::dropout(fc2->forward(ffn), options.dropout(), training);
+  ffn = Dropout(fc2->forward(ffn), options.dropout(), training);
   return final_layer_norm->forward(x + ffn);
 }
 
@@ -200,13 +216,13 @@ at::Tensor BartDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
   const bool training = is_training();
   at::Tensor x = self_attn->Forward(hidden_states, at::Tensor(), self_attention_bias,
                                     layer_cache ? &layer_cache->self_attn : nullptr);
-  x = self_attn_layer_norm->forward(hidden_states + at::dropout(x, options.dropout(), training));
+  x = self_attn_layer_norm->forward(hidden_states + Dropout(x, options.dropout(), training));
   at::Tensor cross = encoder_attn->Forward(x, encoder_hidden_states, cross_attention_bias,
                                            layer_cache ? &layer_cache->encoder_attn : nullptr);
-  x = encoder_attn_layer_norm->forward(x + at::dropout(cross, options.dropout(), training));
-  at::Tensor ffn = at::dropout(Activate(fc1->forward(x), options.activation()),
+  x = encoder_attn_layer_norm->forward(x + Dropout(cross, options.dropout(), training));
+  at::Tensor ffn = Dropout(Activate(fc1->forward(x), options.activation()),
                                options.activation_dropout(), training);
-  ffn = at::dropout(fc2->forward(ffn), options.dropout(), training);
+  ffn = Dropout(fc2->forward(ffn), options.dropout(), training);
   return final_layer_norm->forward(x + ffn);
 }
 

@@ -30,6 +30,24 @@
 
 namespace taskmoe {
 
+// Dropout (as at::dropout) drawing its mask from the generator of the calling thread's
+// DropoutGeneratorScope, or from LibTorch's default generator outside one. Threads that run
+// parts of one forward pass concurrently each take a seeded generator of their own, so the
+// masks do not depend on which thread reaches the shared default generator first.
+at::Tensor Dropout(const at::Tensor& x, double p, bool training);
+
+// Makes Dropout on this thread draw from `generator` (a CPU generator) while it lives.
+class DropoutGeneratorScope {
+ public:
+  explicit DropoutGeneratorScope(at::Generator generator);
+  ~DropoutGeneratorScope();
+  DropoutGeneratorScope(const DropoutGeneratorScope&) = delete;
+  DropoutGeneratorScope& operator=(const DropoutGeneratorScope&) = delete;
+
+ private:
+  at::Generator previous_;
+};
+
 // Keys and values of one attention layer for the positions seen so far, [batch, heads, length,
 // head_dim]. Self-attention appends each decoding step; cross-attention fills it once from the
 // encoder states and reuses it.

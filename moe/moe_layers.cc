@@ -7,6 +7,7 @@
 #include <functional>
 #include <utility>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <glog/logging.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -23,6 +24,7 @@ struct ExpertJob {
   at::Tensor rows;
   int64_t begin = 0;
   int64_t end = 0;
+  uint64_t dropout_seed = 0;  // concurrent CPU jobs: the seed of the job's dropout generator
 };
 
 // The job's rows of a per-example tensor; tensors that broadcast over the batch (size 1 in
@@ -82,6 +84,13 @@ void RunOnWorkers(int64_t jobs, int64_t workers, const std::function<void(int64_
     }
   }
   if (error) std::rethrow_exception(error);
+}
+
+// A seed from LibTorch's default CPU generator (what at::dropout would draw from).
+uint64_t NextDefaultSeed() {
+  auto* generator = at::check_generator<at::CPUGeneratorImpl>(at::detail::getDefaultCPUGenerator());
+  std::lock_guard<std::mutex> lock(generator->mutex_);
+  return generator->random64();
 }
 
 struct ConcurrentJobs {
@@ -187,13 +196,21 @@ at::Tensor RunExperts(const at::Tensor& hidden_states, const at::Tensor& route,
     ConcurrentJobs work;
     work.jobs = jobs;
     work.run = run;
+    if (hidden_states.is_cpu()) {
+      // Seeds drawn here in job order: dropout masks then do not depend on thread timing.
+      for (ExpertJob& job : work.jobs) job.dropout_seed = NextDefaultSeed();
+      work.run = [&run](const ExpertJob& job, at::TensorList job_inputs) {
+        DropoutGeneratorScope scope(at::detail::createCPUGenerator(job.dropout_seed));
+        return run(job, job_inputs);
+      };
+    }
     work.workers = std::min<int64_t>(workers, static_cast<int64_t>(jobs.size()));
     if (needs_graph) {
       outputs = ConcurrentExperts::apply(at::TensorList(inputs), &work);
     } else {
       RunOnWorkers(static_cast<int64_t>(jobs.size()), work.workers, [&](int64_t job) {
         at::NoGradGuard no_grad;
-        outputs[job] = run(jobs[job], inputs);
+        outputs[job] = work.run(work.jobs[job], inputs);
       });
     }
   }

@@ -306,6 +306,37 @@ TEST(MoeModelTest, ConcurrentExpertsEqualTheSequentialRunWithGradients) {
   }
 }
 
+// Dropout inside experts that run concurrently draws from generators seeded in job order, so a
+// seeded training-mode pass is the same every time, whichever thread runs which job first.
+TEST(MoeModelTest, ConcurrentExpertsWithDropoutAreReproducible) {
+  BartConfig config = TinyConfig();
+  config.dropout = config.attention_dropout = config.activation_dropout = 0.3;
+  torch::manual_seed(21);
+  absl::StatusOr<MoeBart> moe = MoeBart::Create(config, MoeOptions());
+  ASSERT_TRUE(moe.ok()) << moe.status();
+  BartForConditionalGeneration& model = moe->model();
+  const Batch batch = RandomBatch(config, 6, 8, 5);
+  const at::Tensor encoder_routes = at::softmax(at::randn({3, 6, 3}), -1);
+  const at::Tensor decoder_routes = RandomHardRoutes(2, 6, 3);
+  const auto logits = [&]() {
+    torch::manual_seed(4);
+    RouteWeights routes{encoder_routes, decoder_routes};
+    return model->Forward(batch.input_ids, batch.attention_mask, batch.decoder_input_ids, &routes)
+        .logits;
+  };
+  at::set_num_threads(2);
+  model->train();
+  const at::Tensor first = logits();
+  for (int run = 0; run < 5; ++run) EXPECT_TRUE(at::equal(logits(), first)) << "run " << run;
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(at::equal(logits(), first)) << "without autograd";
+  }
+  model->eval();
+  EXPECT_FALSE(at::allclose(logits(), first)) << "dropout was not active in training mode";
+  at::set_num_threads(1);
+}
+
 TEST(MoeModelTest, ExpertsWithZeroWeightDoNotRun) {
   torch::manual_seed(6);
   const BartConfig config = TinyConfig();
