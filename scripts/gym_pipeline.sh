@@ -12,14 +12,14 @@
 #      average-routing model (average routes);
 #   8. aggregate_results: per-task tables and the ARG tables (MoE vs dense, learned vs average).
 #
-#   scripts/gym_pipeline.sh            # the miniature experiment (see README for its runtime)
-#   scripts/gym_pipeline.sh --quick    # a smoke run with tiny step counts (~20 minutes on 2
-#                                      # busy cores; scores stay near 0, so ARG may be undefined)
+#   scripts/gym_pipeline.sh            # the miniature experiment (about 12 minutes on 2 cores)
+#   scripts/gym_pipeline.sh --quick    # a smoke run with tiny step counts (scores stay near 0,
+#                                      # so tasks with a baseline of 0 drop out of the ARG)
 #
-# Scaled down so it finishes well under an hour on 2 CPU cores: the default gym model of
-# configs/default.pbtxt, UPSTREAM_STEPS multi-task steps, FT_STEPS fine-tuning steps, only the
-# first PREFIXES few-shot seeds of each held-out task (the original: all 5), and a single grid
-# point LR x BSZ (the original: 1e-5,2e-5,5e-5 x 2,4,8). Every knob is an environment variable.
+# Scaled down to minutes on 2 CPU cores: the default gym model of configs/default.pbtxt,
+# UPSTREAM_STEPS multi-task steps, FT_STEPS fine-tuning steps, the first PREFIXES few-shot seeds
+# of each held-out task (default all 5, as the original), and a single grid point LR x BSZ (the
+# original: 1e-5,2e-5,5e-5 x 2,4,8). Every knob is an environment variable.
 # Rerunning skips finished stages (each writes its output directory once) and finished
 # fine-tuning prefixes; delete $OUT to start over.
 set -euo pipefail
@@ -35,11 +35,11 @@ if (( QUICK )); then
   : "${UPSTREAM_STEPS:=40}" "${EVAL_PERIOD:=20}" "${FT_STEPS:=6}" "${FT_EVAL_PERIOD:=3}"
   : "${PREFIXES:=1}"
 fi
-UPSTREAM_STEPS=${UPSTREAM_STEPS:-300}
-EVAL_PERIOD=${EVAL_PERIOD:-100}
-FT_STEPS=${FT_STEPS:-30}
-FT_EVAL_PERIOD=${FT_EVAL_PERIOD:-10}
-PREFIXES=${PREFIXES:-2}
+UPSTREAM_STEPS=${UPSTREAM_STEPS:-1000}
+EVAL_PERIOD=${EVAL_PERIOD:-250}
+FT_STEPS=${FT_STEPS:-60}
+FT_EVAL_PERIOD=${FT_EVAL_PERIOD:-20}
+PREFIXES=${PREFIXES:-5}
 LR=${LR:-5e-4}
 BSZ=${BSZ:-8}
 
