@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <glog/logging.h>
 #include <gtest/gtest.h>
 #include <torch/utils.h>
 
@@ -254,17 +255,31 @@ TEST(MoeModelTest, SparseExecutionEqualsThePlainWeightedSumWithItsGradients) {
             1e-6);
 }
 
+// A tiny MoE model with a batch of 6 and routes for it: soft on the encoder (every expert runs),
+// hard on the decoder (each example one expert).
+struct MixedRouteCase {
+  MoeBart moe;
+  Batch batch;
+  at::Tensor encoder_routes;
+  at::Tensor decoder_routes;
+};
+MixedRouteCase MakeMixedRouteCase(const BartConfig& config) {
+  absl::StatusOr<MoeBart> moe = MoeBart::Create(config, MoeOptions());
+  CHECK(moe.ok()) << moe.status();
+  Batch batch = RandomBatch(config, 6, 8, 5);
+  at::Tensor encoder_routes = at::softmax(at::randn({3, 6, 3}), -1);
+  return {*std::move(moe), std::move(batch), std::move(encoder_routes), RandomHardRoutes(2, 6, 3)};
+}
+
 // With two intra-op threads the experts run concurrently (forward and backward) on worker
 // threads; outputs and gradients equal the sequential run.
 TEST(MoeModelTest, ConcurrentExpertsEqualTheSequentialRunWithGradients) {
   torch::manual_seed(12);
-  const BartConfig config = TinyConfig();
-  absl::StatusOr<MoeBart> moe = MoeBart::Create(config, MoeOptions());
-  ASSERT_TRUE(moe.ok()) << moe.status();
-  BartForConditionalGeneration& model = moe->model();
-  const Batch batch = RandomBatch(config, 6, 8, 5);
-  const at::Tensor encoder_routes = at::softmax(at::randn({3, 6, 3}), -1);
-  const at::Tensor decoder_routes = RandomHardRoutes(2, 6, 3);
+  MixedRouteCase mixed = MakeMixedRouteCase(TinyConfig());
+  BartForConditionalGeneration& model = mixed.moe.model();
+  const Batch& batch = mixed.batch;
+  const at::Tensor& encoder_routes = mixed.encoder_routes;
+  const at::Tensor& decoder_routes = mixed.decoder_routes;
 
   struct Result {
     at::Tensor logits;
@@ -312,16 +327,14 @@ TEST(MoeModelTest, ConcurrentExpertsWithDropoutAreReproducible) {
   BartConfig config = TinyConfig();
   config.dropout = config.attention_dropout = config.activation_dropout = 0.3;
   torch::manual_seed(21);
-  absl::StatusOr<MoeBart> moe = MoeBart::Create(config, MoeOptions());
-  ASSERT_TRUE(moe.ok()) << moe.status();
-  BartForConditionalGeneration& model = moe->model();
-  const Batch batch = RandomBatch(config, 6, 8, 5);
-  const at::Tensor encoder_routes = at::softmax(at::randn({3, 6, 3}), -1);
-  const at::Tensor decoder_routes = RandomHardRoutes(2, 6, 3);
+  MixedRouteCase mixed = MakeMixedRouteCase(config);
+  BartForConditionalGeneration& model = mixed.moe.model();
   const auto logits = [&]() {
     torch::manual_seed(4);
-    RouteWeights routes{encoder_routes, decoder_routes};
-    return model->Forward(batch.input_ids, batch.attention_mask, batch.decoder_input_ids, &routes)
+    RouteWeights routes{mixed.encoder_routes, mixed.decoder_routes};
+    return model
+        ->Forward(mixed.batch.input_ids, mixed.batch.attention_mask,
+                  mixed.batch.decoder_input_ids, &routes)
         .logits;
   };
   at::set_num_threads(2);
