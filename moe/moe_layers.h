@@ -15,11 +15,11 @@
 // With more than one intra-op thread (at::set_num_threads) and no decoding cache, the experts'
 // forward and backward passes run concurrently on the OpenMP threads, each single-threaded (each
 // expert split into one row block per thread); on a few cores that beats running one expert at a
-// time with every small operation split across the threads. The threads allocate from their own glibc
-// malloc arenas unless the program sets mallopt(M_ARENA_MAX, 1) first (tools/bench does), and
-// glibc unmaps an emptied arena heap, so without it memory is page-faulted back every step.
-// Stacking the experts' weights for batched matmuls was measured too and was no faster than the
-// loop (README "Performance").
+// time with every small operation split across the threads. The threads allocate from their own
+// glibc malloc arenas unless the program sets mallopt(M_ARENA_MAX, 1) first (ConfigureCpuRuntime
+// in moe/cpu_runtime.h does), and glibc unmaps an emptied arena heap, so without it memory is
+// page-faulted back every step. Stacking the experts' weights for batched matmuls was measured
+// too and was no faster than the loop (README "Performance").
 
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/modulelist.h>
