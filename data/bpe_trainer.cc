@@ -12,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "data/file_io.h"
 #include "data/tokenizer.h"
 #include "glog/logging.h"
+#include "moe/base/file_io.h"
 #include "nlohmann/json.hpp"
 
 namespace taskmoe {

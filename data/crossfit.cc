@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "data/file_io.h"
 #include "data/python_str.h"
+#include "moe/base/file_io.h"
 #include "nlohmann/json.hpp"
 
 namespace taskmoe {

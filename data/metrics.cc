@@ -12,9 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "glog/logging.h"
-#include "data/file_io.h"
 #include "data/python_str.h"
+#include "glog/logging.h"
+#include "moe/base/file_io.h"
 #include "nlohmann/json.hpp"
 
 namespace taskmoe {

@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "data/file_io.h"
+#include "moe/base/file_io.h"
 
 namespace taskmoe {
 namespace {

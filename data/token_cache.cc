@@ -6,9 +6,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "data/file_io.h"
 #include "data/sha256.h"
 #include "glog/logging.h"
+#include "moe/base/file_io.h"
 
 namespace taskmoe {
 namespace {

@@ -8,8 +8,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "data/file_io.h"
 #include "glog/logging.h"
+#include "moe/base/file_io.h"
 #include "nlohmann/json.hpp"
 #include "utf8proc.h"
 

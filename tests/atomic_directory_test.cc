@@ -1,4 +1,4 @@
-#include "moe/atomic_directory.h"
+#include "moe/base/atomic_directory.h"
 
 #include <sys/wait.h>
 #include <unistd.h>

@@ -8,9 +8,9 @@
 #include <memory>
 #include <vector>
 
-#include "moe/bart.h"
-#include "moe/bart_weights.h"
-#include "moe/generation.h"
+#include "moe/model/bart.h"
+#include "moe/model/bart_weights.h"
+#include "moe/model/generation.h"
 #include "tests/bart_fixture.h"
 
 namespace taskmoe {

@@ -1,4 +1,4 @@
-#include "moe/bart_config.h"
+#include "moe/formats/bart_config.h"
 
 #include <gtest/gtest.h>
 

@@ -8,9 +8,9 @@
 
 #include <string>
 
-#include "moe/bart.h"
-#include "moe/bart_weights.h"
-#include "moe/safetensors.h"
+#include "moe/formats/safetensors.h"
+#include "moe/model/bart.h"
+#include "moe/model/bart_weights.h"
 #include "tests/shared_data.h"
 
 namespace taskmoe::testing {

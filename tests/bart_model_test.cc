@@ -1,4 +1,4 @@
-#include "moe/bart.h"
+#include "moe/model/bart.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "moe/bart_weights.h"
-#include "moe/safetensors.h"
+#include "moe/formats/safetensors.h"
+#include "moe/model/bart_weights.h"
 #include "tests/bart_fixture.h"
 
 namespace taskmoe {

@@ -15,14 +15,15 @@
 #include <string>
 #include <vector>
 
-#include "moe/checkpoint.h"
-#include "moe/experiment_config.h"
-#include "moe/model_builder.h"
-#include "moe/moe_model.h"
-#include "moe/npy.h"
-#include "moe/routing.h"
-#include "moe/safetensors.h"
-#include "moe/task_table.h"
+#include "moe/base/file_io.h"
+#include "moe/formats/npy.h"
+#include "moe/formats/safetensors.h"
+#include "moe/formats/task_table.h"
+#include "moe/model/moe_model.h"
+#include "moe/routing/routing.h"
+#include "moe/train/checkpoint.h"
+#include "moe/train/experiment_config.h"
+#include "moe/train/model_builder.h"
 #include "tests/bart_fixture.h"
 
 namespace taskmoe::testing {
@@ -68,8 +69,8 @@ inline MoeBart WriteFixtureCheckpoint(const std::string& dir, const std::string&
   TensorMap weights;
   for (auto& [key, tensor] : ModuleTensors(*model->model())) weights[key] = tensor.detach();
   CHECK(WriteSafetensors(dir + "/" + kModelWeightsFile, weights).ok());
-  CHECK(WriteTextFile(dir + "/" + kModelConfigFile, BartConfigJson(model->config())).ok());
-  CHECK(WriteTextFile(dir + "/" + kExperimentFile, ExperimentConfigToText(*experiment)).ok());
+  CHECK(WriteFileAtomically(dir + "/" + kModelConfigFile, BartConfigJson(model->config())).ok());
+  CHECK(WriteFileAtomically(dir + "/" + kExperimentFile, ExperimentConfigToText(*experiment)).ok());
   TensorMap state;
   for (auto& [key, tensor] : RoutingState(**plugin)) state[key] = tensor.detach();
   CHECK(WriteSafetensors(dir + "/" + kRoutingStateFile, state).ok());

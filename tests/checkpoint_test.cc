@@ -1,4 +1,4 @@
-#include "moe/checkpoint.h"
+#include "moe/train/checkpoint.h"
 
 #include <torch/nn/modules/linear.h>
 #include <torch/optim/adamw.h>

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <string>
 
-#include "moe/bart_weights.h"
-#include "moe/model_builder.h"
+#include "moe/model/bart_weights.h"
+#include "moe/train/model_builder.h"
 #include "tests/bart_fixture.h"
 #include "tests/checkpoint_fixture.h"
 

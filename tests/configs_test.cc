@@ -3,8 +3,8 @@
 
 #include <gtest/gtest.h>
 
-#include "moe/experiment_config.h"
-#include "moe/routing.h"
+#include "moe/routing/routing.h"
+#include "moe/train/experiment_config.h"
 
 namespace taskmoe {
 namespace {

@@ -1,4 +1,4 @@
-#include "moe/distributed.h"
+#include "moe/train/distributed.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

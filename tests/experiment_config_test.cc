@@ -1,4 +1,4 @@
-#include "moe/experiment_config.h"
+#include "moe/train/experiment_config.h"
 
 #include <fstream>
 
@@ -18,7 +18,8 @@ TEST(ExperimentConfig, DefaultsFollowTheOriginal) {
   EXPECT_FLOAT_EQ(config.optimizer().max_grad_norm(), 0.1f);
   EXPECT_EQ(config.training().gradient_accumulation_steps(), 2);
   EXPECT_EQ(config.evaluation().generation_start(), EvaluationConfig::DECODER_START);
-  EXPECT_EQ(config.routing().plugin(), "learned");
+  // The plugin is the config's choice: none is implied.
+  EXPECT_FALSE(config.routing().has_plugin());
 }
 
 TEST(ExperimentConfig, ParseErrorNamesFileLineAndField) {

@@ -1,7 +1,7 @@
 // Few-shot fine-tuning on a tiny generated gym with a tiny model: result.csv rows and _best rows,
 // resume that skips finished prefixes and recorded grid points, routes of a new task from a
 // learned checkpoint, explicit plugins, and bad input.
-#include "moe/finetune.h"
+#include "moe/workflow/finetune.h"
 
 #include <sys/stat.h>
 
@@ -17,15 +17,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "data/crossfit.h"
-#include "data/file_io.h"
 #include "data/results.h"
 #include "glog/logging.h"
-#include "moe/experiment_config.h"
-#include "moe/model_builder.h"
-#include "moe/npy.h"
-#include "moe/routing.h"
-#include "moe/task_table.h"
-#include "moe/trainer.h"
+#include "moe/base/file_io.h"
+#include "moe/formats/npy.h"
+#include "moe/formats/task_table.h"
+#include "moe/routing/routing.h"
+#include "moe/train/experiment_config.h"
+#include "moe/train/model_builder.h"
+#include "moe/train/trainer.h"
 #include "tests/tiny_gym.h"
 
 namespace taskmoe {

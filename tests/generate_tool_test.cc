@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "data/tokenizer.h"
-#include "moe/bart.h"
-#include "moe/bart_weights.h"
-#include "moe/generation.h"
+#include "moe/model/bart.h"
+#include "moe/model/bart_weights.h"
+#include "moe/model/generation.h"
 #include "tests/shared_data.h"
 
 namespace taskmoe {

@@ -1,4 +1,4 @@
-#include "moe/generation.h"
+#include "moe/model/generation.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "moe/loss.h"
+#include "moe/model/loss.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>

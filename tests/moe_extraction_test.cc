@@ -9,10 +9,10 @@
 #include <filesystem>
 #include <string>
 
-#include "moe/bart_config.h"
-#include "moe/bart_weights.h"
-#include "moe/generation.h"
-#include "moe/moe_model.h"
+#include "moe/formats/bart_config.h"
+#include "moe/model/bart_weights.h"
+#include "moe/model/generation.h"
+#include "moe/model/moe_model.h"
 #include "tests/bart_fixture.h"
 
 namespace taskmoe {

@@ -10,9 +10,9 @@
 #include <limits>
 #include <vector>
 
-#include "moe/bart.h"
-#include "moe/moe_layers.h"
-#include "moe/moe_model.h"
+#include "moe/model/bart.h"
+#include "moe/model/moe_layers.h"
+#include "moe/model/moe_model.h"
 
 namespace taskmoe {
 namespace {

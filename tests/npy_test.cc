@@ -1,4 +1,4 @@
-#include "moe/npy.h"
+#include "moe/formats/npy.h"
 
 #include <cstdint>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "moe/optimization.h"
+#include "moe/model/optimization.h"
 
 #include <cmath>
 #include <sstream>

@@ -1,4 +1,4 @@
-#include "moe/pca.h"
+#include "moe/embedding/pca.h"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-#include "moe/progress.h"
+#include "moe/base/progress.h"
 
 #include <string>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "moe/registry.h"
+#include "moe/base/registry.h"
 
 #include <memory>
 #include <string>

@@ -1,4 +1,4 @@
-#include "moe/route_map.h"
+#include "moe/drawing/route_map.h"
 
 #include <cairo/cairo.h>
 

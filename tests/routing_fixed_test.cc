@@ -8,8 +8,8 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "moe/npy.h"
-#include "moe/routing.h"
+#include "moe/formats/npy.h"
+#include "moe/routing/routing.h"
 
 namespace taskmoe {
 namespace {

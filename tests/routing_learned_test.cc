@@ -8,7 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "moe/routing.h"
+#include "moe/routing/routing.h"
 #include "routing_plugins/annealed/annealed.pb.h"
 #include "routing_plugins/learned/learned.pb.h"
 #include "routing_plugins/router/router.h"

@@ -1,6 +1,6 @@
 // The routing core (registry, config, validation, state) and the built-in plugins without a
 // router network: average, task_random, instance_random.
-#include "moe/routing.h"
+#include "moe/routing/routing.h"
 
 #include <map>
 #include <string>
@@ -11,7 +11,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "moe/npy.h"
+#include "moe/formats/npy.h"
 #include "routing_plugins/learned/learned.pb.h"
 #include "routing_plugins/task_random/task_random.pb.h"
 

@@ -1,4 +1,4 @@
-#include "moe/safetensors.h"
+#include "moe/formats/safetensors.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>

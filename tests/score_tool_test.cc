@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "moe/safetensors.h"
+#include "moe/formats/safetensors.h"
 #include "tests/bart_fixture.h"
 
 namespace taskmoe {

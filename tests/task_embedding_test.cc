@@ -1,4 +1,4 @@
-#include "moe/task_embedding.h"
+#include "moe/embedding/task_embedding.h"
 
 #include <algorithm>
 #include <fstream>
@@ -9,7 +9,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include "moe/moe_model.h"
+#include "moe/model/moe_model.h"
 #include "task_embeddings/fisher/fisher.pb.h"
 #include "task_embeddings/ft_text_emb/ft_text_emb.pb.h"
 #include "task_embeddings/random/random.pb.h"

@@ -1,7 +1,7 @@
 // extract_task_model's library: one task's dense BART from a checkpoint, its errors, and the
 // binary on the same fixture.
 
-#include "moe/task_export.h"
+#include "moe/workflow/task_export.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -10,10 +10,10 @@
 #include <filesystem>
 #include <string>
 
-#include "data/file_io.h"
-#include "moe/bart_weights.h"
-#include "moe/moe_model.h"
-#include "moe/npy.h"
+#include "moe/base/file_io.h"
+#include "moe/formats/npy.h"
+#include "moe/model/bart_weights.h"
+#include "moe/model/moe_model.h"
 #include "tests/bart_fixture.h"
 #include "tests/checkpoint_fixture.h"
 

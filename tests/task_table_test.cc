@@ -1,4 +1,4 @@
-#include "moe/task_table.h"
+#include "moe/formats/task_table.h"
 
 #include <fstream>
 #include <sstream>
@@ -9,7 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "moe/npy.h"
+#include "moe/formats/npy.h"
 
 namespace taskmoe {
 namespace {

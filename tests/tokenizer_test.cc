@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "gmock/gmock.h"
 #include "glog/logging.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/shared_data.h"

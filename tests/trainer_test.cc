@@ -1,7 +1,7 @@
 // End-to-end checks of the trainer on a tiny generated gym and a tiny model: exact resume,
 // checkpoints that survive a failed write, NaN handling, config errors before training, and
 // two-process data parallelism equal to one process with the combined batch.
-#include "moe/trainer.h"
+#include "moe/train/trainer.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -18,11 +18,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "moe/checkpoint.h"
-#include "moe/experiment_config.h"
-#include "moe/model_builder.h"
-#include "moe/safetensors.h"
-#include "moe/task_table.h"
+#include "moe/base/file_io.h"
+#include "moe/formats/safetensors.h"
+#include "moe/formats/task_table.h"
+#include "moe/train/checkpoint.h"
+#include "moe/train/experiment_config.h"
+#include "moe/train/model_builder.h"
 #include "tests/tiny_gym.h"
 
 namespace taskmoe {
@@ -48,6 +49,7 @@ ExperimentConfig TinyConfig(const std::string& output_dir, std::vector<std::stri
   std::vector<std::string> overrides = {
       "output_dir=" + output_dir,
       "data.data_dir=" + GymDir(),
+      "routing.plugin=learned",
       "model.random_init={d_model: 16 encoder_layers: 1 decoder_layers: 1 attention_heads: 2 "
       "ffn_dim: 32 max_position_embeddings: 64}",
       "model.experts=2",
@@ -144,7 +146,7 @@ TEST(Trainer, FailedCheckpointWriteKeepsThePreviousOne) {
   EXPECT_TRUE(absl::StrContains(run.status().message(), "injected")) << run.status();
   absl::StatusOr<Checkpoint> last = LoadCheckpoint(dir + "/last");
   ASSERT_TRUE(last.ok()) << last.status();
-  absl::StatusOr<std::string> state = ReadTextFile(dir + "/last/trainer_state.json");
+  absl::StatusOr<std::string> state = ReadFileBytes(dir + "/last/trainer_state.json");
   ASSERT_TRUE(state.ok());
   absl::StatusOr<TrainerState> parsed = TrainerStateFromJson(*state, "trainer_state.json");
   ASSERT_TRUE(parsed.ok());

@@ -2,7 +2,7 @@
 // model, router and task vectors kept, errors that write nothing, and a stage-two run on a tiny
 // gym that leaves the router and the task vectors untouched.
 
-#include "moe/two_stage.h"
+#include "moe/workflow/two_stage.h"
 
 #include <ATen/ATen.h>
 #include <glog/logging.h>
@@ -12,14 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "data/file_io.h"
 #include "data/gym/gym_writer.h"
-#include "moe/checkpoint.h"
-#include "moe/experiment_config.h"
-#include "moe/model_builder.h"
-#include "moe/routing.h"
-#include "moe/safetensors.h"
-#include "moe/trainer.h"
+#include "moe/base/file_io.h"
+#include "moe/formats/safetensors.h"
+#include "moe/routing/routing.h"
+#include "moe/train/checkpoint.h"
+#include "moe/train/experiment_config.h"
+#include "moe/train/model_builder.h"
+#include "moe/train/trainer.h"
 #include "tests/bart_fixture.h"
 #include "tests/checkpoint_fixture.h"
 
@@ -59,7 +59,7 @@ TEST(BuildCheckpointTest, ExpertsFromTheDenseModelRouterAndTaskVectorsFromStageO
   absl::StatusOr<BuiltCheckpoint> built = BuildStageTwoCheckpoint(options);
   ASSERT_TRUE(built.ok()) << built.status();
   EXPECT_EQ(built->tasks, 3);
-  EXPECT_GT(built->router_tensors, 0);
+  EXPECT_GT(built->routing_state_tensors, 0);
   EXPECT_EQ(built->dense_kind, "Hugging Face directory");
 
   const TensorMap dense = Read(BartTinyDir() + "/model.safetensors");

@@ -3,7 +3,7 @@
 def taskmoe_proto_library(name, srcs, deps = [], visibility = None):
     """A cc_library `name` over the protoc output of `srcs` (paths from the workspace root).
 
-    Imports are resolved from the workspace root, so `import "moe/experiment.proto";` works.
+    Imports are resolved from the workspace root, so `import "moe/train/experiment.proto";` works.
     `deps` are other taskmoe_proto_library targets whose protos these import.
     """
     hdrs = [s[:-len(".proto")] + ".pb.h" for s in srcs]

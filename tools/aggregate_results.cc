@@ -14,8 +14,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
-#include "data/file_io.h"
 #include "data/results.h"
+#include "moe/base/file_io.h"
 
 ABSL_FLAG(std::string, results, "", "Directory of <task>/result.csv files.");
 ABSL_FLAG(std::string, baseline, "",

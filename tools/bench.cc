@@ -29,11 +29,11 @@
 #include "absl/flags/parse.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "moe/cpu_runtime.h"
-#include "moe/loss.h"
-#include "moe/moe_model.h"
-#include "moe/optimization.h"
-#include "moe/routing.h"
+#include "moe/base/cpu_runtime.h"
+#include "moe/model/loss.h"
+#include "moe/model/moe_model.h"
+#include "moe/model/optimization.h"
+#include "moe/routing/routing.h"
 #include "routing_plugins/learned/learned.pb.h"
 
 ABSL_FLAG(std::string, preset, "tiny", "model size: tiny, small or bart-base");

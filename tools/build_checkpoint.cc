@@ -15,7 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
-#include "moe/two_stage.h"
+#include "moe/workflow/two_stage.h"
 
 ABSL_FLAG(std::string, stage_one, "", "Stage-one checkpoint directory (learned routing).");
 ABSL_FLAG(std::string, dense, "",
@@ -43,7 +43,7 @@ absl::Status Run() {
   absl::StatusOr<BuiltCheckpoint> built = BuildStageTwoCheckpoint(options);
   if (!built.ok()) return built.status();
   std::cout << "wrote " << options.output_dir << ": experts from the " << built->dense_kind << " "
-            << options.dense_dir << ", router (" << built->router_tensors << " tensors) and "
+            << options.dense_dir << ", routing state (" << built->routing_state_tensors << " tensors) and "
             << built->tasks << " task vectors from " << options.stage_one_dir << "\n";
   return absl::OkStatus();
 }

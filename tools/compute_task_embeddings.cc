@@ -24,9 +24,9 @@
 #include "data/tokenizer.h"
 #include "glog/logging.h"
 #include "google/protobuf/text_format.h"
-#include "moe/cpu_runtime.h"
-#include "moe/progress.h"
-#include "moe/task_embedding.h"
+#include "moe/base/cpu_runtime.h"
+#include "moe/base/progress.h"
+#include "moe/embedding/task_embedding.h"
 
 ABSL_FLAG(std::string, method, "", "task-embedding method (registered: see the error of an unknown name)");
 ABSL_FLAG(std::string, params, "",

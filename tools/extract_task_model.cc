@@ -12,7 +12,7 @@
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_join.h"
-#include "moe/task_export.h"
+#include "moe/workflow/task_export.h"
 
 ABSL_FLAG(std::string, checkpoint, "", "TaskMoE checkpoint directory (e.g. <output_dir>/best).");
 ABSL_FLAG(std::string, task, "", "Task name as listed in the checkpoint's id2task.json.");

@@ -24,10 +24,10 @@
 #include "data/crossfit.h"
 #include "data/results.h"
 #include "glog/logging.h"
-#include "moe/checkpoint.h"
-#include "moe/cpu_runtime.h"
-#include "moe/experiment_config.h"
-#include "moe/finetune.h"
+#include "moe/base/cpu_runtime.h"
+#include "moe/train/checkpoint.h"
+#include "moe/train/experiment_config.h"
+#include "moe/workflow/finetune.h"
 #include "tools/config_flags.h"
 
 ABSL_FLAG(std::string, config, "configs/pipeline/finetune.pbtxt",
@@ -92,14 +92,15 @@ int main(int argc, char** argv) {
     if (chdir(dir) != 0) return Fail(std::string("cannot enter ") + dir);
   }
   const std::string model = absl::GetFlag(FLAGS_model);
+  const bool checkpoint = std::filesystem::exists(model + "/" + taskmoe::kExperimentFile);
   if (!model.empty()) {
-    const bool checkpoint =
-        std::filesystem::exists(model + "/" + taskmoe::kExperimentFile);
     overrides.insert(overrides.begin(),
                      (checkpoint ? "model.checkpoint=" : "model.hf_dir=") + model);
   }
   if (!absl::GetFlag(FLAGS_routing).empty()) {
     overrides.push_back("routing.plugin=" + absl::GetFlag(FLAGS_routing));
+  } else if (!model.empty() && !checkpoint) {
+    overrides.push_back("routing.plugin=average");  // a Hugging Face model has no routes yet
   }
   absl::StatusOr<taskmoe::ExperimentConfig> config =
       taskmoe::LoadExperimentConfig(absl::GetFlag(FLAGS_config), overrides);

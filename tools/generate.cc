@@ -23,9 +23,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "data/tokenizer.h"
-#include "moe/bart.h"
-#include "moe/bart_weights.h"
-#include "moe/generation.h"
+#include "moe/model/bart.h"
+#include "moe/model/bart_weights.h"
+#include "moe/model/generation.h"
 
 ABSL_FLAG(std::string, model_dir, "",
           "Directory with config.json, model.safetensors, vocab.json and merges.txt.");

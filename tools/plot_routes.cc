@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "data/crossfit.h"
-#include "moe/npy.h"
-#include "moe/route_map.h"
-#include "moe/task_table.h"
+#include "moe/drawing/route_map.h"
+#include "moe/formats/npy.h"
+#include "moe/formats/task_table.h"
 
 ABSL_FLAG(std::string, routes, "", "routes.npy, float [tasks, layers, experts]");
 ABSL_FLAG(std::string, tasks, "",

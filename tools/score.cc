@@ -20,10 +20,10 @@
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "moe/bart.h"
-#include "moe/bart_weights.h"
-#include "moe/generation.h"
-#include "moe/safetensors.h"
+#include "moe/formats/safetensors.h"
+#include "moe/model/bart.h"
+#include "moe/model/bart_weights.h"
+#include "moe/model/generation.h"
 
 ABSL_FLAG(std::string, model_dir, "", "Model directory with config.json and model.safetensors.");
 ABSL_FLAG(std::string, input, "",

@@ -15,9 +15,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "glog/logging.h"
-#include "moe/cpu_runtime.h"
-#include "moe/experiment_config.h"
-#include "moe/trainer.h"
+#include "moe/base/cpu_runtime.h"
+#include "moe/train/experiment_config.h"
+#include "moe/train/trainer.h"
 #include "tools/config_flags.h"
 
 ABSL_FLAG(std::string, config, "configs/default.pbtxt",

@@ -1,10 +1,11 @@
 // Routing plugin "annealed": frozen stage-one router, softmax with an annealed temperature.
 #include <memory>
+#include <string>
 
 #include <ATen/ATen.h>
 
 #include "absl/status/statusor.h"
-#include "moe/routing.h"
+#include "moe/routing/routing.h"
 #include "routing_plugins/annealed/annealed.pb.h"
 #include "routing_plugins/router/router.h"
 
@@ -19,6 +20,11 @@ class AnnealedRouting : public RoutingPlugin {
     // Same module name as "learned", so a stage-one checkpoint's router state loads here.
     router_ = register_module("router", MakeRouterNetwork(router));
     for (at::Tensor& parameter : router_->parameters()) parameter.set_requires_grad(false);
+  }
+
+  // Stage two continues the router of a stage-one "learned" run.
+  bool ContinuesStateOf(const std::string& saved_plugin) const override {
+    return saved_plugin == "learned";
   }
 
  protected:

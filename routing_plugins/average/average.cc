@@ -4,7 +4,7 @@
 #include <ATen/ATen.h>
 
 #include "absl/status/statusor.h"
-#include "moe/routing.h"
+#include "moe/routing/routing.h"
 #include "routing_plugins/average/average.pb.h"
 
 namespace taskmoe {
@@ -13,6 +13,9 @@ namespace {
 class AverageRouting : public RoutingPlugin {
  public:
   using RoutingPlugin::RoutingPlugin;
+
+  // Every task is routed alike, whatever its vector.
+  bool RoutesDependOnTaskVectors() const override { return false; }
 
  protected:
   RouteWeights ComputeRoutes(const RoutingInput& input) override {

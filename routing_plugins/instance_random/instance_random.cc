@@ -4,7 +4,7 @@
 #include <ATen/ATen.h>
 
 #include "absl/status/statusor.h"
-#include "moe/routing.h"
+#include "moe/routing/routing.h"
 #include "routing_plugins/instance_random/instance_random.pb.h"
 
 namespace taskmoe {
@@ -18,6 +18,9 @@ class InstanceRandomRouting : public RoutingPlugin {
     evaluation_routes_ =
         register_buffer("evaluation_routes", at::one_hot(chosen, shape.experts).to(at::kFloat));
   }
+
+  // Random routes, whatever the task vector.
+  bool RoutesDependOnTaskVectors() const override { return false; }
 
  protected:
   RouteWeights ComputeRoutes(const RoutingInput& input) override {

@@ -5,7 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "moe/routing.h"
+#include "moe/routing/routing.h"
 #include "routing_plugins/learned/learned.pb.h"
 #include "routing_plugins/router/router.h"
 

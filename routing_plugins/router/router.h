@@ -7,7 +7,7 @@
 #include <torch/nn/module.h>
 
 #include "absl/status/statusor.h"
-#include "moe/routing.h"
+#include "moe/routing/routing.h"
 #include "routing_plugins/router/router.pb.h"
 
 namespace taskmoe {

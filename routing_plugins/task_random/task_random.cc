@@ -5,7 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "moe/routing.h"
+#include "moe/routing/routing.h"
 #include "routing_plugins/task_random/task_random.pb.h"
 
 namespace taskmoe {
@@ -22,6 +22,9 @@ class TaskRandomRouting : public RoutingPlugin {
     task_routes_ = register_buffer("task_routes",
                                    at::zeros_like(scores).scatter_(-1, chosen, 1.0 / top_n));
   }
+
+  // A random route per task id, whatever the task vector.
+  bool RoutesDependOnTaskVectors() const override { return false; }
 
  protected:
   RouteWeights ComputeRoutes(const RoutingInput& input) override {

@@ -9,10 +9,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "data/batching.h"
-#include "moe/evaluation.h"
-#include "moe/loss.h"
-#include "moe/optimization.h"
-#include "moe/task_embedding.h"
+#include "moe/embedding/task_embedding.h"
+#include "moe/model/loss.h"
+#include "moe/model/optimization.h"
 #include "task_embeddings/fisher/fisher.pb.h"
 
 namespace taskmoe {

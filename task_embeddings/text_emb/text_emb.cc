@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "moe/task_embedding.h"
+#include "moe/embedding/task_embedding.h"
 #include "task_embeddings/text_emb/text_emb.pb.h"
 
 namespace taskmoe {

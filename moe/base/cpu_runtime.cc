@@ -1,0 +1,30 @@
+#include "moe/base/cpu_runtime.h"
+
+#include <dlfcn.h>
+#include <malloc.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace taskmoe {
+
+std::string BlasKernelNote() {
+  // openblas_get_corename is OpenBLAS's public API; other BLAS libraries do not export it.
+  using CoreName = char* (*)();
+  const auto corename = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (corename == nullptr) return "BLAS: not OpenBLAS";
+  std::string note = absl::StrCat("OpenBLAS kernels: ", corename());
+  if (const char* pinned = std::getenv("OPENBLAS_CORETYPE"); pinned != nullptr && *pinned) {
+    absl::StrAppend(&note, " (OPENBLAS_CORETYPE=", pinned, ")");
+  }
+  return note;
+}
+
+std::string ConfigureCpuRuntime() {
+  mallopt(M_ARENA_MAX, 1);
+  return absl::StrCat("malloc: one arena; ", BlasKernelNote());
+}
+
+}  // namespace taskmoe

@@ -1,0 +1,102 @@
+#ifndef TASKMOE_MOE_MODEL_MOE_LAYERS_H_
+#define TASKMOE_MOE_MODEL_MOE_LAYERS_H_
+
+// Task-level mixture-of-experts layers: E full BART layers at one layer position, mixed by the
+// route weights of each example, output[b] = sum_e route[b, e] * expert_e(x[b]).
+//
+// Execution does no wasted work: an expert whose weight is zero for every example of the batch
+// does not run, and an expert that only some examples use runs on those examples alone (gathered,
+// run, scattered back), so a batch of one-hot routes costs one expert per example. The result
+// equals the plain weighted sum; gradients reach every expert that ran and the route weights
+// of those (example, expert) pairs. Weights that are exactly zero get no gradient (their expert
+// did not run for that example); with softmax-style selection the router still learns through
+// the nonzero entries.
+//
+// With more than one intra-op thread (at::set_num_threads) and no decoding cache, the experts'
+// forward and backward passes run concurrently on the OpenMP threads, each single-threaded (each
+// expert split into one row block per thread); on a few cores that beats running one expert at a
+// time with every small operation split across the threads. The threads allocate from their own
+// glibc malloc arenas unless the program sets mallopt(M_ARENA_MAX, 1) first (ConfigureCpuRuntime
+// in moe/cpu_runtime.h does), and glibc unmaps an emptied arena heap, so without it memory is
+// page-faulted back every step. Stacking the experts' weights for batched matmuls was measured
+// too and was no faster than the loop (README "Performance").
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "moe/model/bart.h"
+
+namespace taskmoe {
+
+// Which experts run, and on which examples, for one layer's route [batch, experts].
+struct ExpertAssignment {
+  int64_t expert = 0;
+  // int64 example indices on the route's device; undefined when the expert runs on every example.
+  at::Tensor rows;
+};
+
+// The experts with a nonzero weight for at least one example, in expert order.
+std::vector<ExpertAssignment> AssignExperts(const at::Tensor& route);
+
+// An encoder layer position holding `experts` BART encoder layers ("experts.<e>.self_attn...").
+class MoeEncoderLayerImpl : public EncoderBlock {
+ public:
+  // concurrent: allow the concurrent execution described above (it still needs more than one
+  // intra-op thread); false runs the experts one after another.
+  MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true);
+
+  // route: [batch, experts], required.
+  at::Tensor Forward(const at::Tensor& hidden_states, const at::Tensor& attention_bias,
+                     const at::Tensor& route) override;
+
+  BartEncoderLayerImpl& expert(int64_t index) const;
+  int64_t num_experts() const { return static_cast<int64_t>(experts->size()); }
+
+  torch::nn::ModuleList experts{nullptr};
+
+ private:
+  bool concurrent_;
+};
+TORCH_MODULE(MoeEncoderLayer);
+
+// The decoding state of an MoE decoder layer: one cache per expert, holding only the examples
+// that expert runs on. Routes must stay the same for an example across the decoding steps.
+struct MoeDecoderLayerCache : DecoderBlockCache {
+  struct ExpertCache {
+    std::unique_ptr<DecoderBlockCache> cache;
+    at::Tensor rows;  // int64 CPU, the batch rows this cache holds, in its order; undefined: unused
+  };
+  std::vector<ExpertCache> experts;
+  int64_t batch = 0;  // batch size of the steps so far (0 before the first step)
+
+  void Reorder(const at::Tensor& batch_index) override;
+};
+
+// A decoder layer position holding `experts` BART decoder layers.
+class MoeDecoderLayerImpl : public DecoderBlock {
+ public:
+  MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true);
+
+  at::Tensor Forward(const at::Tensor& hidden_states, const at::Tensor& self_attention_bias,
+                     const at::Tensor& encoder_hidden_states, const at::Tensor& cross_attention_bias,
+                     const at::Tensor& route, DecoderBlockCache* cache) override;
+  std::unique_ptr<DecoderBlockCache> NewCache() const override;
+
+  BartDecoderLayerImpl& expert(int64_t index) const;
+  int64_t num_experts() const { return static_cast<int64_t>(experts->size()); }
+
+  torch::nn::ModuleList experts{nullptr};
+
+ private:
+  bool concurrent_;
+};
+TORCH_MODULE(MoeDecoderLayer);
+
+}  // namespace taskmoe
+
+#endif  // TASKMOE_MOE_MODEL_MOE_LAYERS_H_

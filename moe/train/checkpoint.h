@@ -1,0 +1,72 @@
+#ifndef TASKMOE_MOE_TRAIN_CHECKPOINT_H_
+#define TASKMOE_MOE_TRAIN_CHECKPOINT_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "moe/formats/safetensors.h"
+#include "moe/train/experiment.pb.h"
+
+namespace taskmoe {
+
+// File names inside a TaskMoE checkpoint directory (DESIGN.md "File formats").
+inline constexpr char kModelWeightsFile[] = "model.safetensors";
+inline constexpr char kModelConfigFile[] = "config.json";
+inline constexpr char kExperimentFile[] = "experiment.pbtxt";
+inline constexpr char kRoutingStateFile[] = "routing_state.safetensors";
+inline constexpr char kRoutesFile[] = "routes.npy";
+inline constexpr char kRoutesImageFile[] = "routes.png";
+// The task of each row of routes.npy (the run's train tasks), in id2task.json's format.
+inline constexpr char kRouteTasksFile[] = "route_tasks.json";
+inline constexpr char kOptimizerFile[] = "optimizer.pt";
+inline constexpr char kTrainerStateFile[] = "trainer_state.json";
+inline constexpr char kRngStateFile[] = "rng_state.safetensors";
+
+// The experiment config a checkpoint directory was trained with (its experiment.pbtxt).
+absl::StatusOr<ExperimentConfig> ReadCheckpointExperiment(const std::string& dir);
+
+// One row of losses.csv: an evaluation during training.
+struct EvalRecord {
+  int64_t step = 0;
+  double train_loss = 0;  // per target token since the previous evaluation
+  double dev_loss = 0;    // per target token
+  double dev_performance = 0;
+};
+
+// What a resumed run needs beyond the weights: progress, best score so far, evaluation history
+// and the position in the data stream.
+struct TrainerState {
+  int64_t step = 0;  // optimiser steps completed
+  double best_dev_performance = -1.0;
+  int64_t best_step = 0;
+  std::vector<EvalRecord> history;
+  // Opaque counters of the data stream (epoch, position, ...), restored as saved.
+  std::map<std::string, int64_t> data_position;
+};
+
+std::string TrainerStateToJson(const TrainerState& state);
+absl::StatusOr<TrainerState> TrainerStateFromJson(const std::string& json_text,
+                                                  const std::string& source_name);
+
+// Parameters and buffers of `module` by their module path.
+TensorMap ModuleTensors(const torch::nn::Module& module);
+
+// The default CPU generator's state (drives dropout, Gumbel noise, random init), so a resumed
+// run draws the same numbers as an uninterrupted one.
+at::Tensor CpuRngState();
+void SetCpuRngState(const at::Tensor& state);
+
+absl::Status SaveOptimizer(torch::optim::Optimizer& optimizer, const std::string& path);
+absl::Status LoadOptimizer(const std::string& path, torch::optim::Optimizer& optimizer);
+
+}  // namespace taskmoe
+
+#endif  // TASKMOE_MOE_TRAIN_CHECKPOINT_H_

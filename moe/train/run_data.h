@@ -1,0 +1,65 @@
+#ifndef TASKMOE_MOE_TRAIN_RUN_DATA_H_
+#define TASKMOE_MOE_TRAIN_RUN_DATA_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "data/batching.h"
+#include "data/crossfit.h"
+#include "data/metrics.h"
+#include "data/tokenizer.h"
+#include "moe/train/experiment.pb.h"
+
+namespace taskmoe {
+
+// The examples of one split of the run's tasks, tokenised, with what evaluation needs.
+struct SplitData {
+  TokenizedDataset tokens;
+  // Valid outputs of every example as read from the TSV (what metrics compare against), in
+  // the order of tokens.examples.
+  std::vector<std::vector<std::string>> references;
+};
+
+// Everything an experiment reads from disk before training: files resolved from the config,
+// the tokenizer, the task list, tokenised train and dev data (through the on-disk cache).
+struct ExperimentData {
+  std::string data_dir;
+  std::string vocab_path;
+  std::string merges_path;
+  std::shared_ptr<const BartTokenizer> tokenizer;
+  TaskSplit split;
+  std::vector<std::string> train_tasks;  // sorted, as the original loads them
+  MetricTable metrics;
+  std::optional<Ontology> ontology;
+  TokenizeOptions tokenize_options;
+  SplitData train;  // every prefix's *_train.tsv of each train task
+  SplitData dev;    // the single *_dev.tsv of each train task (dev loss and dev performance)
+};
+
+// Where the paths the config leaves empty point: <data_dir>/split.json, <data_dir>/ontology.json,
+// <data_dir>/metrics.json (else CrossFit's table), tokenizer files of model.hf_dir, else
+// <data_dir>/tokenizer/. Generates the synthetic skill gym into data_dir first when data.gym
+// asks for it and data_dir does not exist (`may_write`: only the main process writes).
+absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config, bool may_write);
+
+// Reads `split` ("dev" or "test") files of `tasks` (one per task) for evaluation, keeping at
+// most `max_examples` per task (0: all).
+absl::StatusOr<SplitData> LoadEvaluationSplit(const ExperimentData& data,
+                                              const std::vector<std::string>& tasks,
+                                              const std::string& split, int64_t max_examples);
+
+// The tokenizer files an experiment uses: tokenizer.vocab / tokenizer.merges, else those of
+// model.hf_dir, else <data_dir>/tokenizer/ (the gym's).
+std::pair<std::string, std::string> TokenizerPaths(const ExperimentConfig& config);
+
+// Directory of the tokenised-data cache: $TASKMOE_CACHE, else $XDG_CACHE_HOME/taskmoe, else
+// ~/.cache/taskmoe.
+std::string TokenCacheDirectory();
+
+}  // namespace taskmoe
+
+#endif  // TASKMOE_MOE_TRAIN_RUN_DATA_H_

@@ -1,0 +1,828 @@
+#include "moe/train/trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include <torch/autograd.h>
+#include <torch/cuda.h>
+#include <torch/utils.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "glog/logging.h"
+#include "moe/base/atomic_directory.h"
+#include "moe/base/file_io.h"
+#include "moe/base/progress.h"
+#include "moe/base/status_macros.h"
+#include "moe/drawing/route_map.h"
+#include "moe/embedding/task_embedding.h"
+#include "moe/formats/npy.h"
+#include "moe/formats/safetensors.h"
+#include "moe/formats/task_table.h"
+#include "moe/model/bart_weights.h"
+#include "moe/model/loss.h"
+#include "moe/model/moe_layers.h"
+#include "moe/model/moe_model.h"
+#include "moe/model/optimization.h"
+#include "moe/routing/routing.h"
+#include "moe/train/checkpoint.h"
+#include "moe/train/distributed.h"
+#include "moe/train/evaluation.h"
+#include "moe/train/experiment_config.h"
+#include "moe/train/model_builder.h"
+#include "moe/train/run_data.h"
+
+namespace taskmoe {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kLastCheckpoint[] = "last";
+constexpr char kBestCheckpoint[] = "best";
+
+// Evaluation and checkpointing must not change what training draws next, so that a run that
+// evaluates or saves at other moments (a resumed one) stays on the same random sequence.
+class PreserveCpuRng {
+ public:
+  PreserveCpuRng() : state_(CpuRngState()) {}
+  ~PreserveCpuRng() { SetCpuRngState(state_); }
+
+ private:
+  at::Tensor state_;
+};
+
+absl::StatusOr<at::Device> ChooseDevice(const std::string& name, int local_rank) {
+  const bool cuda = torch::cuda::is_available();
+  if (name == "cuda" && !cuda) {
+    return absl::FailedPreconditionError(
+        "config field training.device: cuda requested but LibTorch sees no CUDA device (a CPU "
+        "build of LibTorch? see README, 'LibTorch location')");
+  }
+  if (name == "cuda" || (name == "auto" && cuda)) {
+    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+  }
+  return at::Device(at::kCPU);
+}
+
+// Sum over MoE layers of the mean over expert pairs of sum_p ||p_e1 - p_e2|| (the original's
+// expert_regularization term).
+at::Tensor ExpertDistance(BartForConditionalGeneration& model) {
+  at::Tensor total = at::zeros({}, model->final_logits_bias.options());
+  auto add_layer = [&total](torch::nn::ModuleList experts) {
+    const int64_t n = static_cast<int64_t>(experts->size());
+    if (n < 2) return;
+    at::Tensor layer = at::zeros_like(total);
+    for (int64_t a = 0; a < n; ++a) {
+      for (int64_t b = a + 1; b < n; ++b) {
+        const auto pa = experts[a]->parameters();
+        const auto pb = experts[b]->parameters();
+        for (size_t i = 0; i < pa.size(); ++i) layer = layer + (pa[i] - pb[i]).norm();
+      }
+    }
+    total = total + layer / static_cast<double>(n * (n - 1) / 2);
+  };
+  for (const auto& layer : *model->model->encoder->layers) {
+    if (auto* moe = layer->as<MoeEncoderLayerImpl>()) add_layer(moe->experts);
+  }
+  for (const auto& layer : *model->model->decoder->layers) {
+    if (auto* moe = layer->as<MoeDecoderLayerImpl>()) add_layer(moe->experts);
+  }
+  return total;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Named(
+    const torch::OrderedDict<std::string, at::Tensor>& dict, bool trainable_only) {
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const auto& item : dict) {
+    if (!trainable_only || item.value().requires_grad()) named.emplace_back(item.key(), item.value());
+  }
+  return named;
+}
+
+std::string CsvHistory(const std::vector<EvalRecord>& history) {
+  std::string csv = "steps,train_loss,dev_loss,dev_performance\n";
+  for (const EvalRecord& r : history) {
+    absl::StrAppend(&csv, r.step, ",", r.train_loss, ",", r.dev_loss, ",", r.dev_performance,
+                    "\n");
+  }
+  return csv;
+}
+
+// Loads the routing state of the run's initial checkpoint into `plugin` when the plugin can
+// continue it (CanLoadRoutingState); otherwise the plugin keeps its initial state, and the log
+// says so.
+absl::Status LoadInitialRoutingState(const ExperimentConfig& config, RoutingPlugin& plugin) {
+  const std::string dir = config.model().checkpoint();
+  const std::string path = dir + "/" + kRoutingStateFile;
+  if (!fs::exists(path)) return absl::OkStatus();
+  absl::StatusOr<ExperimentConfig> saved = ReadCheckpointExperiment(dir);
+  if (!saved.ok()) return saved.status();
+  if (!CanLoadRoutingState(saved->routing().plugin(), config.routing(), plugin)) {
+    LOG(WARNING) << path << " was saved by routing plugin '" << saved->routing().plugin()
+                 << "', which this run's routing cannot continue: it starts from its own "
+                    "initial state instead";
+    return absl::OkStatus();
+  }
+  absl::StatusOr<TensorMap> state = ReadSafetensors(path);
+  if (!state.ok()) return state.status();
+  absl::Status loaded = LoadRoutingState(*state, plugin);
+  if (!loaded.ok()) return absl::Status(loaded.code(), absl::StrCat(path, ": ", loaded.message()));
+  return absl::OkStatus();
+}
+
+class Trainer {
+ public:
+  Trainer(const ExperimentConfig& config, const TrainerOptions& options, ExperimentData data,
+          std::unique_ptr<DistributedContext> distributed, at::Device device, MoeBart model)
+      : config_(config),
+        options_(options),
+        data_(std::move(data)),
+        distributed_(std::move(distributed)),
+        device_(device),
+        model_(std::move(model)),
+        output_dir_(config.output_dir()) {}
+
+  absl::Status Setup();
+  absl::StatusOr<RunSummary> Run();
+
+ private:
+  bool is_main() const { return distributed_->is_main(); }
+
+  // Table ids of task names (e.g. a dataset's tasks, indexed by its task ids).
+  absl::StatusOr<at::Tensor> TableIds(const std::vector<std::string>& tasks) const;
+  RouteWeights RoutesFor(const at::Tensor& table_ids);
+  BatchRoutes DatasetRoutes(const at::Tensor& dataset_to_table);
+  at::Tensor AllTaskRoutes();
+
+  const Batch& NextBatch();
+  absl::StatusOr<double> TrainStep(int64_t* tokens);
+  void ZeroGradients();
+  absl::Status Evaluate();
+  absl::Status SaveCheckpoint(const std::string& name, bool with_trainer_state);
+  absl::Status LoadCheckpointInto(const std::string& dir, bool with_trainer_state);
+  absl::Status WriteRoutes(const at::Tensor& routes, const std::string& dir);
+  absl::StatusOr<std::vector<TaskScore>> ScoreSplit(const SplitData& split,
+                                                    const at::Tensor& dataset_to_table);
+  absl::Status Predict(std::vector<TaskScore>* dev_scores, at::Tensor* best_routes);
+  RunSummary Summarize(const std::vector<TaskScore>& dev_scores, const at::Tensor& routes);
+
+  ExperimentConfig config_;
+  TrainerOptions options_;
+  ExperimentData data_;
+  std::unique_ptr<DistributedContext> distributed_;
+  at::Device device_;
+  MoeBart model_;
+  std::string output_dir_;
+
+  std::shared_ptr<RoutingPlugin> plugin_;
+  std::vector<std::string> table_names_;
+  std::string table_source_;  // where the task-vector table came from, for messages
+  at::Tensor task_vectors_;  // [tasks, dim]; a leaf that requires grad when trainable
+  at::Tensor train_to_table_;
+  at::Tensor dev_to_table_;
+  at::Tensor train_task_table_ids_;  // table ids of data_.train_tasks, in that order
+  GroupedAdamW optimizer_;
+  std::vector<at::Tensor> all_parameters_;
+  std::vector<at::Tensor> router_and_task_parameters_;
+  TrainerState state_;
+
+  std::vector<Batch> epoch_batches_;
+  int64_t loaded_epoch_ = -1;
+  double window_loss_ = 0;
+  int64_t window_tokens_ = 0;
+  double last_lr_ = 0;  // the model's learning rate in the latest step
+};
+
+absl::StatusOr<at::Tensor> Trainer::TableIds(const std::vector<std::string>& tasks) const {
+  std::vector<int64_t> ids;
+  for (const std::string& task : tasks) {
+    auto it = std::find(table_names_.begin(), table_names_.end(), task);
+    if (it == table_names_.end()) {
+      return absl::NotFoundError(absl::StrCat("task ", task, " has no task vector in the table (",
+                                              table_source_, ")"));
+    }
+    ids.push_back(it - table_names_.begin());
+  }
+  return at::tensor(ids, at::kLong).to(device_);
+}
+
+RouteWeights Trainer::RoutesFor(const at::Tensor& table_ids) {
+  RoutingInput input;
+  input.task_ids = table_ids;
+  input.task_vectors = task_vectors_.index_select(0, table_ids);
+  input.step = state_.step;
+  return plugin_->Route(input);
+}
+
+BatchRoutes Trainer::DatasetRoutes(const at::Tensor& dataset_to_table) {
+  return [this, dataset_to_table](const at::Tensor& task_ids) {
+    return RoutesFor(dataset_to_table.index_select(0, task_ids));
+  };
+}
+
+at::Tensor Trainer::AllTaskRoutes() {
+  PreserveCpuRng preserve;
+  torch::NoGradGuard no_grad;
+  const bool training = plugin_->is_training();
+  plugin_->eval();
+  at::Tensor routes = PerTaskLayout(RoutesFor(train_task_table_ids_)).to(at::kCPU);
+  plugin_->train(training);
+  return routes;
+}
+
+absl::Status Trainer::Setup() {
+  const ModelShape& shape = model_.shape();
+  // Task vectors: a table from disk, or random ones for the train tasks.
+  const TaskVectorConfig& tv = config_.task_vectors();
+  at::Tensor vectors;
+  if (tv.has_dir()) {
+    table_source_ = tv.dir() + "/" + TaskTable::kNamesFile;
+    absl::StatusOr<TaskTable> table = TaskTable::Load(tv.dir());
+    if (!table.ok()) return table.status();
+    table_names_ = table->names();
+    vectors = table->vectors();
+  } else if (tv.has_method()) {
+    table_source_ = "task_vectors.method " + tv.method().name();
+    TaskEmbeddingModel embedding_model{model_.model(), /*routed=*/true, model_.shape()};
+    TaskEmbeddingInput input;
+    input.model = &embedding_model;
+    input.data = &data_.train.tokens;
+    input.pad_id = model_.config().pad_token_id;
+    input.decoder_start_token_id = model_.config().decoder_start_token_id;
+    input.device = device_;
+    TaskEmbeddingRequest request;
+    request.method = tv.method().name();
+    request.params = tv.method().params();
+    request.context.dim = tv.dim();
+    request.context.seed = static_cast<uint64_t>(config_.training().seed());
+    request.pca_dim = tv.method().pca_dim();
+    absl::StatusOr<TaskTable> table = ComputeTaskEmbeddings(request, input);
+    if (!table.ok()) {
+      return absl::Status(table.status().code(), absl::StrCat("config field task_vectors.method: ",
+                                                              table.status().message()));
+    }
+    table_names_ = table->names();
+    vectors = table->vectors();
+  } else if (config_.model().has_checkpoint() && !tv.has_random()) {
+    table_source_ = config_.model().checkpoint() + "/" + TaskTable::kNamesFile;
+    absl::StatusOr<TaskTable> table = TaskTable::Load(config_.model().checkpoint());
+    if (!table.ok()) return table.status();
+    table_names_ = table->names();
+    vectors = table->vectors();
+  } else {
+    table_source_ = "random task vectors of the train tasks";
+    table_names_ = data_.train_tasks;
+    vectors = at::randn({static_cast<int64_t>(table_names_.size()), tv.dim()});
+  }
+  task_vectors_ = vectors.to(device_, at::kFloat).clone().set_requires_grad(tv.trainable());
+  absl::StatusOr<at::Tensor> train_ids = TableIds(data_.train.tokens.tasks);
+  if (!train_ids.ok()) return train_ids.status();
+  train_to_table_ = *train_ids;
+  absl::StatusOr<at::Tensor> dev_ids = TableIds(data_.dev.tokens.tasks);
+  if (!dev_ids.ok()) return dev_ids.status();
+  dev_to_table_ = *dev_ids;
+  absl::StatusOr<at::Tensor> task_ids = TableIds(data_.train_tasks);
+  if (!task_ids.ok()) return task_ids.status();
+  train_task_table_ids_ = *task_ids;
+
+  RoutingContext context;
+  context.shape = shape;
+  context.task_vector_dim = task_vectors_.size(1);
+  context.num_tasks = task_vectors_.size(0);
+  absl::StatusOr<std::shared_ptr<RoutingPlugin>> plugin =
+      CreateRoutingPlugin(config_.routing(), context);
+  if (!plugin.ok()) {
+    return absl::Status(plugin.status().code(), absl::StrCat("config field routing: ",
+                                                             plugin.status().message()));
+  }
+  plugin_ = *plugin;
+  if (config_.model().has_checkpoint()) {
+    TASKMOE_RETURN_IF_ERROR(LoadInitialRoutingState(config_, *plugin_));
+  }
+  if (config_.optimizer().freeze_router()) {
+    for (at::Tensor p : plugin_->parameters()) p.set_requires_grad(false);
+  }
+  model_.model()->to(device_);
+  plugin_->to(device_);
+  model_.model()->train();
+  plugin_->train();
+
+  TrainableParameters trainable;
+  trainable.model = Named(model_.model()->named_parameters(), /*trainable_only=*/true);
+  trainable.router = Named(plugin_->named_parameters(), /*trainable_only=*/true);
+  if (tv.trainable()) trainable.task_vectors.push_back(task_vectors_);
+  OptimizerOptions o;
+  o.lr = config_.optimizer().lr();
+  o.router_lr = config_.optimizer().router_lr();
+  o.task_vector_lr = config_.optimizer().task_vector_lr();
+  o.weight_decay = config_.optimizer().weight_decay();
+  o.adam_epsilon = config_.optimizer().adam_epsilon();
+  o.beta1 = config_.optimizer().adam_beta1();
+  o.beta2 = config_.optimizer().adam_beta2();
+  optimizer_ = MakeGroupedAdamW(trainable, o);
+  all_parameters_ = optimizer_.Parameters();
+  for (const auto& [name, p] : trainable.router) router_and_task_parameters_.push_back(p);
+  for (const at::Tensor& p : trainable.task_vectors) router_and_task_parameters_.push_back(p);
+
+  // Every replica starts from rank 0's values.
+  std::vector<at::Tensor> synced = all_parameters_;
+  for (const auto& item : plugin_->named_buffers()) synced.push_back(item.value());
+  {
+    torch::NoGradGuard no_grad;
+    TASKMOE_RETURN_IF_ERROR(distributed_->Broadcast(synced));
+  }
+  if (options_.resume) {
+    const std::string last = output_dir_ + "/" + kLastCheckpoint;
+    if (!fs::exists(last + "/" + kTrainerStateFile)) {
+      return absl::NotFoundError(absl::StrCat("--resume: no checkpoint with trainer state at ",
+                                              last));
+    }
+    TASKMOE_RETURN_IF_ERROR(LoadCheckpointInto(last, /*with_trainer_state=*/true));
+    LOG(INFO) << "resumed from " << last << " at step " << state_.step;
+  }
+  return absl::OkStatus();
+}
+
+const Batch& Trainer::NextBatch() {
+  const int64_t world = distributed_->world_size();
+  for (;;) {
+    int64_t& epoch = state_.data_position["epoch"];
+    int64_t& position = state_.data_position["batch"];
+    if (loaded_epoch_ != epoch) {
+      BatchOptions options;
+      options.batch_size = config_.training().train_batch_size();
+      options.grouping = config_.data().batching() == DataConfig::TASK_GROUPED
+                             ? BatchGrouping::kTaskGrouped
+                             : BatchGrouping::kMixed;
+      options.seed = static_cast<uint64_t>(config_.training().seed());
+      options.pad_id = data_.tokenizer->pad_id();
+      epoch_batches_ = MakeEpochBatches(data_.train.tokens, options, epoch);
+      loaded_epoch_ = epoch;
+    }
+    // Every rank takes its own batch of each group of `world` consecutive batches.
+    const int64_t usable = static_cast<int64_t>(epoch_batches_.size()) / world * world;
+    if (position + world <= usable) {
+      const Batch& batch = epoch_batches_[position + distributed_->rank()];
+      position += world;
+      return batch;
+    }
+    CHECK_GT(usable, 0) << "fewer training batches than processes";
+    ++epoch;
+    position = 0;
+  }
+}
+
+void Trainer::ZeroGradients() {
+  for (at::Tensor& p : all_parameters_) {
+    if (p.grad().defined()) p.mutable_grad().zero_();
+  }
+}
+
+absl::StatusOr<double> Trainer::TrainStep(int64_t* tokens) {
+  const TrainingConfig& t = config_.training();
+  const int64_t pad = model_.config().pad_token_id;
+  double loss_sum = 0;
+  int64_t token_count = 0;
+  for (int micro = 0; micro < t.gradient_accumulation_steps(); ++micro) {
+    const BatchTensors b =
+        ToTensors(NextBatch(), model_.config().decoder_start_token_id, device_);
+    const RouteWeights routes = RoutesFor(train_to_table_.index_select(0, b.task_ids));
+    absl::StatusOr<BartOutput> out =
+        model_.Forward(b.input_ids, b.attention_mask, b.decoder_input_ids, routes);
+    if (!out.ok()) return out.status();
+    const LabelSmoothedLoss loss = LabelSmoothedNllLoss(out->logits, b.labels,
+                                                        t.label_smoothing(), pad);
+    const double value = loss.loss.item<double>();
+    if (!std::isfinite(value)) {
+      return absl::InternalError(absl::StrCat("training loss is ", value, " at step ",
+                                              state_.step + 1));
+    }
+    loss_sum += value;
+    token_count += loss.ntokens.item<int64_t>();
+    at::Tensor objective = loss.loss;
+    if (t.expert_regularization() > 0) {
+      objective = objective + t.expert_regularization() * ExpertDistance(model_.model());
+    }
+    objective.backward();
+  }
+  if (distributed_->world_size() > 1) {
+    // Gradients of summed losses: the sum over ranks is the combined batch's gradient.
+    TASKMOE_RETURN_IF_ERROR(distributed_->AllReduceGradients(all_parameters_));
+    torch::NoGradGuard no_grad;
+    for (at::Tensor& p : all_parameters_) {
+      if (p.grad().defined()) p.mutable_grad().mul_(distributed_->world_size());
+    }
+    absl::StatusOr<double> total_loss = distributed_->AllReduceSum(loss_sum);
+    if (!total_loss.ok()) return total_loss.status();
+    absl::StatusOr<double> total_tokens = distributed_->AllReduceSum(token_count);
+    if (!total_tokens.ok()) return total_tokens.status();
+    loss_sum = *total_loss;
+    token_count = static_cast<int64_t>(*total_tokens);
+  }
+  ClipGradNorm(all_parameters_, config_.optimizer().max_grad_norm());
+  const int64_t step = state_.step + 1;
+  if (t.alternate_every() > 0) {
+    // Odd phases update only the model, even phases only the router and task vectors.
+    const bool model_phase = (step / t.alternate_every()) % 2 == 1;
+    torch::NoGradGuard no_grad;
+    if (model_phase) {
+      for (at::Tensor& p : router_and_task_parameters_) {
+        if (p.grad().defined()) p.mutable_grad().zero_();
+      }
+    } else {
+      for (const auto& item : model_.model()->named_parameters()) {
+        if (item.value().grad().defined()) item.value().mutable_grad().zero_();
+      }
+    }
+  }
+  const int64_t warmup = static_cast<int64_t>(t.total_steps() * t.warmup_ratio());
+  const double factor = LinearWarmupDecay(state_.step, warmup, t.total_steps());
+  optimizer_.SetLrFactor(factor);
+  last_lr_ = config_.optimizer().lr() * factor;
+  optimizer_.optimizer->step();
+  ZeroGradients();
+  state_.step = step;
+  window_loss_ += loss_sum;
+  window_tokens_ += token_count;
+  *tokens = token_count;
+  return token_count > 0 ? loss_sum / token_count : 0.0;
+}
+
+absl::StatusOr<std::vector<TaskScore>> Trainer::ScoreSplit(const SplitData& split,
+                                                           const at::Tensor& dataset_to_table) {
+  const EvaluationConfig& e = config_.evaluation();
+  GenerationOptions generation;
+  generation.max_length = config_.data().max_output_length();
+  generation.num_beams = e.num_beams();
+  generation.early_stopping = e.early_stopping();
+  if (e.generation_start() == EvaluationConfig::BOS) {
+    generation.decoder_start_token_id = model_.config().bos_token_id;
+  }
+  return ScoreGenerations(model_, split.tokens, split.references, *data_.tokenizer,
+                          data_.metrics, DatasetRoutes(dataset_to_table), generation,
+                          e.predict_batch_size(), device_);
+}
+
+absl::Status Trainer::WriteRoutes(const at::Tensor& routes, const std::string& dir) {
+  TASKMOE_RETURN_IF_ERROR(WriteNpy(dir + "/" + kRoutesFile, routes));
+  TASKMOE_RETURN_IF_ERROR(TaskTable::WriteNames(data_.train_tasks, dir + "/" + kRouteTasksFile));
+  absl::StatusOr<RouteTable> table = RouteTableFromTensor(routes);
+  if (!table.ok()) return table.status();
+  const std::vector<RouteCategory> categories =
+      data_.ontology.has_value() ? RouteCategoriesOf(*data_.ontology) : std::vector<RouteCategory>();
+  RouteMapOptions options;
+  options.title = absl::StrCat("routes at step ", state_.step);
+  return WriteRouteMapPng(
+      *table, data_.train_tasks, categories,
+      EncoderDecoderLayerLabels(model_.shape().encoder_layers, model_.shape().decoder_layers),
+      dir + "/" + kRoutesImageFile, options);
+}
+
+absl::Status Trainer::Evaluate() {
+  PreserveCpuRng preserve;
+  torch::NoGradGuard no_grad;
+  model_.model()->eval();
+  plugin_->eval();
+  const TrainingConfig& t = config_.training();
+  absl::StatusOr<LossTotals> dev_loss =
+      DatasetLoss(model_, data_.dev.tokens, DatasetRoutes(dev_to_table_),
+                  config_.evaluation().predict_batch_size(), t.label_smoothing(), device_);
+  if (!dev_loss.ok()) return dev_loss.status();
+  absl::StatusOr<std::vector<TaskScore>> scores = ScoreSplit(data_.dev, dev_to_table_);
+  if (!scores.ok()) return scores.status();
+  const double performance = MeanPerformance(*scores);
+  const std::string eval_dir = absl::StrCat(output_dir_, "/evals/step_", state_.step);
+  fs::create_directories(eval_dir);
+  TASKMOE_RETURN_IF_ERROR(WriteScoresCsv(*scores, eval_dir + "/dev_results.csv"));
+  TASKMOE_RETURN_IF_ERROR(WriteRoutes(AllTaskRoutes(), eval_dir));
+  EvalRecord record;
+  record.step = state_.step;
+  record.train_loss = window_tokens_ > 0 ? window_loss_ / window_tokens_ : 0.0;
+  record.dev_loss = dev_loss->PerToken();
+  record.dev_performance = performance;
+  state_.history.push_back(record);
+  window_loss_ = 0;
+  window_tokens_ = 0;
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(output_dir_ + "/losses.csv", CsvHistory(state_.history)));
+  LOG(INFO) << absl::StrFormat(
+      "step %d: train loss %.4f, dev loss %.4f, dev performance %.4f (%s)", state_.step,
+      record.train_loss, record.dev_loss, performance, eval_dir);
+  model_.model()->train();
+  plugin_->train();
+  if (performance > state_.best_dev_performance) {
+    LOG(INFO) << absl::StrFormat("new best dev performance %.4f -> %.4f at step %d",
+                                 state_.best_dev_performance, performance, state_.step);
+    state_.best_dev_performance = performance;
+    state_.best_step = state_.step;
+    TASKMOE_RETURN_IF_ERROR(SaveCheckpoint(kBestCheckpoint, /*with_trainer_state=*/false));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::SaveCheckpoint(const std::string& name, bool with_trainer_state) {
+  const at::Tensor rng_state = CpuRngState();
+  PreserveCpuRng preserve;
+  absl::StatusOr<AtomicDirectory> dir = AtomicDirectory::Begin(output_dir_ + "/" + name);
+  if (!dir.ok()) return dir.status();
+  const std::string staging = dir->staging();
+  TensorMap weights;
+  for (auto& [key, tensor] : ModuleTensors(*model_.model())) weights[key] = tensor.detach();
+  TASKMOE_RETURN_IF_ERROR(WriteSafetensors(staging + "/" + kModelWeightsFile, weights));
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(staging + "/" + kModelConfigFile, BartConfigJson(model_.config())));
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(staging + "/" + kExperimentFile, ExperimentConfigToText(config_)));
+  TensorMap routing_state;
+  for (auto& [key, tensor] : RoutingState(*plugin_)) routing_state[key] = tensor.detach();
+  TASKMOE_RETURN_IF_ERROR(WriteSafetensors(staging + "/" + kRoutingStateFile, routing_state));
+  absl::StatusOr<TaskTable> table =
+      TaskTable::Create(table_names_, task_vectors_.detach().to(at::kCPU));
+  if (!table.ok()) return table.status();
+  TASKMOE_RETURN_IF_ERROR(table->Save(staging));
+  TASKMOE_RETURN_IF_ERROR(WriteRoutes(AllTaskRoutes(), staging));
+  if (with_trainer_state) {
+    TASKMOE_RETURN_IF_ERROR(SaveOptimizer(*optimizer_.optimizer, staging + "/" + kOptimizerFile));
+    TASKMOE_RETURN_IF_ERROR(
+        WriteFileAtomically(staging + "/" + kTrainerStateFile, TrainerStateToJson(state_)));
+    TASKMOE_RETURN_IF_ERROR(
+        WriteSafetensors(staging + "/" + kRngStateFile, {{"cpu", rng_state}}));
+  }
+  if (options_.before_checkpoint_commit) {
+    TASKMOE_RETURN_IF_ERROR(options_.before_checkpoint_commit(staging));
+  }
+  return dir->Commit();
+}
+
+absl::Status Trainer::LoadCheckpointInto(const std::string& dir, bool with_trainer_state) {
+  const std::string weights_path = dir + "/" + kModelWeightsFile;
+  absl::StatusOr<TensorMap> weights = ReadSafetensors(weights_path);
+  if (!weights.ok()) return weights.status();
+  TASKMOE_RETURN_IF_ERROR(LoadIntoModule(*weights, weights_path, *model_.model()));
+  const std::string routing_path = dir + "/" + kRoutingStateFile;
+  absl::StatusOr<TensorMap> routing = ReadSafetensors(routing_path);
+  if (!routing.ok()) return routing.status();
+  TASKMOE_RETURN_IF_ERROR(LoadRoutingState(*routing, *plugin_));
+  absl::StatusOr<TaskTable> table = TaskTable::Load(dir);
+  if (!table.ok()) return table.status();
+  if (table->names() != table_names_ || !table->vectors().sizes().equals(task_vectors_.sizes())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, "/", TaskTable::kNamesFile, ": the checkpoint's tasks differ from this run's"));
+  }
+  {
+    torch::NoGradGuard no_grad;
+    task_vectors_.copy_(table->vectors());
+  }
+  if (!with_trainer_state) return absl::OkStatus();
+  TASKMOE_RETURN_IF_ERROR(LoadOptimizer(dir + "/" + kOptimizerFile, *optimizer_.optimizer));
+  absl::StatusOr<std::string> state_text = ReadFileBytes(dir + "/" + kTrainerStateFile);
+  if (!state_text.ok()) return state_text.status();
+  absl::StatusOr<TrainerState> state =
+      TrainerStateFromJson(*state_text, dir + "/" + kTrainerStateFile);
+  if (!state.ok()) return state.status();
+  state_ = *std::move(state);
+  const std::string rng_path = dir + "/" + kRngStateFile;
+  absl::StatusOr<TensorMap> rng = ReadSafetensors(rng_path);
+  if (!rng.ok()) return rng.status();
+  if (!rng->count("cpu")) return absl::InvalidArgumentError(rng_path + ": no tensor 'cpu'");
+  SetCpuRngState(rng->at("cpu"));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Predict(std::vector<TaskScore>* dev_scores, at::Tensor* best_routes) {
+  const std::string best = output_dir_ + "/" + kBestCheckpoint;
+  if (fs::exists(best)) {
+    TASKMOE_RETURN_IF_ERROR(LoadCheckpointInto(best, /*with_trainer_state=*/false));
+    LOG(INFO) << "predicting with the best checkpoint (step " << state_.best_step << ")";
+  }
+  torch::NoGradGuard no_grad;
+  model_.model()->eval();
+  plugin_->eval();
+  *best_routes = AllTaskRoutes();
+  const std::string predict_dir = output_dir_ + "/predict";
+  fs::create_directories(predict_dir);
+  for (const std::string split : {"dev", "test"}) {
+    absl::StatusOr<SplitData> data = LoadEvaluationSplit(data_, data_.train_tasks, split, 0);
+    if (!data.ok()) return data.status();
+    absl::StatusOr<at::Tensor> to_table = TableIds(data->tokens.tasks);
+    if (!to_table.ok()) return to_table.status();
+    absl::StatusOr<std::vector<TaskScore>> scores = ScoreSplit(*data, *to_table);
+    if (!scores.ok()) return scores.status();
+    TASKMOE_RETURN_IF_ERROR(WriteScoresCsv(
+        *scores, absl::StrCat(predict_dir, "/eval-", split, "-performance.csv")));
+    fs::create_directories(predict_dir + "/" + split);
+    for (const TaskScore& score : *scores) {
+      std::string lines;
+      for (const std::string& p : score.predictions) absl::StrAppend(&lines, p, "\n");
+      TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(
+          absl::StrCat(predict_dir, "/", split, "/", score.task, ".txt"), lines));
+    }
+    LOG(INFO) << absl::StrFormat("%s average performance %.4f", split, MeanPerformance(*scores));
+    if (std::string(split) == "dev") *dev_scores = *std::move(scores);
+  }
+  return absl::OkStatus();
+}
+
+RunSummary Trainer::Summarize(const std::vector<TaskScore>& dev_scores, const at::Tensor& routes) {
+  RunSummary summary;
+  summary.output_dir = output_dir_;
+  summary.steps = state_.step;
+  summary.best_dev_performance = state_.best_dev_performance;
+  summary.best_step = state_.best_step;
+  summary.route_map_path = output_dir_ + "/" + kBestCheckpoint + "/" + kRoutesImageFile;
+  const auto category_of = [this](const std::string& task) {
+    const std::string c = data_.ontology.has_value() ? data_.ontology->CategoryOf(task) : "";
+    return c.empty() ? std::string(kUnlistedCategory) : c;
+  };
+  std::map<std::string, std::pair<double, int>> per_category;
+  for (const TaskScore& score : dev_scores) {
+    auto& [sum, count] = per_category[category_of(score.task)];
+    sum += score.performance;
+    ++count;
+  }
+  for (const auto& [category, total] : per_category) {
+    summary.category_performance.emplace_back(category, total.first / total.second);
+  }
+  // Trivial baseline: each task's most frequent training output as every prediction.
+  std::vector<std::map<std::string, int>> output_counts(data_.train.tokens.tasks.size());
+  for (size_t i = 0; i < data_.train.tokens.examples.size(); ++i) {
+    ++output_counts[data_.train.tokens.examples[i].task_id][data_.train.references[i][0]];
+  }
+  double baseline_sum = 0;
+  for (size_t task = 0; task < data_.dev.tokens.tasks.size(); ++task) {
+    const auto train_task = std::find(data_.train.tokens.tasks.begin(),
+                                      data_.train.tokens.tasks.end(), data_.dev.tokens.tasks[task]);
+    const auto& counts = output_counts[train_task - data_.train.tokens.tasks.begin()];
+    const std::string majority =
+        std::max_element(counts.begin(), counts.end(), [](const auto& a, const auto& b) {
+          return a.second < b.second;
+        })->first;
+    std::vector<std::vector<std::string>> references;
+    for (size_t i = 0; i < data_.dev.tokens.examples.size(); ++i) {
+      if (data_.dev.tokens.examples[i].task_id == static_cast<int32_t>(task)) {
+        references.push_back(data_.dev.references[i]);
+      }
+    }
+    absl::StatusOr<Metric> metric = data_.metrics.MetricOf(data_.dev.tokens.tasks[task]);
+    absl::StatusOr<double> value =
+        ::taskmoe::Evaluate(std::vector<std::string>(references.size(), majority), references,
+                            *metric);
+    baseline_sum += value.ok() && std::isfinite(*value) ? *value : 0.0;
+  }
+  summary.majority_baseline = baseline_sum / std::max<size_t>(1, data_.dev.tokens.tasks.size());
+  // Route distances: are tasks of one category routed more alike than tasks of two?
+  double within = 0, between = 0;
+  int64_t within_pairs = 0, between_pairs = 0;
+  const at::Tensor flat = routes.reshape({routes.size(0), -1});
+  for (int64_t a = 0; a < flat.size(0); ++a) {
+    for (int64_t b = a + 1; b < flat.size(0); ++b) {
+      const double d = (flat[a] - flat[b]).abs().mean().item<double>();
+      if (category_of(data_.train_tasks[a]) == category_of(data_.train_tasks[b])) {
+        within += d;
+        ++within_pairs;
+      } else {
+        between += d;
+        ++between_pairs;
+      }
+    }
+  }
+  summary.within_category_route_distance = within_pairs ? within / within_pairs : 0.0;
+  summary.between_category_route_distance = between_pairs ? between / between_pairs : 0.0;
+
+  std::string& text = summary.text;
+  absl::StrAppend(&text, "\nTaskMoE run finished: ", summary.steps, " steps, outputs in ",
+                  output_dir_, "\n");
+  absl::StrAppend(&text, absl::StrFormat("best dev performance %.4f at step %d\n",
+                                         summary.best_dev_performance, summary.best_step));
+  absl::StrAppend(&text, "dev performance of the best checkpoint per category:\n");
+  for (const auto& [category, value] : summary.category_performance) {
+    absl::StrAppend(&text, absl::StrFormat("  %-24s %.4f\n", category, value));
+  }
+  absl::StrAppend(&text, absl::StrFormat(
+                             "trivial baseline (most frequent training output): %.4f\n",
+                             summary.majority_baseline));
+  absl::StrAppend(&text, absl::StrFormat(
+                             "mean L1 route distance: within a category %.4f, between "
+                             "categories %.4f\n",
+                             summary.within_category_route_distance,
+                             summary.between_category_route_distance));
+  absl::StrAppend(&text, "route map: ", summary.route_map_path, "\n");
+  return summary;
+}
+
+absl::StatusOr<RunSummary> Trainer::Run() {
+  const TrainingConfig& t = config_.training();
+  const EvaluationConfig& e = config_.evaluation();
+  const int64_t last_step =
+      options_.stop_after_step > 0 ? std::min<int64_t>(options_.stop_after_step, t.total_steps())
+                                   : t.total_steps();
+  ProgressOptions progress_options;
+  progress_options.total_steps = t.total_steps();
+  progress_options.start_step = state_.step;
+  progress_options.log_every_steps = t.log_every();
+  ProgressReporter progress(progress_options);
+  const std::string last_dir = output_dir_ + "/" + kLastCheckpoint;
+  while (state_.step < last_step) {
+    int64_t tokens = 0;
+    absl::StatusOr<double> loss = TrainStep(&tokens);
+    if (!loss.ok()) {
+      progress.Finish();
+      return absl::Status(
+          loss.status().code(),
+          absl::StrCat(loss.status().message(), "; training stopped. The last good checkpoint ",
+                       fs::exists(last_dir) ? "is " + last_dir : std::string("was never written"),
+                       " (unchanged)."));
+    }
+    if (is_main()) {
+      progress.Update(state_.step, *loss, last_lr_, tokens);
+    }
+    const bool evaluate = state_.step % e.eval_period() == 0 && state_.step >= e.no_eval_until();
+    if (evaluate) {
+      if (is_main()) {
+        TASKMOE_RETURN_IF_ERROR(Evaluate());
+        TASKMOE_RETURN_IF_ERROR(SaveCheckpoint(kLastCheckpoint, /*with_trainer_state=*/true));
+      }
+      TASKMOE_RETURN_IF_ERROR(distributed_->Barrier());
+    }
+    if (t.save_period() > 0 && state_.step % t.save_period() == 0 && is_main()) {
+      TASKMOE_RETURN_IF_ERROR(SaveCheckpoint(absl::StrCat("step_", state_.step),
+                                             /*with_trainer_state=*/true));
+    }
+  }
+  progress.Finish();
+  if (is_main()) {
+    TASKMOE_RETURN_IF_ERROR(SaveCheckpoint(kLastCheckpoint, /*with_trainer_state=*/true));
+  }
+  TASKMOE_RETURN_IF_ERROR(distributed_->Barrier());
+  RunSummary summary;
+  summary.output_dir = output_dir_;
+  summary.steps = state_.step;
+  if (state_.step < t.total_steps() || !is_main()) {
+    summary.text = absl::StrCat("stopped at step ", state_.step, "; continue with --resume\n");
+    return summary;
+  }
+  std::vector<TaskScore> dev_scores;
+  at::Tensor routes = AllTaskRoutes();
+  if (e.do_predict()) TASKMOE_RETURN_IF_ERROR(Predict(&dev_scores, &routes));
+  return Summarize(dev_scores, routes);
+}
+
+}  // namespace
+
+absl::StatusOr<RunSummary> RunExperiment(const ExperimentConfig& config,
+                                         const TrainerOptions& options) {
+  const int threads = config.training().threads() > 0
+                          ? config.training().threads()
+                          : static_cast<int>(std::thread::hardware_concurrency());
+  torch::set_num_threads(std::max(1, threads));
+  absl::StatusOr<DistributedEnv> env = DistributedEnvFromEnvironment();
+  if (!env.ok()) return env.status();
+  absl::StatusOr<at::Device> device = ChooseDevice(config.training().device(), env->local_rank);
+  if (!device.ok()) return device.status();
+  DistributedOptions distributed_options;
+  distributed_options.device = *device;
+  absl::StatusOr<std::unique_ptr<DistributedContext>> distributed =
+      DistributedContext::Create(*env, distributed_options);
+  if (!distributed.ok()) return distributed.status();
+  const bool main = (*distributed)->is_main();
+  if (main) {
+    std::error_code error;
+    fs::create_directories(config.output_dir(), error);
+    if (error) {
+      return absl::InternalError(absl::StrCat("cannot create output_dir ", config.output_dir(),
+                                              ": ", error.message()));
+    }
+    google::SetLogDestination(google::GLOG_INFO, (config.output_dir() + "/train.log.").c_str());
+    TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(config.output_dir() + "/" + kExperimentFile,
+                                          ExperimentConfigToText(config)));
+  }
+  // The main process reads first (it may generate the gym); the others read after it.
+  absl::StatusOr<ExperimentData> data = absl::UnavailableError("not read yet");
+  if (main) data = LoadExperimentData(config, /*may_write=*/true);
+  TASKMOE_RETURN_IF_ERROR((*distributed)->Barrier());
+  if (!main) data = LoadExperimentData(config, /*may_write=*/false);
+  if (!data.ok()) return data.status();
+  torch::manual_seed(config.training().seed());
+  absl::StatusOr<MoeBart> model = BuildModel(config, *data->tokenizer);
+  if (!model.ok()) return model.status();
+  LOG(INFO) << "model: " << model->shape().encoder_layers << "+" << model->shape().decoder_layers
+            << " layers, " << model->shape().experts << " experts, d_model "
+            << model->config().d_model << ", routing plugin " << config.routing().plugin()
+            << ", " << data->train_tasks.size() << " train tasks, device " << device->str();
+  Trainer trainer(config, options, *std::move(data), *std::move(distributed), *device,
+                  *std::move(model));
+  try {
+    TASKMOE_RETURN_IF_ERROR(trainer.Setup());
+    return trainer.Run();
+  } catch (const c10::Error& e) {
+    // LibTorch reports numeric trouble (overflow, NaN conversions) by throwing.
+    return absl::InternalError(absl::StrCat("LibTorch error: ", e.what_without_backtrace()));
+  }
+}
+
+}  // namespace taskmoe

@@ -1,0 +1,50 @@
+#ifndef TASKMOE_MOE_TRAIN_TRAINER_H_
+#define TASKMOE_MOE_TRAIN_TRAINER_H_
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "moe/train/experiment.pb.h"
+
+namespace taskmoe {
+
+struct TrainerOptions {
+  // Continue from <output_dir>/last (weights, optimiser moments, step, RNG, data position).
+  bool resume = false;
+  // Stop (saving <output_dir>/last) once this many optimiser steps are done, without running
+  // the final prediction; 0 runs to training.total_steps. Splits a long run into pieces.
+  int64_t stop_after_step = 0;
+  // Called with the staging directory of every checkpoint before it is swapped in; an error
+  // aborts that checkpoint (tests inject failures here).
+  std::function<absl::Status(const std::string& staging_dir)> before_checkpoint_commit;
+};
+
+struct RunSummary {
+  std::string output_dir;
+  int64_t steps = 0;
+  double best_dev_performance = 0;
+  int64_t best_step = 0;
+  // Dev performance of the best checkpoint averaged per ontology category.
+  std::vector<std::pair<std::string, double>> category_performance;
+  // Mean dev performance of predicting each task's most frequent training output.
+  double majority_baseline = 0;
+  // Mean L1 distance between the routes of two tasks of the same / different categories.
+  double within_category_route_distance = 0;
+  double between_category_route_distance = 0;
+  std::string route_map_path;
+  std::string text;  // the report printed at the end
+};
+
+// Runs one experiment: data, model, routing plugin, training with periodic evaluation and
+// checkpoints, then prediction on dev and test with the best checkpoint. Data parallel across
+// processes when WORLD_SIZE > 1 (see moe/distributed.h); only rank 0 writes.
+absl::StatusOr<RunSummary> RunExperiment(const ExperimentConfig& config,
+                                         const TrainerOptions& options = {});
+
+}  // namespace taskmoe
+
+#endif  // TASKMOE_MOE_TRAIN_TRAINER_H_

@@ -1,0 +1,466 @@
+#include "moe/workflow/finetune.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <optional>
+#include <set>
+#include <system_error>
+#include <utility>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "data/crossfit.h"
+#include "data/gym/gym_writer.h"
+#include "data/results.h"
+#include "glog/logging.h"
+#include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
+#include "moe/formats/npy.h"
+#include "moe/formats/task_table.h"
+#include "moe/routing/routing.h"
+#include "moe/train/checkpoint.h"
+#include "moe/train/experiment_config.h"
+#include "moe/train/model_builder.h"
+#include "moe/train/trainer.h"
+
+namespace taskmoe {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kResultsFile[] = "result.csv";
+constexpr char kResultsHeader[] = ",prefix,lr,bsz,dev_performance,test_performance";
+constexpr char kTaskRoutesFile[] = "task_routes.npy";
+constexpr char kFileSplits[3][6] = {"train", "dev", "test"};
+
+std::string Absolute(const std::string& path) { return fs::absolute(path).lexically_normal(); }
+
+// What every run of one task shares: the config template with the model and routing resolved.
+struct TaskSetup {
+  std::string task;
+  std::vector<std::string> prefixes;
+  ExperimentConfig base;
+};
+
+// A prefix's files as a one-task data directory: links to its train/dev/test files and a split
+// naming the task, so the trainer trains on exactly this prefix.
+absl::Status WritePrefixDataDir(const std::string& data_dir, const std::string& task,
+                                const std::string& prefix, const std::string& dir) {
+  std::error_code error;
+  fs::create_directories(dir + "/" + task, error);
+  if (error) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", error.message()));
+  for (const char* split : kFileSplits) {
+    const std::string name = absl::StrCat(prefix, "_", split, ".tsv");
+    const std::string link = absl::StrCat(dir, "/", task, "/", name);
+    fs::remove(link, error);
+    fs::create_symlink(Absolute(absl::StrCat(data_dir, "/", task, "/", name)), link, error);
+    if (error) {
+      return absl::InternalError(absl::StrCat("cannot link ", link, ": ", error.message()));
+    }
+  }
+  const nlohmann::json split = {{"train", {task}}, {"dev", nlohmann::json::array()},
+                                {"test", nlohmann::json::array()}};
+  return WriteFileAtomically(dir + "/" + gym::kSplitFile, split.dump(2) + "\n");
+}
+
+// Prefixes of a task, each checked to have its three files.
+absl::StatusOr<std::vector<std::string>> CheckedPrefixes(const std::string& data_dir,
+                                                         const std::string& task) {
+  const std::string task_dir = data_dir + "/" + task;
+  if (!fs::is_directory(task_dir)) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown task '", task, "': no directory ", task_dir));
+  }
+  absl::StatusOr<std::vector<std::string>> prefixes = ListPrefixes(task_dir);
+  if (!prefixes.ok()) return prefixes.status();
+  if (prefixes->empty()) {
+    return absl::NotFoundError(absl::StrCat("task '", task, "': no *.tsv files in ", task_dir));
+  }
+  for (const std::string& prefix : *prefixes) {
+    for (const char* split : kFileSplits) {
+      const std::string path = absl::StrCat(task_dir, "/", prefix, "_", split, ".tsv");
+      if (!fs::is_regular_file(path)) {
+        return absl::NotFoundError(absl::StrCat("task '", task, "', prefix ", prefix,
+                                                ": missing file ", path));
+      }
+    }
+  }
+  return prefixes;
+}
+
+// The task's vector from the given table, else from the checkpoint's; nullopt when neither has it.
+absl::StatusOr<std::optional<at::Tensor>> TaskVector(const std::string& task,
+                                                     const std::string& vectors_dir,
+                                                     const std::string& checkpoint_dir) {
+  const std::string dir = vectors_dir.empty() ? checkpoint_dir : vectors_dir;
+  absl::StatusOr<TaskTable> table = TaskTable::Load(dir);
+  if (!table.ok()) return table.status();
+  absl::StatusOr<int64_t> id = table->Id(task);
+  if (!id.ok()) {
+    if (!vectors_dir.empty()) {
+      return absl::NotFoundError(absl::StrCat("task '", task, "' has no vector in ", dir, "/",
+                                              TaskTable::kNamesFile));
+    }
+    return std::optional<at::Tensor>();
+  }
+  return std::optional<at::Tensor>(table->vectors()[*id].unsqueeze(0));
+}
+
+// The initial model of a checkpoint source for one task: links to the checkpoint's weights and
+// BART config, a task table holding only this task, and (inherited routing) the task's routes.
+// No routing state is linked, so the trainer starts the run's plugin fresh.
+absl::Status PrepareCheckpointInit(const FinetuneOptions& options, const Checkpoint* inherited,
+                                   int64_t vector_dim, const std::string& init_dir,
+                                   TaskSetup* setup) {
+  const std::string source = options.base.model().checkpoint();
+  std::error_code error;
+  fs::create_directories(init_dir, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot create ", init_dir, ": ", error.message()));
+  }
+  for (const char* file : {kModelWeightsFile, kModelConfigFile, kExperimentFile}) {
+    const std::string link = init_dir + "/" + file;
+    fs::remove(link, error);
+    fs::create_symlink(Absolute(source + "/" + file), link, error);
+    if (error) {
+      return absl::InternalError(absl::StrCat("cannot link ", link, ": ", error.message()));
+    }
+  }
+  absl::StatusOr<std::optional<at::Tensor>> vector =
+      TaskVector(setup->task, options.task_vectors_dir, source);
+  if (!vector.ok()) return vector.status();
+  if (vector->has_value() && (**vector).size(1) != vector_dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the vector of task '", setup->task, "' has dimension ", (**vector).size(1), ", but ",
+        source, "/", TaskTable::kVectorsFile, " has dimension ", vector_dim));
+  }
+  const at::Tensor task_vector =
+      vector->has_value() ? **vector : at::zeros({1, vector_dim}, at::kFloat);
+  absl::StatusOr<TaskTable> table = TaskTable::Create({setup->task}, task_vector);
+  if (!table.ok()) return table.status();
+  TASKMOE_RETURN_IF_ERROR(table->Save(init_dir));
+  setup->base.mutable_model()->set_checkpoint(Absolute(init_dir));
+  setup->base.mutable_task_vectors()->clear_dir();
+  if (inherited == nullptr) return absl::OkStatus();
+
+  const int64_t step = inherited->experiment.training().total_steps();
+  const at::Tensor routes = TaskRoutes(*inherited->plugin, task_vector, step);
+  if (!vector->has_value()) {
+    // Without a vector the route must not depend on one.
+    if (inherited->plugin->RoutesDependOnTaskVectors() && inherited->model->shape().experts > 1) {
+      return absl::NotFoundError(absl::StrCat(
+          "task '", setup->task, "' has no vector in ", source, "/", TaskTable::kNamesFile,
+          " and the checkpoint's routing plugin '", inherited->experiment.routing().plugin(),
+          "' routes from task vectors: give a task-vector table that holds it (e.g. from "
+          "tools/compute_task_embeddings), or name a routing plugin such as average"));
+    }
+  }
+  const std::string routes_path = Absolute(init_dir + "/" + kTaskRoutesFile);
+  TASKMOE_RETURN_IF_ERROR(WriteNpy(routes_path, routes.to(at::kFloat).contiguous()));
+  RoutingConfig* routing = setup->base.mutable_routing();
+  routing->Clear();
+  routing->set_fixed_routes_npy(routes_path);
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOptions(const FinetuneOptions& options) {
+  if (options.tasks.empty()) return absl::InvalidArgumentError("finetune: no tasks given");
+  if (std::set<std::string>(options.tasks.begin(), options.tasks.end()).size() !=
+      options.tasks.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("finetune: a task is listed twice in ", absl::StrJoin(options.tasks, ",")));
+  }
+  if (options.learning_rates.empty() || options.batch_sizes.empty()) {
+    return absl::InvalidArgumentError(
+        "finetune: the grid needs at least one learning rate and one batch size");
+  }
+  for (double lr : options.learning_rates) {
+    if (!(lr > 0)) return absl::InvalidArgumentError(absl::StrCat("finetune: learning rate ", lr));
+  }
+  for (int bsz : options.batch_sizes) {
+    if (bsz <= 0) return absl::InvalidArgumentError(absl::StrCat("finetune: batch size ", bsz));
+  }
+  if (options.max_prefixes < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("finetune: max_prefixes ", options.max_prefixes));
+  }
+  if (options.output_dir.empty()) return absl::InvalidArgumentError("finetune: no output_dir");
+  if (!fs::is_directory(options.base.data().data_dir())) {
+    return absl::NotFoundError(absl::StrCat("config field data.data_dir: no such directory ",
+                                            options.base.data().data_dir()));
+  }
+  return absl::OkStatus();
+}
+
+// The template shared by every task: data paths made explicit so runs can use their own
+// per-prefix data directories, the checkpoint's MoE structure, the default routing.
+absl::StatusOr<ExperimentConfig> ResolveBase(const FinetuneOptions& options) {
+  ExperimentConfig base = options.base;
+  const std::string data_dir = base.data().data_dir();
+  DataConfig* data = base.mutable_data();
+  data->clear_split();
+  data->clear_ontology();
+  data->clear_gym();
+  if (!data->metrics().empty()) {
+    data->set_metrics(Absolute(data->metrics()));
+  } else if (fs::exists(data_dir + "/" + gym::kMetricsFile)) {
+    data->set_metrics(Absolute(data_dir + "/" + gym::kMetricsFile));
+  }
+  // The trainer's default tokenizer (that of hf_dir, else <data_dir>/tokenizer/) made explicit.
+  TokenizerConfig* tokenizer = base.mutable_tokenizer();
+  if (!base.model().has_hf_dir()) {
+    const std::string tokenizer_dir = data_dir + "/" + gym::kTokenizerDir;
+    if (tokenizer->vocab().empty()) tokenizer->set_vocab(tokenizer_dir + "/vocab.json");
+    if (tokenizer->merges().empty()) tokenizer->set_merges(tokenizer_dir + "/merges.txt");
+  }
+  if (!tokenizer->vocab().empty()) tokenizer->set_vocab(Absolute(tokenizer->vocab()));
+  if (!tokenizer->merges().empty()) tokenizer->set_merges(Absolute(tokenizer->merges()));
+  if (base.model().has_hf_dir()) base.mutable_model()->set_hf_dir(Absolute(base.model().hf_dir()));
+  // A checkpoint brings its own MoE structure (BuildModel reads its experiment.pbtxt).
+  if (!base.model().has_checkpoint()) {
+    if (!base.has_routing()) {
+      return absl::InvalidArgumentError(
+          "config field routing: fine-tuning a model that is not a TaskMoE checkpoint needs a "
+          "routing plugin for the new tasks");
+    }
+    if (!options.task_vectors_dir.empty()) {
+      base.mutable_task_vectors()->set_dir(Absolute(options.task_vectors_dir));
+    }
+  }
+  return base;
+}
+
+// The rows of an existing result.csv (none when there is no file yet).
+absl::StatusOr<std::vector<FinetuneResult>> ReadResults(const std::string& path) {
+  std::vector<FinetuneResult> results;
+  if (!fs::exists(path)) return results;
+  absl::StatusOr<std::string> text = ReadFileBytes(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<std::vector<ResultRow>> rows = ParseResultCsv(*text, path);
+  if (!rows.ok()) return rows.status();
+  for (const ResultRow& row : *rows) {
+    FinetuneResult r{row.prefix, 0, 0, row.dev_performance, row.test_performance};
+    if (!absl::SimpleAtod(row.lr, &r.lr) || !absl::SimpleAtoi(row.bsz, &r.bsz)) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": row of ", row.prefix,
+                                                     ": lr '", row.lr, "' or bsz '", row.bsz,
+                                                     "' is not a number"));
+    }
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+// Scores of the run's only task in <run>/predict/eval-<split>-performance.csv.
+absl::StatusOr<double> ReadRunScore(const std::string& run_dir, const std::string& task,
+                                    const std::string& split) {
+  const std::string path = absl::StrCat(run_dir, "/predict/eval-", split, "-performance.csv");
+  absl::StatusOr<std::string> text = ReadFileBytes(path);
+  if (!text.ok()) return text.status();
+  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+    const std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
+    double value = 0;
+    if (fields.size() == 3 && fields[0] == task && absl::SimpleAtod(fields[2], &value)) {
+      return value;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat(path, ": no score of task ", task));
+}
+
+absl::StatusOr<FinetuneResult> RunGridPoint(const TaskSetup& setup, const std::string& prefix,
+                                            const std::string& data_dir, double lr, int bsz,
+                                            const std::string& run_dir, bool keep_checkpoints) {
+  std::error_code error;
+  // A directory left by an interrupted run could hold a stale best checkpoint.
+  fs::remove_all(run_dir, error);
+  ExperimentConfig config = setup.base;
+  config.set_output_dir(run_dir);
+  config.mutable_data()->set_data_dir(data_dir);
+  config.mutable_optimizer()->set_lr(static_cast<float>(lr));
+  config.mutable_training()->set_train_batch_size(bsz);
+  TASKMOE_RETURN_IF_ERROR(ValidateExperimentConfig(config));
+  absl::StatusOr<RunSummary> summary = RunExperiment(config);
+  if (!summary.ok()) {
+    return absl::Status(summary.status().code(),
+                        absl::StrCat(prefix, " lr ", PythonFloatRepr(lr), " bsz ", bsz, ": ",
+                                     summary.status().message()));
+  }
+  FinetuneResult result{prefix, lr, bsz, 0, 0};
+  absl::StatusOr<double> dev = ReadRunScore(run_dir, setup.task, "dev");
+  if (!dev.ok()) return dev.status();
+  absl::StatusOr<double> test = ReadRunScore(run_dir, setup.task, "test");
+  if (!test.ok()) return test.status();
+  result.dev_performance = *dev;
+  result.test_performance = *test;
+  if (!keep_checkpoints) {
+    fs::remove_all(run_dir + "/best", error);
+    fs::remove_all(run_dir + "/last", error);
+  }
+  return result;
+}
+
+absl::Status FinetuneTask(const FinetuneOptions& options, const TaskSetup& setup,
+                          std::vector<FinetuneResult>* rows, FinetuneReport* report) {
+  const std::string task_dir = options.output_dir + "/" + setup.task;
+  const std::string results_path = task_dir + "/" + kResultsFile;
+  absl::StatusOr<std::vector<FinetuneResult>> existing = ReadResults(results_path);
+  if (!existing.ok()) return existing.status();
+  *rows = *std::move(existing);
+  auto find_row = [rows](const std::string& prefix, double lr, int bsz) {
+    for (const FinetuneResult& row : *rows) {
+      if (row.prefix == prefix && row.lr == lr && row.bsz == bsz) return &row;
+    }
+    return static_cast<const FinetuneResult*>(nullptr);
+  };
+  const int grid = static_cast<int>(options.learning_rates.size() * options.batch_sizes.size());
+  for (size_t p = 0; p < setup.prefixes.size(); ++p) {
+    const std::string& prefix = setup.prefixes[p];
+    const std::string best_name = prefix + kBestRowSuffix;
+    if (std::any_of(rows->begin(), rows->end(),
+                    [&](const FinetuneResult& row) { return row.prefix == best_name; })) {
+      LOG(INFO) << setup.task << ": " << prefix << " already finished (" << results_path << ")";
+      ++report->prefixes_skipped;
+      continue;
+    }
+    const std::string data_dir = absl::StrCat(task_dir, "/data/", prefix);
+    TASKMOE_RETURN_IF_ERROR(
+        WritePrefixDataDir(options.base.data().data_dir(), setup.task, prefix, data_dir));
+    // The original's selection: the first grid point with the highest dev performance.
+    double best_dev = -1.0;
+    std::optional<FinetuneResult> best;
+    int point = 0;
+    for (double lr : options.learning_rates) {
+      for (int bsz : options.batch_sizes) {
+        ++point;
+        FinetuneResult result;
+        if (const FinetuneResult* done = find_row(prefix, lr, bsz)) {
+          result = *done;
+          ++report->runs_reused;
+        } else {
+          LOG(INFO) << absl::StrFormat("%s: prefix %d/%d %s, grid point %d/%d: lr %s, bsz %d",
+                                       setup.task, p + 1, setup.prefixes.size(), prefix, point,
+                                       grid, PythonFloatRepr(lr), bsz);
+          const std::string run_dir = absl::StrCat(task_dir, "/runs/", prefix, "/lr_",
+                                                   PythonFloatRepr(lr), "_bsz_", bsz);
+          absl::StatusOr<FinetuneResult> trained = RunGridPoint(
+              setup, prefix, data_dir, lr, bsz, run_dir, options.keep_checkpoints);
+          if (!trained.ok()) return trained.status();
+          result = *trained;
+          ++report->runs_trained;
+          rows->push_back(result);
+          TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(results_path, FinetuneResultsCsv(*rows)));
+          LOG(INFO) << absl::StrFormat("%s lr %s bsz %d: dev %.4f, test %.4f", prefix,
+                                       PythonFloatRepr(lr), bsz, result.dev_performance,
+                                       result.test_performance);
+        }
+        if (result.dev_performance > best_dev) {
+          best_dev = result.dev_performance;
+          best = result;
+        }
+      }
+    }
+    if (!best.has_value()) {
+      return absl::InternalError(absl::StrCat(prefix, ": no grid point scored above -1 on dev"));
+    }
+    best->prefix = best_name;
+    rows->push_back(*best);
+    TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(results_path, FinetuneResultsCsv(*rows)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string PythonFloatRepr(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  char buffer[64];
+  const std::to_chars_result written =
+      std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::scientific);
+  const std::string scientific(buffer, written.ptr);  // e.g. "-1.25e-05", "1e+16"
+  const size_t e = scientific.find('e');
+  std::string mantissa = scientific.substr(0, e);
+  const int exponent = std::stoi(scientific.substr(e + 1));
+  std::string sign;
+  if (mantissa[0] == '-') {
+    sign = "-";
+    mantissa.erase(0, 1);
+  }
+  std::string digits = mantissa;
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  // repr switches to exponent notation below 1e-4 and from 1e16 on.
+  if (exponent < -4 || exponent >= 16) {
+    std::string out = sign + digits.substr(0, 1);
+    if (digits.size() > 1) absl::StrAppend(&out, ".", digits.substr(1));
+    return absl::StrCat(out, "e", exponent < 0 ? "-" : "+",
+                        absl::StrFormat("%02d", std::abs(exponent)));
+  }
+  if (exponent < 0) return absl::StrCat(sign, "0.", std::string(-exponent - 1, '0'), digits);
+  const size_t integer_digits = static_cast<size_t>(exponent) + 1;
+  if (digits.size() <= integer_digits) {
+    return absl::StrCat(sign, digits, std::string(integer_digits - digits.size(), '0'), ".0");
+  }
+  return absl::StrCat(sign, digits.substr(0, integer_digits), ".", digits.substr(integer_digits));
+}
+
+std::string FinetuneResultsCsv(const std::vector<FinetuneResult>& results) {
+  std::string csv = absl::StrCat(kResultsHeader, "\n");
+  for (size_t i = 0; i < results.size(); ++i) {
+    const FinetuneResult& r = results[i];
+    absl::StrAppend(&csv, i, ",", r.prefix, ",", PythonFloatRepr(r.lr), ",", r.bsz, ",",
+                    PythonFloatRepr(r.dev_performance), ",",
+                    PythonFloatRepr(r.test_performance), "\n");
+  }
+  return csv;
+}
+
+absl::StatusOr<FinetuneReport> FinetuneTasks(const FinetuneOptions& options) {
+  TASKMOE_RETURN_IF_ERROR(ValidateOptions(options));
+  absl::StatusOr<ExperimentConfig> base = ResolveBase(options);
+  if (!base.ok()) return base.status();
+  // Everything is checked before the first run starts.
+  std::vector<TaskSetup> setups;
+  for (const std::string& task : options.tasks) {
+    absl::StatusOr<std::vector<std::string>> prefixes =
+        CheckedPrefixes(options.base.data().data_dir(), task);
+    if (!prefixes.ok()) return prefixes.status();
+    if (options.max_prefixes > 0 && static_cast<int>(prefixes->size()) > options.max_prefixes) {
+      prefixes->resize(options.max_prefixes);
+    }
+    setups.push_back({task, *std::move(prefixes), *base});
+  }
+  if (options.base.model().has_checkpoint()) {
+    std::optional<Checkpoint> inherited;
+    int64_t vector_dim = 0;
+    if (!options.base.has_routing()) {
+      absl::StatusOr<Checkpoint> checkpoint = LoadCheckpoint(options.base.model().checkpoint());
+      if (!checkpoint.ok()) return checkpoint.status();
+      vector_dim = checkpoint->tasks->dim();
+      inherited = *std::move(checkpoint);
+    } else {
+      absl::StatusOr<TaskTable> table = TaskTable::Load(options.base.model().checkpoint());
+      if (!table.ok()) return table.status();
+      vector_dim = table->dim();
+    }
+    for (TaskSetup& setup : setups) {
+      TASKMOE_RETURN_IF_ERROR(PrepareCheckpointInit(
+          options, inherited.has_value() ? &*inherited : nullptr, vector_dim,
+          options.output_dir + "/" + setup.task + "/init", &setup));
+    }
+  }
+  FinetuneReport report;
+  for (const TaskSetup& setup : setups) {
+    report.results.emplace_back();
+    TASKMOE_RETURN_IF_ERROR(FinetuneTask(options, setup, &report.results.back(), &report));
+  }
+  return report;
+}
+
+}  // namespace taskmoe

@@ -1,0 +1,169 @@
+#include "moe/workflow/task_export.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "moe/base/atomic_directory.h"
+#include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
+#include "moe/model/bart_weights.h"
+#include "moe/model/moe_model.h"
+#include "moe/routing/routing.h"
+#include "moe/train/checkpoint.h"
+#include "moe/train/model_builder.h"
+#include "moe/train/run_data.h"
+
+namespace taskmoe {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool Contains(const std::vector<int64_t>& values, int64_t value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+// The step whose routes a plugin should reproduce: the saved trainer step of a "last"
+// checkpoint, else the end of training (a "best" checkpoint keeps no step; its routes.npy is
+// used whenever it covers the task).
+absl::StatusOr<int64_t> CheckpointStep(const std::string& dir, const ExperimentConfig& experiment) {
+  const std::string path = dir + "/" + kTrainerStateFile;
+  if (!fs::exists(path)) return experiment.training().total_steps();
+  absl::StatusOr<std::string> text = ReadFileBytes(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<TrainerState> state = TrainerStateFromJson(*text, path);
+  if (!state.ok()) return state.status();
+  return state->step;
+}
+
+absl::Status CopyFile(const std::string& from, const std::string& to) {
+  absl::StatusOr<std::string> bytes = ReadFileBytes(from);
+  if (!bytes.ok()) return bytes.status();
+  return WriteFileAtomically(to, *bytes);
+}
+
+}  // namespace
+
+RouteWeights HardRoutes(const at::Tensor& task_routes, const ModelShape& shape,
+                        const std::vector<int64_t>& encoder_vanilla_layers,
+                        const std::vector<int64_t>& decoder_vanilla_layers, bool* soft) {
+  CHECK_EQ(task_routes.dim(), 2);
+  CHECK_EQ(task_routes.size(0), shape.encoder_layers + shape.decoder_layers);
+  CHECK_EQ(task_routes.size(1), shape.experts);
+  const at::Tensor routes = task_routes.to(at::kCPU, at::kFloat).contiguous();
+  at::Tensor chosen = routes.argmax(/*dim=*/1);
+  // One-hot within float tolerance: the largest weight is 1 and the others sum to 0.
+  const at::Tensor max_weight = std::get<0>(routes.max(/*dim=*/1));
+  const at::Tensor rest = routes.sum(/*dim=*/1) - max_weight;
+  const at::Tensor row_is_hard = (max_weight - 1).abs().le(1e-5).logical_and(rest.abs().le(1e-5));
+  if (soft != nullptr) *soft = false;
+  for (int64_t layer = 0; layer < routes.size(0); ++layer) {
+    const bool decoder = layer >= shape.encoder_layers;
+    const int64_t index = decoder ? layer - shape.encoder_layers : layer;
+    if (Contains(decoder ? decoder_vanilla_layers : encoder_vanilla_layers, index)) {
+      chosen[layer] = 0;
+    } else if (soft != nullptr && !row_is_hard[layer].item<bool>()) {
+      *soft = true;
+    }
+  }
+  const at::Tensor one_hot = at::one_hot(chosen, shape.experts).to(at::kFloat);
+  RouteWeights hard;
+  hard.encoder = one_hot.slice(0, 0, shape.encoder_layers).unsqueeze(1);
+  hard.decoder = one_hot.slice(0, shape.encoder_layers).unsqueeze(1);
+  return hard;
+}
+
+absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
+  if (fs::exists(options.output_dir) && !options.overwrite) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "output directory ", options.output_dir, " exists; pass --overwrite to replace it"));
+  }
+  absl::StatusOr<Checkpoint> checkpoint = LoadCheckpoint(options.checkpoint_dir);
+  if (!checkpoint.ok()) return checkpoint.status();
+  const TaskTable& tasks = *checkpoint->tasks;
+  absl::StatusOr<int64_t> task_id = tasks.Id(options.task);
+  if (!task_id.ok()) {
+    return absl::NotFoundError(absl::StrCat(
+        "task '", options.task, "' is not in ", options.checkpoint_dir, "/", TaskTable::kNamesFile,
+        "; known tasks: ", absl::StrJoin(tasks.names(), ", ")));
+  }
+  auto [vocab, merges] = TokenizerPaths(checkpoint->experiment);
+  if (!options.vocab.empty()) vocab = options.vocab;
+  if (!options.merges.empty()) merges = options.merges;
+  for (const std::string& path : {vocab, merges}) {
+    if (!fs::is_regular_file(path)) {
+      return absl::NotFoundError(absl::StrCat(
+          "tokenizer file ", path, " (from the checkpoint's experiment) does not exist; pass "
+          "--vocab and --merges"));
+    }
+  }
+
+  const ModelShape& shape = checkpoint->model->shape();
+  const at::Tensor& saved_routes = checkpoint->routes;
+  if (saved_routes.dim() != 3 ||
+      saved_routes.size(1) != shape.encoder_layers + shape.decoder_layers ||
+      saved_routes.size(2) != shape.experts) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.checkpoint_dir, "/", kRoutesFile, ": shape [",
+        absl::StrJoin(saved_routes.sizes(), ", "), "], expected [tasks, ",
+        shape.encoder_layers + shape.decoder_layers, ", ", shape.experts, "]"));
+  }
+  TaskExport result;
+  at::Tensor task_routes;
+  // routes.npy rows are the run's train tasks in sorted order; when they are all of the table's
+  // tasks, the row of this task is its rank among the sorted names.
+  if (saved_routes.size(0) == tasks.size()) {
+    std::vector<std::string> sorted = tasks.names();
+    std::sort(sorted.begin(), sorted.end());
+    const int64_t row = std::lower_bound(sorted.begin(), sorted.end(), options.task) - sorted.begin();
+    task_routes = saved_routes[row];
+    result.routes_source = absl::StrCat(options.checkpoint_dir, "/", kRoutesFile);
+  } else {
+    absl::StatusOr<int64_t> step = CheckpointStep(options.checkpoint_dir, checkpoint->experiment);
+    if (!step.ok()) return step.status();
+    torch::NoGradGuard no_grad;
+    task_routes = TaskRoutes(*checkpoint->plugin, tasks.vectors(), *step)[*task_id];
+    result.routes_source = absl::StrCat("routing plugin '", checkpoint->experiment.routing().plugin(),
+                                        "' at step ", *step);
+  }
+  const MoeBart& model = *checkpoint->model;
+  const RouteWeights hard =
+      HardRoutes(task_routes, shape, model.options().encoder_vanilla_layers,
+                 model.options().decoder_vanilla_layers, &result.soft_routes);
+  if (result.soft_routes && !options.allow_argmax) {
+    const at::Tensor largest = std::get<0>(task_routes.to(at::kCPU, at::kDouble).max(1)).contiguous();
+    const double* begin = largest.data_ptr<double>();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the routes of task '", options.task, "' (", result.routes_source,
+        ") are soft (not one-hot in every MoE layer), so no dense model equals the MoE for this "
+        "task; pass --allow_argmax to take each layer's highest-weighted expert. Largest weight "
+        "per layer (encoder, then decoder): ",
+        absl::StrJoin(begin, begin + largest.numel(), ", ")));
+  }
+  const at::Tensor chosen = at::cat({hard.encoder, hard.decoder}).squeeze(1).argmax(1);
+  for (int64_t layer = 0; layer < chosen.size(0); ++layer) {
+    const bool decoder = layer >= shape.encoder_layers;
+    const int64_t index = decoder ? layer - shape.encoder_layers : layer;
+    const bool vanilla = Contains(decoder ? model.options().decoder_vanilla_layers
+                                          : model.options().encoder_vanilla_layers,
+                                  index);
+    result.experts.push_back(vanilla ? -1 : chosen[layer].item<int64_t>());
+  }
+
+  absl::StatusOr<BartForConditionalGeneration> dense = model.ExtractDense(hard);
+  if (!dense.ok()) return dense.status();
+  absl::StatusOr<AtomicDirectory> out = AtomicDirectory::Begin(options.output_dir);
+  if (!out.ok()) return out.status();
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(out->staging() + "/config.json", BartConfigJson((*dense)->config())));
+  TASKMOE_RETURN_IF_ERROR(SaveBartWeights(*dense, out->staging() + "/model.safetensors"));
+  TASKMOE_RETURN_IF_ERROR(CopyFile(vocab, out->staging() + "/vocab.json"));
+  TASKMOE_RETURN_IF_ERROR(CopyFile(merges, out->staging() + "/merges.txt"));
+  TASKMOE_RETURN_IF_ERROR(out->Commit());
+  return result;
+}
+
+}  // namespace taskmoe

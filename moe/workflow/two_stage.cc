@@ -1,0 +1,153 @@
+#include "moe/workflow/two_stage.h"
+
+#include <filesystem>
+#include <vector>
+
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/utils.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "moe/base/atomic_directory.h"
+#include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
+#include "moe/formats/bart_config.h"
+#include "moe/formats/safetensors.h"
+#include "moe/formats/task_table.h"
+#include "moe/model/bart_weights.h"
+#include "moe/model/moe_model.h"
+#include "moe/train/checkpoint.h"
+#include "moe/train/experiment_config.h"
+#include "moe/train/model_builder.h"
+
+namespace taskmoe {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kHuggingFaceKind[] = "Hugging Face directory";
+constexpr char kCheckpointKind[] = "TaskMoE checkpoint";
+
+absl::Status CopyFile(const std::string& from, const std::string& to) {
+  absl::StatusOr<std::string> bytes = ReadFileBytes(from);
+  if (!bytes.ok()) return bytes.status();
+  return WriteFileAtomically(to, *bytes);
+}
+
+// The dense BART inside a TaskMoE checkpoint whose MoE layers hold a single expert (or that has
+// no MoE layer at all): every route one-hot on expert 0 selects exactly that model.
+absl::StatusOr<BartForConditionalGeneration> DenseFromCheckpoint(const std::string& dir) {
+  absl::StatusOr<Checkpoint> checkpoint = LoadCheckpoint(dir);
+  if (!checkpoint.ok()) return checkpoint.status();
+  const MoeBart& model = *checkpoint->model;
+  const ModelShape& shape = model.shape();
+  const bool all_vanilla =
+      static_cast<int64_t>(model.options().encoder_vanilla_layers.size()) == shape.encoder_layers &&
+      static_cast<int64_t>(model.options().decoder_vanilla_layers.size()) == shape.decoder_layers;
+  if (shape.experts != 1 && !all_vanilla) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, " is a TaskMoE checkpoint with ", shape.experts,
+        " experts per MoE layer, not a dense model (expected 1 expert, or every layer vanilla)"));
+  }
+  RouteWeights first_expert;
+  first_expert.encoder = at::zeros({shape.encoder_layers, 1, shape.experts});
+  first_expert.decoder = at::zeros({shape.decoder_layers, 1, shape.experts});
+  first_expert.encoder.select(2, 0).fill_(1);
+  first_expert.decoder.select(2, 0).fill_(1);
+  return model.ExtractDense(first_expert);
+}
+
+}  // namespace
+
+absl::StatusOr<BartForConditionalGeneration> LoadDenseModel(const std::string& dir,
+                                                            std::string* kind) {
+  const bool is_checkpoint = fs::exists(dir + "/" + kExperimentFile);
+  if (kind != nullptr) *kind = is_checkpoint ? kCheckpointKind : kHuggingFaceKind;
+  if (is_checkpoint) return DenseFromCheckpoint(dir);
+  return LoadBartDirectory(dir);
+}
+
+absl::StatusOr<BuiltCheckpoint> BuildStageTwoCheckpoint(const BuildCheckpointOptions& options) {
+  if (fs::exists(options.output_dir) && !options.overwrite) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "output directory ", options.output_dir, " exists; pass --overwrite to replace it"));
+  }
+  const std::string stage_one = options.stage_one_dir;
+  if (fs::exists(options.output_dir) && fs::equivalent(options.output_dir, stage_one)) {
+    return absl::InvalidArgumentError("the output directory is the stage-one checkpoint itself");
+  }
+
+  // Stage one: its experiment (MoE structure, routing), routing plugin and state, task table.
+  absl::StatusOr<Checkpoint> checkpoint = LoadCheckpoint(stage_one);
+  if (!checkpoint.ok()) return checkpoint.status();
+  ExperimentConfig* experiment = &checkpoint->experiment;
+  BuiltCheckpoint built;
+  if (!checkpoint->plugin->RoutesDependOnTaskVectors()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        stage_one, "/", kRoutingStateFile, " holds no router: routing plugin '",
+        experiment->routing().plugin(), "' routes without task vectors, so there is no learned "
+        "routing to carry into stage two; build_checkpoint needs a stage-one checkpoint whose "
+        "plugin routes from task vectors (learned routing)"));
+  }
+  built.routing_state_tensors = static_cast<int64_t>(RoutingState(*checkpoint->plugin).size());
+  absl::StatusOr<TaskTable> tasks = TaskTable::Load(stage_one);
+  if (!tasks.ok()) return tasks.status();
+  built.tasks = tasks->size();
+  absl::StatusOr<BartConfig> stage_one_config =
+      LoadBartConfig(stage_one + "/" + kModelConfigFile);
+  if (!stage_one_config.ok()) return stage_one_config.status();
+
+  // The dense model must fit the router (layer counts) and the tokenizer (vocabulary).
+  absl::StatusOr<BartForConditionalGeneration> dense =
+      LoadDenseModel(options.dense_dir, &built.dense_kind);
+  if (!dense.ok()) return dense.status();
+  const BartConfig& dense_config = (*dense)->config();
+  if (dense_config.encoder_layers != stage_one_config->encoder_layers ||
+      dense_config.decoder_layers != stage_one_config->decoder_layers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.dense_dir, ": ", dense_config.encoder_layers, " encoder and ",
+        dense_config.decoder_layers, " decoder layers, but the stage-one router routes ",
+        stage_one_config->encoder_layers, " and ", stage_one_config->decoder_layers));
+  }
+  if (dense_config.vocab_size != stage_one_config->vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.dense_dir, ": vocab_size ", dense_config.vocab_size, ", but stage one's is ",
+        stage_one_config->vocab_size, " (the two models must share the tokenizer)"));
+  }
+
+  ModelConfig& model_config = *experiment->mutable_model();
+  if (options.init_eps.has_value()) model_config.set_init_eps(*options.init_eps);
+  MoeOptions moe_options = ToMoeOptions(model_config);
+  torch::manual_seed(options.seed);
+  absl::StatusOr<MoeBart> moe = MoeBart::FromDense(*dense, moe_options);
+  if (!moe.ok()) return moe.status();
+  // The built checkpoint's weights come from the dense model; record where.
+  if (built.dense_kind == kCheckpointKind) {
+    model_config.set_checkpoint(options.dense_dir);
+  } else {
+    model_config.set_hf_dir(options.dense_dir);
+  }
+
+  absl::StatusOr<AtomicDirectory> out = AtomicDirectory::Begin(options.output_dir);
+  if (!out.ok()) return out.status();
+  const std::string staging = out->staging();
+  TensorMap weights;
+  for (auto& [key, tensor] : ModuleTensors(*moe->model())) weights[key] = tensor.detach();
+  TASKMOE_RETURN_IF_ERROR(WriteSafetensors(staging + "/" + kModelWeightsFile, weights));
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(staging + "/" + kModelConfigFile, BartConfigJson(dense_config)));
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(staging + "/" + kExperimentFile, ExperimentConfigToText(*experiment)));
+  // Router, task vectors and their routes are stage one's, byte for byte.
+  for (const char* file : {kRoutingStateFile, TaskTable::kNamesFile, TaskTable::kVectorsFile,
+                           kRoutesFile, kRoutesImageFile}) {
+    const std::string from = stage_one + "/" + file;
+    if (std::string(file) == kRoutesImageFile && !fs::exists(from)) continue;
+    TASKMOE_RETURN_IF_ERROR(CopyFile(from, staging + "/" + file));
+  }
+  TASKMOE_RETURN_IF_ERROR(out->Commit());
+  return built;
+}
+
+}  // namespace taskmoe
