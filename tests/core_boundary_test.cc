@@ -38,7 +38,7 @@ std::vector<std::pair<std::string, std::string>> CoreFiles() {
   const fs::path root = Runfile("moe");
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
     if (!entry.is_regular_file()) continue;
-    files.emplace_back(fs::relative(entry.path(), root.parent_path()).string(),
+    files.emplace_back(entry.path().lexically_relative(root.parent_path()).string(),
                        Read(entry.path()));
   }
   return files;

@@ -67,8 +67,11 @@ TEST(RoutingRegistryTest, WrongParamsTypeNamesBothTypes) {
   EXPECT_THAT(status.message(), HasSubstr("type.googleapis.com/taskmoe.LearnedRoutingParams"));
 }
 
-TEST(RoutingRegistryTest, DefaultPluginIsLearned) {
-  EXPECT_EQ(RoutingConfig().plugin(), "learned");
+TEST(RoutingRegistryTest, AConfigWithoutAPluginIsAnErrorListingTheRegisteredOnes) {
+  const absl::Status status = CreateRoutingPlugin(RoutingConfig(), kContext).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(status.message(), HasSubstr("routing.plugin: no plugin named '' is registered"));
+  EXPECT_THAT(status.message(), HasSubstr("average"));
 }
 
 TEST(ValidateRoutesTest, AcceptsWellFormedRoutes) {

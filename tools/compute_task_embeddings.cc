@@ -27,6 +27,7 @@
 #include "moe/base/cpu_runtime.h"
 #include "moe/base/progress.h"
 #include "moe/embedding/task_embedding.h"
+#include "moe/train/model_builder.h"
 
 ABSL_FLAG(std::string, method, "", "task-embedding method (registered: see the error of an unknown name)");
 ABSL_FLAG(std::string, params, "",

@@ -1,6 +1,6 @@
 // Few-shot fine-tuning of a list of tasks over a learning-rate x batch-size grid, every few-shot
 // prefix of each task, writing <output_dir>/<task>/result.csv in the original's format
-// (moe/finetune.h). Rerunning skips finished prefixes.
+// (moe/workflow/finetune.h). Rerunning skips finished prefixes.
 //
 //   bazel run //tools:finetune_tasks -- --model=runs/stage_two/best --split_list=test
 //       --output_dir=runs/finetune_moe --learning_rates=1e-4,5e-4 --batch_sizes=8
@@ -92,19 +92,21 @@ int main(int argc, char** argv) {
     if (chdir(dir) != 0) return Fail(std::string("cannot enter ") + dir);
   }
   const std::string model = absl::GetFlag(FLAGS_model);
-  const bool checkpoint = std::filesystem::exists(model + "/" + taskmoe::kExperimentFile);
   if (!model.empty()) {
+    const bool checkpoint = std::filesystem::exists(model + "/" + taskmoe::kExperimentFile);
     overrides.insert(overrides.begin(),
                      (checkpoint ? "model.checkpoint=" : "model.hf_dir=") + model);
   }
   if (!absl::GetFlag(FLAGS_routing).empty()) {
     overrides.push_back("routing.plugin=" + absl::GetFlag(FLAGS_routing));
-  } else if (!model.empty() && !checkpoint) {
-    overrides.push_back("routing.plugin=average");  // a Hugging Face model has no routes yet
   }
   absl::StatusOr<taskmoe::ExperimentConfig> config =
       taskmoe::LoadExperimentConfig(absl::GetFlag(FLAGS_config), overrides);
   if (!config.ok()) return Fail(std::string(config.status().message()));
+  // A model that is not a TaskMoE checkpoint has no routes to inherit: average routing.
+  if (!config->model().has_checkpoint() && !config->has_routing()) {
+    config->mutable_routing()->set_plugin("average");
+  }
 
   taskmoe::FinetuneOptions options;
   options.base = *config;

@@ -33,7 +33,7 @@ absl::StatusOr<TensorMap> ReadSafetensors(const std::string& path);
 // and the data ordered by decreasing element alignment, then by name.
 absl::StatusOr<std::string> SerializeSafetensors(const TensorMap& tensors);
 
-// Writes SerializeSafetensors(tensors) to `path` atomically (data/file_io: temporary + rename),
+// Writes SerializeSafetensors(tensors) to `path` atomically (moe/base/file_io: temporary + rename),
 // so a failure never leaves a partial file under `path`.
 absl::Status WriteSafetensors(const std::string& path, const TensorMap& tensors);
 

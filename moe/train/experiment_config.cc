@@ -200,9 +200,6 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& c) {
     return absl::InvalidArgumentError(absl::StrCat(
         "config field training.device: must be cpu, cuda or auto, got '", t.device(), "'"));
   }
-  if (c.routing().plugin().empty() && !c.routing().has_fixed_routes_npy()) {
-    return absl::InvalidArgumentError("config field routing.plugin: must name a routing plugin");
-  }
   if (c.output_dir().empty()) {
     return absl::InvalidArgumentError("config field output_dir: must not be empty");
   }

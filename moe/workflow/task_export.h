@@ -26,7 +26,7 @@ struct TaskExportOptions {
   bool allow_argmax = false;
   // An existing output_dir is an error unless this is set (then it is replaced atomically).
   bool overwrite = false;
-  // Tokenizer files to copy; empty: those the checkpoint's experiment used (moe/run_data.h TokenizerPaths).
+  // Tokenizer files to copy; empty: those the checkpoint's experiment used (moe/train/run_data.h TokenizerPaths).
   std::string vocab;
   std::string merges;
 };
