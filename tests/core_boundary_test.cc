@@ -117,7 +117,6 @@ TEST(CoreBoundaryTest, TheQueryCoversEveryCoreLibrary) {
       if (!absl::ConsumePrefix(&name, "    name = \"") || !absl::ConsumeSuffix(&name, "\",")) {
         continue;
       }
-      if (name == "sources") continue;
       ++libraries;
       EXPECT_EQ(queried.count(absl::StrCat(package, ":", name)), 1u)
           << package << ":" << name << " is missing from //moe:libraries";

@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/temporary_files.h"
 
 namespace taskmoe {
 namespace {
@@ -94,7 +95,7 @@ TEST(NpyTest, FileRoundTripKeepsDtypeShapeAndValues) {
     EXPECT_EQ(read->scalar_type(), tensor.scalar_type());
     EXPECT_EQ(read->sizes(), tensor.sizes());
     EXPECT_TRUE(at::equal(*read, tensor));
-    EXPECT_FALSE(std::ifstream(path + ".tmp").good()) << "temporary file left behind";
+    EXPECT_TRUE(testing::TemporarySiblings(path).empty()) << "temporary file left behind";
   }
 }
 

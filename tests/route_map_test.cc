@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/temporary_files.h"
 
 namespace taskmoe {
 namespace {
@@ -127,7 +128,7 @@ TEST(RouteMapPngTest, CellColoursShowEachTasksRoute) {
   options.title = "routes at step 100";
   const std::string path = TempPath("routes.png");
   ASSERT_TRUE(WriteRouteMapPng(routes, kTasks, kCategories, layers, path, options).ok());
-  EXPECT_FALSE(FileExists(path + ".tmp"));
+  EXPECT_TRUE(testing::TemporarySiblings(path).empty());
 
   absl::StatusOr<RouteMapLayout> layout =
       LayoutRouteMap(routes, kTasks, kCategories, layers, options);

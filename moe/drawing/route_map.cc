@@ -3,10 +3,7 @@
 #include <cairo/cairo.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
 #include <map>
 #include <memory>
 
@@ -14,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "moe/base/file_io.h"
 
 namespace taskmoe {
 namespace {
@@ -404,20 +402,20 @@ absl::Status WriteRouteMapPng(const RouteTable& routes,
     Draw(cr.get(), routes, task_names, layer_labels, options, *layout, geometry);
   }
   cairo_surface_flush(surface.get());
-  const std::string temporary_path = png_path + ".tmp";
-  const cairo_status_t status = cairo_surface_write_to_png(surface.get(), temporary_path.c_str());
+  std::string png;
+  const cairo_status_t status = cairo_surface_write_to_png_stream(
+      surface.get(),
+      [](void* out, const unsigned char* data, unsigned int length) {
+        static_cast<std::string*>(out)->append(reinterpret_cast<const char*>(data), length);
+        return CAIRO_STATUS_SUCCESS;
+      },
+      &png);
   if (status != CAIRO_STATUS_SUCCESS) {
-    std::remove(temporary_path.c_str());
-    return absl::UnavailableError(absl::StrCat("cannot write route map ", png_path, " (via ",
-                                               temporary_path, "): ",
-                                               cairo_status_to_string(status)));
+    return absl::InternalError(absl::StrCat("cannot encode route map ", png_path, ": ",
+                                            cairo_status_to_string(status)));
   }
-  if (std::rename(temporary_path.c_str(), png_path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    std::remove(temporary_path.c_str());
-    return absl::UnavailableError(
-        absl::StrCat("cannot rename ", temporary_path, " to ", png_path, ": ", reason));
-  }
+  const absl::Status written = WriteFileAtomically(png_path, png);
+  if (!written.ok()) return absl::UnavailableError(written.message());
   return absl::OkStatus();
 }
 

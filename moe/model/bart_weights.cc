@@ -9,16 +9,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "moe/formats/tensor_shape.h"
 
 namespace taskmoe {
-namespace {
-
-std::string ShapeString(at::IntArrayRef shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
-
-}  // namespace
-
 absl::StatusOr<TensorMap> CanonicalBartTensors(TensorMap tensors, const std::string& source_name,
                                                int64_t vocab_size) {
   bool has_model_prefix = false;

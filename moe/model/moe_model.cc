@@ -21,6 +21,7 @@
 #include "moe/base/atomic_directory.h"
 #include "moe/model/bart_weights.h"
 #include "moe/model/moe_layers.h"
+#include "moe/formats/tensor_shape.h"
 #include "moe/model/route_weights.h"
 
 namespace taskmoe {
@@ -97,8 +98,8 @@ absl::Status CopyInto(at::Tensor& target, const at::Tensor& source, const std::s
                       const std::string& source_name) {
   if (!target.sizes().equals(source.sizes())) {
     return absl::InvalidArgumentError(
-        absl::StrCat(source_name, " has shape [", absl::StrJoin(source.sizes(), ", "), "], but ",
-                     target_name, " needs [", absl::StrJoin(target.sizes(), ", "), "]"));
+        absl::StrCat(source_name, " has shape ", ShapeString(source.sizes()), ", but ",
+                     target_name, " needs ", ShapeString(target.sizes())));
   }
   target.copy_(source);
   return absl::OkStatus();

@@ -6,15 +6,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
+#include "moe/formats/tensor_shape.h"
 
 namespace taskmoe {
 namespace {
 
 int64_t AllLayers(const ModelShape& shape) { return shape.encoder_layers + shape.decoder_layers; }
-
-std::string ShapeString(const at::Tensor& tensor) {
-  return absl::StrCat("[", absl::StrJoin(tensor.sizes(), ", "), "]");
-}
 
 absl::Status ValidatePart(const at::Tensor& routes, const char* part, int64_t layers,
                           int64_t batch, int64_t experts) {
@@ -22,7 +19,7 @@ absl::Status ValidatePart(const at::Tensor& routes, const char* part, int64_t la
   const std::vector<int64_t> expected = {layers, batch, experts};
   if (routes.sizes().vec() != expected) {
     return absl::InvalidArgumentError(absl::StrCat(
-        part, " routes have shape ", ShapeString(routes), ", expected [layers, batch, experts] = [",
+        part, " routes have shape ", ShapeString(routes.sizes()), ", expected [layers, batch, experts] = [",
         absl::StrJoin(expected, ", "), "]"));
   }
   if (!at::isFloatingType(routes.scalar_type())) {

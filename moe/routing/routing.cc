@@ -5,13 +5,10 @@
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
 #include "moe/formats/npy.h"
+#include "moe/formats/tensor_shape.h"
 
 namespace taskmoe {
 namespace {
-
-std::string ShapeString(const at::Tensor& tensor) {
-  return absl::StrCat("[", absl::StrJoin(tensor.sizes(), ", "), "]");
-}
 
 // Routes of each task from its row of a table [tasks, layers, E].
 class TaskRouteTable : public RoutingPlugin {
@@ -48,10 +45,11 @@ absl::Status CheckContext(const RoutingContext& context) {
 
 RouteWeights RoutingPlugin::Route(const RoutingInput& input) {
   CHECK(input.task_ids.defined() && input.task_vectors.defined()) << "routing input is incomplete";
-  CHECK_EQ(input.task_ids.dim(), 1) << "task_ids must be [batch], got " << ShapeString(input.task_ids);
+  CHECK_EQ(input.task_ids.dim(), 1)
+      << "task_ids must be [batch], got " << ShapeString(input.task_ids.sizes());
   CHECK_EQ(input.task_ids.scalar_type(), at::kLong) << "task_ids must be int64";
   CHECK_EQ(input.task_vectors.dim(), 2)
-      << "task_vectors must be [batch, dim], got " << ShapeString(input.task_vectors);
+      << "task_vectors must be [batch, dim], got " << ShapeString(input.task_vectors.sizes());
   CHECK_EQ(input.task_vectors.size(0), input.task_ids.size(0))
       << "task_vectors and task_ids disagree on the batch size";
   CHECK_EQ(input.task_vectors.size(1), context_.task_vector_dim)
@@ -70,7 +68,6 @@ RouteWeights RoutingPlugin::Route(const RoutingInput& input) {
 
 absl::StatusOr<std::shared_ptr<RoutingPlugin>> CreateRoutingPlugin(const RoutingConfig& config,
                                                                    const RoutingContext& context) {
-  if (absl::Status status = CheckContext(context); !status.ok()) return status;
   if (config.has_fixed_routes_npy()) {
     absl::StatusOr<std::shared_ptr<RoutingPlugin>> table =
         ReadTaskRouteTable(context, config.fixed_routes_npy());
@@ -80,6 +77,7 @@ absl::StatusOr<std::shared_ptr<RoutingPlugin>> CreateRoutingPlugin(const Routing
     }
     return table;
   }
+  if (absl::Status status = CheckContext(context); !status.ok()) return status;
   absl::StatusOr<std::shared_ptr<RoutingPlugin>> plugin =
       RoutingRegistry::Global().Create(config.plugin(), context, config.params());
   if (!plugin.ok()) {
@@ -102,7 +100,7 @@ absl::StatusOr<std::shared_ptr<RoutingPlugin>> MakeTaskRouteTable(const RoutingC
         source, ": expected float routes [tasks, layers, experts] = [",
         absl::StrJoin(expected, ", "), "], got ",
         task_routes.defined() ? c10::toString(task_routes.scalar_type()) : "nothing", " ",
-        task_routes.defined() ? ShapeString(task_routes) : ""));
+        task_routes.defined() ? ShapeString(task_routes.sizes()) : ""));
   }
   if (!at::isfinite(task_routes).all().item<bool>()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": routes hold NaN or infinite values"));
@@ -152,13 +150,13 @@ absl::Status LoadRoutingState(const std::map<std::string, at::Tensor>& state, Ro
     auto it = state.find(name);
     if (it == state.end()) {
       return absl::NotFoundError(absl::StrCat("routing state lacks tensor '", name, "' of shape ",
-                                              ShapeString(target)));
+                                              ShapeString(target.sizes())));
     }
     if (!it->second.defined() || it->second.sizes() != target.sizes()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "routing state tensor '", name, "' has shape ",
-          it->second.defined() ? ShapeString(it->second) : "undefined", ", expected ",
-          ShapeString(target)));
+          it->second.defined() ? ShapeString(it->second.sizes()) : "undefined", ", expected ",
+          ShapeString(target.sizes())));
     }
   }
   for (const auto& [name, tensor] : state) {

@@ -113,7 +113,6 @@ absl::StatusOr<MoeBart> BuildModel(const ExperimentConfig& experiment,
   return model;
 }
 
-
 absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& dir) {
   Checkpoint checkpoint;
   absl::StatusOr<ExperimentConfig> experiment = ReadCheckpointExperiment(dir);
