@@ -1,5 +1,5 @@
-// Times training steps (forward + label-smoothed loss + backward + grad clipping + AdamW) or
-// forward passes of the task-level MoE BART on random data, and prints one JSON line in the
+// Times the trainer's own training step (moe/train/train_step.h: forward + label-smoothed loss +
+// backward + grad clipping + AdamW) or forward passes of the task-level MoE BART on random data, and prints one JSON line in the
 // schema of ../shared/bench/ref_moe.py, so the two can be compared side by side:
 //   bazel run //tools:bench -- --preset small --experts 3 --routing soft --mode train
 // Routes come from the `learned` routing plugin (linear_layer_specific router over a trainable
@@ -34,6 +34,7 @@
 #include "moe/model/moe_model.h"
 #include "moe/model/optimization.h"
 #include "moe/routing/routing.h"
+#include "moe/train/train_step.h"
 #include "routing_plugins/learned/learned.pb.h"
 
 ABSL_FLAG(std::string, preset, "tiny", "model size: tiny, small or bart-base");
@@ -199,57 +200,57 @@ int Run() {
   for (const auto& [name, p] : trainable.model) params += p.numel();
   for (const auto& [name, p] : trainable.router) params += p.numel();
 
-  // Forward through the summed label-smoothed NLL over non-pad targets.
   int64_t step_count = 0;
-  const auto loss_of_batch = [&]() {
+  const auto routes_of = [&](const at::Tensor& ids) {
     RoutingInput input;
-    input.task_ids = task_ids;
-    input.task_vectors = task_table.index_select(0, task_ids);
+    input.task_ids = ids;
+    input.task_vectors = task_table.index_select(0, ids);
     input.step = step_count;
-    const RouteWeights routes = (*router)->Route(input);
-    absl::StatusOr<BartOutput> out =
-        moe->Forward(input_ids, attention_mask, decoder_input_ids, routes);
-    CHECK(out.ok()) << out.status();
-    return LabelSmoothedNllLoss(out->logits, labels, kLabelSmoothing, kPad).loss;
+    return (*router)->Route(input);
   };
+  BatchTensors tensors;
+  tensors.input_ids = input_ids;
+  tensors.attention_mask = attention_mask;
+  tensors.decoder_input_ids = decoder_input_ids;
+  tensors.labels = labels;
+  tensors.task_ids = task_ids;
 
   std::function<double()> step;
   GroupedAdamW optimizer;
-  std::vector<std::vector<double>> phases;  // forward, backward, clip, optimizer, zero_grad
+  std::unique_ptr<TrainStep> train_step;
+  std::vector<StepPhases> phases;
   if (mode == "train") {
+    // The trainer's own step; the schedule of a long run (warmup 6000 of 100000 steps).
     optimizer = MakeGroupedAdamW(trainable, OptimizerOptions());
-    const std::vector<at::Tensor> all_parameters = optimizer.Parameters();
+    TrainStepOptions options;
+    options.label_smoothing = kLabelSmoothing;
+    options.max_grad_norm = absl::GetFlag(FLAGS_max_grad_norm);
+    options.warmup_steps = 6000;
+    options.total_steps = 100000;
+    options.pad_id = kPad;
+    std::vector<at::Tensor> router_and_task_parameters = {task_table};
+    for (const auto& [name, p] : trainable.router) router_and_task_parameters.push_back(p);
+    train_step = std::make_unique<TrainStep>(*moe, optimizer, router_and_task_parameters,
+                                             /*distributed=*/nullptr, options);
     model->train();
     (*router)->train();
-    step = [&, all_parameters]() {
-      std::vector<double> phase;
-      auto t = std::chrono::steady_clock::now();
-      at::Tensor loss = loss_of_batch();
-      phase.push_back(Seconds(t));
-      t = std::chrono::steady_clock::now();
-      loss.backward();
-      phase.push_back(Seconds(t));
-      t = std::chrono::steady_clock::now();
-      ClipGradNorm(all_parameters, absl::GetFlag(FLAGS_max_grad_norm));
-      phase.push_back(Seconds(t));
-      t = std::chrono::steady_clock::now();
-      optimizer.SetLrFactor(LinearWarmupDecay(step_count, /*warmup_steps=*/6000,
-                                              /*total_steps=*/100000));
-      optimizer.optimizer->step();
+    step = [&]() {
+      absl::StatusOr<StepResult> result =
+          train_step->Run(step_count, [&] { return tensors; }, routes_of);
+      CHECK(result.ok()) << result.status();
       ++step_count;
-      phase.push_back(Seconds(t));
-      t = std::chrono::steady_clock::now();
-      optimizer.optimizer->zero_grad();
-      phase.push_back(Seconds(t));
-      phases.push_back(std::move(phase));
-      return loss.item<double>();
+      phases.push_back(result->phases);
+      return result->loss_sum;
     };
   } else {
     model->eval();
     (*router)->eval();
     step = [&]() {
       torch::NoGradGuard no_grad;
-      return loss_of_batch().item<double>();
+      absl::StatusOr<BartOutput> out =
+          moe->Forward(input_ids, attention_mask, decoder_input_ids, routes_of(task_ids));
+      CHECK(out.ok()) << out.status();
+      return LabelSmoothedNllLoss(out->logits, labels, kLabelSmoothing, kPad).loss.item<double>();
     };
   }
 
@@ -269,14 +270,16 @@ int Run() {
     std::cerr << "[bench] step " << i << ": " << times.back() << " s loss=" << loss << "\n";
   }
   if (!phases.empty()) {
-    const char* names[] = {"forward", "backward", "clip", "optimizer", "zero_grad"};
-    std::cerr << "[bench] median phases:";
-    for (size_t p = 0; p < 5; ++p) {
+    const auto median_of = [&phases](double StepPhases::*phase) {
       std::vector<double> column;
-      for (const auto& phase : phases) column.push_back(phase[p]);
-      std::cerr << " " << names[p] << "=" << Median(column);
-    }
-    std::cerr << "\n";
+      for (const StepPhases& p : phases) column.push_back(p.*phase);
+      return Median(column);
+    };
+    std::cerr << "[bench] median phases: forward=" << median_of(&StepPhases::forward)
+              << " backward=" << median_of(&StepPhases::backward)
+              << " clip=" << median_of(&StepPhases::clip)
+              << " optimizer=" << median_of(&StepPhases::optimizer)
+              << " zero_grad=" << median_of(&StepPhases::zero_grad) << "\n";
   }
 
   rusage usage{};

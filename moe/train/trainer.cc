@@ -25,8 +25,6 @@
 #include "moe/formats/safetensors.h"
 #include "moe/formats/task_table.h"
 #include "moe/model/bart_weights.h"
-#include "moe/model/loss.h"
-#include "moe/model/moe_layers.h"
 #include "moe/model/moe_model.h"
 #include "moe/model/optimization.h"
 #include "moe/routing/routing.h"
@@ -36,6 +34,7 @@
 #include "moe/train/experiment_config.h"
 #include "moe/train/model_builder.h"
 #include "moe/train/run_data.h"
+#include "moe/train/train_step.h"
 
 namespace taskmoe {
 namespace {
@@ -67,32 +66,6 @@ absl::StatusOr<at::Device> ChooseDevice(const std::string& name, int local_rank)
     return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
   }
   return at::Device(at::kCPU);
-}
-
-// Sum over MoE layers of the mean over expert pairs of sum_p ||p_e1 - p_e2|| (the original's
-// expert_regularization term).
-at::Tensor ExpertDistance(BartForConditionalGeneration& model) {
-  at::Tensor total = at::zeros({}, model->final_logits_bias.options());
-  auto add_layer = [&total](torch::nn::ModuleList experts) {
-    const int64_t n = static_cast<int64_t>(experts->size());
-    if (n < 2) return;
-    at::Tensor layer = at::zeros_like(total);
-    for (int64_t a = 0; a < n; ++a) {
-      for (int64_t b = a + 1; b < n; ++b) {
-        const auto pa = experts[a]->parameters();
-        const auto pb = experts[b]->parameters();
-        for (size_t i = 0; i < pa.size(); ++i) layer = layer + (pa[i] - pb[i]).norm();
-      }
-    }
-    total = total + layer / static_cast<double>(n * (n - 1) / 2);
-  };
-  for (const auto& layer : *model->model->encoder->layers) {
-    if (auto* moe = layer->as<MoeEncoderLayerImpl>()) add_layer(moe->experts);
-  }
-  for (const auto& layer : *model->model->decoder->layers) {
-    if (auto* moe = layer->as<MoeDecoderLayerImpl>()) add_layer(moe->experts);
-  }
-  return total;
 }
 
 std::vector<std::pair<std::string, at::Tensor>> Named(
@@ -160,8 +133,8 @@ class Trainer {
   at::Tensor AllTaskRoutes();
 
   const Batch& NextBatch();
-  absl::StatusOr<double> TrainStep(int64_t* tokens);
-  void ZeroGradients();
+  // One optimiser step (train_step_), with the run's bookkeeping.
+  absl::StatusOr<double> Step(int64_t* tokens);
   absl::Status Evaluate();
   absl::Status SaveCheckpoint(const std::string& name, bool with_trainer_state);
   absl::Status LoadCheckpointInto(const std::string& dir, bool with_trainer_state);
@@ -187,8 +160,7 @@ class Trainer {
   at::Tensor dev_to_table_;
   at::Tensor train_task_table_ids_;  // table ids of data_.train_tasks, in that order
   GroupedAdamW optimizer_;
-  std::vector<at::Tensor> all_parameters_;
-  std::vector<at::Tensor> router_and_task_parameters_;
+  std::unique_ptr<TrainStep> train_step_;
   TrainerState state_;
 
   std::vector<Batch> epoch_batches_;
@@ -325,12 +297,25 @@ absl::Status Trainer::Setup() {
   o.beta1 = config_.optimizer().adam_beta1();
   o.beta2 = config_.optimizer().adam_beta2();
   optimizer_ = MakeGroupedAdamW(trainable, o);
-  all_parameters_ = optimizer_.Parameters();
-  for (const auto& [name, p] : trainable.router) router_and_task_parameters_.push_back(p);
-  for (const at::Tensor& p : trainable.task_vectors) router_and_task_parameters_.push_back(p);
+  std::vector<at::Tensor> router_and_task_parameters;
+  for (const auto& [name, p] : trainable.router) router_and_task_parameters.push_back(p);
+  for (const at::Tensor& p : trainable.task_vectors) router_and_task_parameters.push_back(p);
+  const TrainingConfig& t = config_.training();
+  TrainStepOptions step;
+  step.gradient_accumulation_steps = t.gradient_accumulation_steps();
+  step.label_smoothing = t.label_smoothing();
+  step.expert_regularization = t.expert_regularization();
+  step.max_grad_norm = config_.optimizer().max_grad_norm();
+  step.alternate_every = t.alternate_every();
+  step.warmup_steps = static_cast<int64_t>(t.total_steps() * t.warmup_ratio());
+  step.total_steps = t.total_steps();
+  step.pad_id = model_.config().pad_token_id;
+  train_step_ = std::make_unique<TrainStep>(model_, optimizer_,
+                                            std::move(router_and_task_parameters),
+                                            distributed_.get(), step);
 
   // Every replica starts from rank 0's values.
-  std::vector<at::Tensor> synced = all_parameters_;
+  std::vector<at::Tensor> synced = optimizer_.Parameters();
   for (const auto& item : plugin_->named_buffers()) synced.push_back(item.value());
   {
     torch::NoGradGuard no_grad;
@@ -377,80 +362,20 @@ const Batch& Trainer::NextBatch() {
   }
 }
 
-void Trainer::ZeroGradients() {
-  for (at::Tensor& p : all_parameters_) {
-    if (p.grad().defined()) p.mutable_grad().zero_();
-  }
-}
-
-absl::StatusOr<double> Trainer::TrainStep(int64_t* tokens) {
-  const TrainingConfig& t = config_.training();
-  const int64_t pad = model_.config().pad_token_id;
-  double loss_sum = 0;
-  int64_t token_count = 0;
-  for (int micro = 0; micro < t.gradient_accumulation_steps(); ++micro) {
-    const BatchTensors b =
-        ToTensors(NextBatch(), model_.config().decoder_start_token_id, device_);
-    const RouteWeights routes = RoutesFor(train_to_table_.index_select(0, b.task_ids));
-    absl::StatusOr<BartOutput> out =
-        model_.Forward(b.input_ids, b.attention_mask, b.decoder_input_ids, routes);
-    if (!out.ok()) return out.status();
-    const LabelSmoothedLoss loss = LabelSmoothedNllLoss(out->logits, b.labels,
-                                                        t.label_smoothing(), pad);
-    const double value = loss.loss.item<double>();
-    if (!std::isfinite(value)) {
-      return absl::InternalError(absl::StrCat("training loss is ", value, " at step ",
-                                              state_.step + 1));
-    }
-    loss_sum += value;
-    token_count += loss.ntokens.item<int64_t>();
-    at::Tensor objective = loss.loss;
-    if (t.expert_regularization() > 0) {
-      objective = objective + t.expert_regularization() * ExpertDistance(model_.model());
-    }
-    objective.backward();
-  }
-  if (distributed_->world_size() > 1) {
-    // Gradients of summed losses: the sum over ranks is the combined batch's gradient.
-    TASKMOE_RETURN_IF_ERROR(distributed_->AllReduceGradients(all_parameters_));
-    torch::NoGradGuard no_grad;
-    for (at::Tensor& p : all_parameters_) {
-      if (p.grad().defined()) p.mutable_grad().mul_(distributed_->world_size());
-    }
-    absl::StatusOr<double> total_loss = distributed_->AllReduceSum(loss_sum);
-    if (!total_loss.ok()) return total_loss.status();
-    absl::StatusOr<double> total_tokens = distributed_->AllReduceSum(token_count);
-    if (!total_tokens.ok()) return total_tokens.status();
-    loss_sum = *total_loss;
-    token_count = static_cast<int64_t>(*total_tokens);
-  }
-  ClipGradNorm(all_parameters_, config_.optimizer().max_grad_norm());
-  const int64_t step = state_.step + 1;
-  if (t.alternate_every() > 0) {
-    // Odd phases update only the model, even phases only the router and task vectors.
-    const bool model_phase = (step / t.alternate_every()) % 2 == 1;
-    torch::NoGradGuard no_grad;
-    if (model_phase) {
-      for (at::Tensor& p : router_and_task_parameters_) {
-        if (p.grad().defined()) p.mutable_grad().zero_();
-      }
-    } else {
-      for (const auto& item : model_.model()->named_parameters()) {
-        if (item.value().grad().defined()) item.value().mutable_grad().zero_();
-      }
-    }
-  }
-  const int64_t warmup = static_cast<int64_t>(t.total_steps() * t.warmup_ratio());
-  const double factor = LinearWarmupDecay(state_.step, warmup, t.total_steps());
-  optimizer_.SetLrFactor(factor);
-  last_lr_ = config_.optimizer().lr() * factor;
-  optimizer_.optimizer->step();
-  ZeroGradients();
-  state_.step = step;
-  window_loss_ += loss_sum;
-  window_tokens_ += token_count;
-  *tokens = token_count;
-  return token_count > 0 ? loss_sum / token_count : 0.0;
+absl::StatusOr<double> Trainer::Step(int64_t* tokens) {
+  const int64_t decoder_start = model_.config().decoder_start_token_id;
+  absl::StatusOr<StepResult> result = train_step_->Run(
+      state_.step, [&] { return ToTensors(NextBatch(), decoder_start, device_); },
+      [&](const at::Tensor& task_ids) {
+        return RoutesFor(train_to_table_.index_select(0, task_ids));
+      });
+  if (!result.ok()) return result.status();
+  ++state_.step;
+  last_lr_ = config_.optimizer().lr() * result->lr_factor;
+  window_loss_ += result->loss_sum;
+  window_tokens_ += result->tokens;
+  *tokens = result->tokens;
+  return result->tokens > 0 ? result->loss_sum / result->tokens : 0.0;
 }
 
 absl::StatusOr<std::vector<TaskScore>> Trainer::ScoreSplit(const SplitData& split,
@@ -729,7 +654,7 @@ absl::StatusOr<RunSummary> Trainer::Run() {
   const std::string last_dir = output_dir_ + "/" + kLastCheckpoint;
   while (state_.step < last_step) {
     int64_t tokens = 0;
-    absl::StatusOr<double> loss = TrainStep(&tokens);
+    absl::StatusOr<double> loss = Step(&tokens);
     if (!loss.ok()) {
       progress.Finish();
       return absl::Status(
