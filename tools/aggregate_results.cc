@@ -12,10 +12,10 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "data/results.h"
 #include "moe/base/file_io.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, results, "", "Directory of <task>/result.csv files.");
 ABSL_FLAG(std::string, baseline, "",
@@ -58,10 +58,10 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  if (absl::Status status = taskmoe::Run(); !status.ok()) {
-    std::cerr << "aggregate_results: " << status << "\n";
-    return 1;
-  }
-  return 0;
+  taskmoe::ToolOptions tool;
+  tool.name = "aggregate_results";
+  tool.usage =
+      "Aggregates few-shot results (result.csv per task): mean/std per task and ARG against a baseline.";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }

@@ -26,15 +26,14 @@
 #include <torch/utils.h>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "moe/base/cpu_runtime.h"
 #include "moe/model/loss.h"
 #include "moe/model/moe_model.h"
 #include "moe/model/optimization.h"
 #include "moe/routing/routing.h"
 #include "moe/train/train_step.h"
+#include "tools/tool_main.h"
 #include "routing_plugins/learned/learned.pb.h"
 
 ABSL_FLAG(std::string, preset, "tiny", "model size: tiny, small or bart-base");
@@ -126,17 +125,18 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
-int Run() {
+absl::Status Run() {
   const std::string mode = absl::GetFlag(FLAGS_mode);
   const std::string routing = absl::GetFlag(FLAGS_routing);
   if (mode != "train" && mode != "forward") {
-    std::cerr << "--mode must be train or forward, got '" << mode << "'\n";
-    return 2;
+    return absl::InvalidArgumentError(
+        absl::StrCat("--mode must be train or forward, got '", mode, "'"));
   }
   if (routing != "soft" && routing != "hard") {
-    std::cerr << "--routing must be soft or hard, got '" << routing << "'\n";
-    return 2;
+    return absl::InvalidArgumentError(
+        absl::StrCat("--routing must be soft or hard, got '", routing, "'"));
   }
+  if (absl::GetFlag(FLAGS_steps) < 1) return absl::InvalidArgumentError("--steps must be at least 1");
   const int64_t threads = absl::GetFlag(FLAGS_threads) > 0
                               ? absl::GetFlag(FLAGS_threads)
                               : static_cast<int64_t>(std::thread::hardware_concurrency());
@@ -145,18 +145,12 @@ int Run() {
 
   absl::StatusOr<BartConfig> config =
       PresetConfig(absl::GetFlag(FLAGS_preset), absl::GetFlag(FLAGS_dropout));
-  if (!config.ok()) {
-    std::cerr << config.status() << "\n";
-    return 2;
-  }
+  if (!config.ok()) return config.status();
   MoeOptions options;
   options.experts = absl::GetFlag(FLAGS_experts);
   options.concurrent_experts = absl::GetFlag(FLAGS_concurrent_experts);
   absl::StatusOr<MoeBart> moe = MoeBart::Create(*config, options);
-  if (!moe.ok()) {
-    std::cerr << moe.status() << "\n";
-    return 2;
-  }
+  if (!moe.ok()) return moe.status();
 
   LearnedRoutingParams learned;
   learned.mutable_router()->set_architecture(RouterNetworkParams::LINEAR_LAYER_SPECIFIC);
@@ -172,10 +166,7 @@ int Run() {
   context.task_vector_dim = absl::GetFlag(FLAGS_task_dim);
   context.num_tasks = absl::GetFlag(FLAGS_n_tasks);
   absl::StatusOr<std::shared_ptr<RoutingPlugin>> router = CreateRoutingPlugin(routing_config, context);
-  if (!router.ok()) {
-    std::cerr << router.status() << "\n";
-    return 2;
-  }
+  if (!router.ok()) return router.status();
   at::Tensor task_table =
       at::randn({context.num_tasks, context.task_vector_dim}).requires_grad_();
 
@@ -309,20 +300,17 @@ int Run() {
   line["params"] = params;
   line["peak_rss_mb"] = usage.ru_maxrss / 1024.0;
   std::cout << line.dump() << std::endl;
-  return 0;
+  return absl::OkStatus();
 }
 
 }  // namespace
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  const std::string cpu_runtime = taskmoe::ConfigureCpuRuntime();
-  google::InitGoogleLogging(argv[0]);
-  absl::ParseCommandLine(argc, argv);
-  std::cerr << "[bench] " << cpu_runtime << "\n";
-  if (absl::GetFlag(FLAGS_steps) < 1) {
-    std::cerr << "--steps must be at least 1\n";
-    return 2;
-  }
-  return taskmoe::Run();
+  taskmoe::ToolOptions tool;
+  tool.name = "bench";
+  tool.runs_models = true;
+  tool.usage = "Times the trainer's training step or forward passes of the MoE model.";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }

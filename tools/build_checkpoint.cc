@@ -13,9 +13,9 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "moe/workflow/two_stage.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, stage_one, "", "Stage-one checkpoint directory (learned routing).");
 ABSL_FLAG(std::string, dense, "",
@@ -52,10 +52,11 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  if (absl::Status status = taskmoe::Run(); !status.ok()) {
-    std::cerr << "build_checkpoint: " << status << "\n";
-    return 1;
-  }
-  return 0;
+  taskmoe::ToolOptions tool;
+  tool.name = "build_checkpoint";
+  tool.runs_models = true;
+  tool.usage =
+      "Builds the starting checkpoint of stage two from a stage-one checkpoint and a dense model.";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }

@@ -17,17 +17,16 @@
 #include <ATen/ATen.h>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "data/crossfit.h"
 #include "data/tokenizer.h"
 #include "glog/logging.h"
 #include "google/protobuf/text_format.h"
-#include "moe/base/cpu_runtime.h"
 #include "moe/base/progress.h"
 #include "moe/embedding/task_embedding.h"
 #include "moe/train/model_builder.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, method, "", "task-embedding method (registered: see the error of an unknown name)");
 ABSL_FLAG(std::string, params, "",
@@ -154,14 +153,11 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  const std::string cpu_runtime = taskmoe::ConfigureCpuRuntime();
-  absl::ParseCommandLine(argc, argv);
-  google::InitGoogleLogging(argv[0]);
-  LOG(INFO) << cpu_runtime;
-  const absl::Status status = taskmoe::Run();
-  if (!status.ok()) {
-    std::cerr << "compute_task_embeddings: " << status << std::endl;
-    return 1;
-  }
-  return 0;
+  taskmoe::ToolOptions tool;
+  tool.name = "compute_task_embeddings";
+  tool.runs_models = true;
+  tool.usage =
+      "Computes one vector per task with a task-embedding method (id2task.json + task_vecs.npy).";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }

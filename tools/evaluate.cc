@@ -15,13 +15,12 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "data/crossfit.h"
 #include "data/metrics.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, predictions, "", "Predictions file, one prediction per line.");
 ABSL_FLAG(std::string, data, "", "CrossFit TSV with the references (input<TAB>output...).");
@@ -103,15 +102,12 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  taskmoe::ToolOptions tool;
+  tool.name = "evaluate";
+  tool.usage =
       "Scores predictions with a Few-shot Gym metric.\n"
       "  evaluate --predictions=pred.txt --data=<task>_<k>_<seed>_test.tsv [--per_example]\n"
-      "  evaluate --predictions=pred.txt --references=gold.txt --metric=Rouge-L");
-  absl::ParseCommandLine(argc, argv);
-  const absl::Status status = taskmoe::Run();
-  if (!status.ok()) {
-    std::cerr << "evaluate: " << status << "\n";
-    return 1;
-  }
-  return 0;
+      "  evaluate --predictions=pred.txt --references=gold.txt --metric=Rouge-L";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }

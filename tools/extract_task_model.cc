@@ -9,10 +9,10 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_join.h"
 #include "moe/workflow/task_export.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, checkpoint, "", "TaskMoE checkpoint directory (e.g. <output_dir>/best).");
 ABSL_FLAG(std::string, task, "", "Task name as listed in the checkpoint's id2task.json.");
@@ -55,10 +55,11 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  if (absl::Status status = taskmoe::Run(); !status.ok()) {
-    std::cerr << "extract_task_model: " << status << "\n";
-    return 1;
-  }
-  return 0;
+  taskmoe::ToolOptions tool;
+  tool.name = "extract_task_model";
+  tool.runs_models = true;
+  tool.usage =
+      "Writes the dense BART one task uses inside a TaskMoE checkpoint, as a Hugging Face directory.";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }

@@ -6,29 +6,22 @@
 //       --output_dir=runs/finetune_moe --learning_rates=1e-4,5e-4 --batch_sizes=8
 //   bazel run //tools:finetune_tasks -- --model=runs/moe/best --routing=average
 //       --tasks=span-max,dedupe-sort --output_dir=runs/finetune_avg
-#include <unistd.h>
-
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "data/crossfit.h"
 #include "data/results.h"
-#include "glog/logging.h"
-#include "moe/base/cpu_runtime.h"
 #include "moe/train/checkpoint.h"
 #include "moe/train/experiment_config.h"
 #include "moe/workflow/finetune.h"
-#include "tools/config_flags.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, config, "configs/pipeline/finetune.pbtxt",
           "Template of every run (text-format taskmoe.ExperimentConfig): data, training, "
@@ -55,6 +48,7 @@ ABSL_FLAG(std::string, batch_sizes, "2,4,8", "Comma-separated batch sizes.");
 ABSL_FLAG(std::string, output_dir, "", "Where <task>/result.csv and the runs go.");
 ABSL_FLAG(bool, keep_checkpoints, false, "Keep every run's best/last checkpoints.");
 
+namespace taskmoe {
 namespace {
 
 template <typename T>
@@ -71,44 +65,25 @@ bool ParseList(const std::string& text, bool (*parse)(absl::string_view, T*),
 bool ParseDouble(absl::string_view text, double* value) { return absl::SimpleAtod(text, value); }
 bool ParseInt(absl::string_view text, int* value) { return absl::SimpleAtoi(text, value); }
 
-int Fail(const std::string& message) {
-  std::cerr << "error: " << message << "\n";
-  return 2;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  const std::string cpu_runtime = taskmoe::ConfigureCpuRuntime();
-  absl::SetProgramUsageMessage(
-      "Few-shot fine-tuning of a list of tasks over a learning-rate x batch-size grid.");
-  std::vector<std::string> overrides = taskmoe::TakeConfigOverrides(&argc, argv);
-  absl::ParseCommandLine(argc, argv);
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = false;
-  FLAGS_alsologtostderr = true;
-  LOG(INFO) << cpu_runtime;
-  if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
-    if (chdir(dir) != 0) return Fail(std::string("cannot enter ") + dir);
-  }
+absl::Status Run(std::vector<std::string> overrides) {
   const std::string model = absl::GetFlag(FLAGS_model);
   if (!model.empty()) {
-    const bool checkpoint = std::filesystem::exists(model + "/" + taskmoe::kExperimentFile);
+    const bool checkpoint = std::filesystem::exists(model + "/" + kExperimentFile);
     overrides.insert(overrides.begin(),
                      (checkpoint ? "model.checkpoint=" : "model.hf_dir=") + model);
   }
   if (!absl::GetFlag(FLAGS_routing).empty()) {
     overrides.push_back("routing.plugin=" + absl::GetFlag(FLAGS_routing));
   }
-  absl::StatusOr<taskmoe::ExperimentConfig> config =
-      taskmoe::LoadExperimentConfig(absl::GetFlag(FLAGS_config), overrides);
-  if (!config.ok()) return Fail(std::string(config.status().message()));
+  absl::StatusOr<ExperimentConfig> config =
+      LoadExperimentConfig(absl::GetFlag(FLAGS_config), overrides);
+  if (!config.ok()) return config.status();
   // A model that is not a TaskMoE checkpoint has no routes to inherit: average routing.
   if (!config->model().has_checkpoint() && !config->has_routing()) {
     config->mutable_routing()->set_plugin("average");
   }
 
-  taskmoe::FinetuneOptions options;
+  FinetuneOptions options;
   options.base = *config;
   options.task_vectors_dir = absl::GetFlag(FLAGS_task_vectors);
   options.max_prefixes = absl::GetFlag(FLAGS_max_prefixes);
@@ -116,45 +91,55 @@ int main(int argc, char** argv) {
   options.keep_checkpoints = absl::GetFlag(FLAGS_keep_checkpoints);
   const std::string split_list = absl::GetFlag(FLAGS_split_list);
   if (!absl::GetFlag(FLAGS_tasks).empty() == !split_list.empty()) {
-    return Fail("give exactly one of --tasks and --split_list");
+    return absl::InvalidArgumentError("give exactly one of --tasks and --split_list");
   }
   if (!split_list.empty()) {
     const std::string& data_dir = config->data().data_dir();
     const std::string split_path =
         config->data().split().empty() ? data_dir + "/split.json" : config->data().split();
-    absl::StatusOr<taskmoe::TaskSplit> split = taskmoe::ReadTaskSplit(split_path);
-    if (!split.ok()) return Fail(std::string(split.status().message()));
+    absl::StatusOr<TaskSplit> split = ReadTaskSplit(split_path);
+    if (!split.ok()) return split.status();
     absl::StatusOr<std::vector<std::string>> tasks =
-        taskmoe::SplitTasks(*split, split_list, data_dir);
-    if (!tasks.ok()) return Fail(std::string(tasks.status().message()));
+        SplitTasks(*split, split_list, data_dir);
+    if (!tasks.ok()) return tasks.status();
     options.tasks = *tasks;
   } else {
     options.tasks = absl::StrSplit(absl::GetFlag(FLAGS_tasks), ',', absl::SkipWhitespace());
   }
   if (!ParseList(absl::GetFlag(FLAGS_learning_rates), ParseDouble, &options.learning_rates)) {
-    return Fail("--learning_rates: expected comma-separated numbers");
+    return absl::InvalidArgumentError("--learning_rates: expected comma-separated numbers");
   }
   if (!ParseList(absl::GetFlag(FLAGS_batch_sizes), ParseInt, &options.batch_sizes)) {
-    return Fail("--batch_sizes: expected comma-separated integers");
+    return absl::InvalidArgumentError("--batch_sizes: expected comma-separated integers");
   }
 
-  absl::StatusOr<taskmoe::FinetuneReport> report = taskmoe::FinetuneTasks(options);
-  if (!report.ok()) {
-    std::cerr << "error: " << report.status().message() << "\n";
-    return 1;
-  }
+  absl::StatusOr<FinetuneReport> report = FinetuneTasks(options);
+  if (!report.ok()) return report.status();
   std::cout << absl::StrFormat("%d runs trained, %d reused, %d finished prefixes skipped\n",
                                report->runs_trained, report->runs_reused,
                                report->prefixes_skipped);
   for (size_t t = 0; t < options.tasks.size(); ++t) {
     std::cout << options.tasks[t] << ": " << options.output_dir << "/" << options.tasks[t]
               << "/result.csv\n";
-    for (const taskmoe::FinetuneResult& row : report->results[t]) {
-      if (!absl::EndsWith(row.prefix, taskmoe::kBestRowSuffix)) continue;
+    for (const FinetuneResult& row : report->results[t]) {
+      if (!absl::EndsWith(row.prefix, kBestRowSuffix)) continue;
       std::cout << absl::StrFormat("  %s lr %s bsz %d: dev %.4f, test %.4f\n", row.prefix,
-                                   taskmoe::PythonFloatRepr(row.lr), row.bsz, row.dev_performance,
+                                   PythonFloatRepr(row.lr), row.bsz, row.dev_performance,
                                    row.test_performance);
     }
   }
-  return 0;
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace taskmoe
+
+int main(int argc, char** argv) {
+  taskmoe::ToolOptions tool;
+  tool.name = "finetune_tasks";
+  tool.runs_models = true;
+  tool.usage = "Few-shot fine-tuning of a list of tasks over a learning-rate x batch-size grid.";
+  tool.config_overrides = true;
+  tool.log_files = true;
+  return taskmoe::RunTool(argc, argv, tool, taskmoe::Run);
 }

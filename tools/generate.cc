@@ -19,13 +19,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "data/tokenizer.h"
 #include "moe/model/bart.h"
 #include "moe/model/bart_weights.h"
 #include "moe/model/generation.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, model_dir, "",
           "Directory with config.json, model.safetensors, vocab.json and merges.txt.");
@@ -150,10 +150,11 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  if (absl::Status status = taskmoe::Run(); !status.ok()) {
-    std::cerr << "generate: " << status << "\n";
-    return 1;
-  }
-  return 0;
+  taskmoe::ToolOptions tool;
+  tool.name = "generate";
+  tool.runs_models = true;
+  tool.usage =
+      "Generates text with a BART model directory (greedy or beam search).";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }

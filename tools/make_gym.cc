@@ -9,11 +9,12 @@
 #include <cstdint>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
+#include "absl/status/status.h"
 #include "data/gym/gym_writer.h"
+#include "tools/tool_main.h"
 #include <glog/logging.h>
 
 ABSL_FLAG(std::string, output_dir, "", "Directory to write the gym into (created if absent).");
@@ -30,18 +31,13 @@ ABSL_FLAG(int64_t, vocab_size, 1024,
           "Vocabulary size asked of the gym tokenizer (fewer when the gym's text runs out of "
           "pairs to merge).");
 
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Writes the synthetic skill gym. Usage: make_gym --output_dir=DIR");
-  absl::ParseCommandLine(argc, argv);
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
+namespace taskmoe {
+namespace {
 
+absl::Status Run() {
   const std::string output_dir = absl::GetFlag(FLAGS_output_dir);
-  if (output_dir.empty()) {
-    std::cerr << "make_gym: --output_dir is required\n";
-    return 2;
-  }
-  taskmoe::gym::GymOptions options;
+  if (output_dir.empty()) return absl::InvalidArgumentError("--output_dir is required");
+  gym::GymOptions options;
   options.seed = absl::GetFlag(FLAGS_seed);
   options.train_examples = absl::GetFlag(FLAGS_train_examples);
   options.upstream_dev_examples = absl::GetFlag(FLAGS_upstream_dev_examples);
@@ -52,13 +48,21 @@ int main(int argc, char** argv) {
   options.k_text_to_text = absl::GetFlag(FLAGS_k_text_to_text);
   options.vocab_size = absl::GetFlag(FLAGS_vocab_size);
 
-  absl::StatusOr<taskmoe::gym::GymSummary> summary = taskmoe::gym::WriteGym(options, output_dir);
-  if (!summary.ok()) {
-    std::cerr << "make_gym: " << summary.status().message() << "\n";
-    return 1;
-  }
+  absl::StatusOr<gym::GymSummary> summary = gym::WriteGym(options, output_dir);
+  if (!summary.ok()) return summary.status();
   LOG(INFO) << "wrote " << summary->tasks << " tasks, " << summary->files << " files, "
             << summary->examples << " examples and a " << summary->vocab_size
             << "-token tokenizer to " << output_dir;
-  return 0;
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace taskmoe
+
+int main(int argc, char** argv) {
+  taskmoe::ToolOptions tool;
+  tool.name = "make_gym";
+  tool.usage = "Writes the synthetic skill gym. Usage: make_gym --output_dir=DIR";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }

@@ -9,14 +9,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "data/crossfit.h"
 #include "moe/drawing/route_map.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, routes, "", "routes.npy, float [tasks, layers, experts]");
 ABSL_FLAG(std::string, tasks, "",
@@ -82,16 +81,18 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  taskmoe::ToolOptions tool;
+  tool.name = "plot_routes";
+  tool.usage =
       "Draws routes.npy as a heatmap PNG grouped by ontology category.\n"
       "  plot_routes --routes=routes.npy --tasks=id2task.json --ontology=ontology.json "
-      "--output=routes.png");
-  absl::ParseCommandLine(argc, argv);
-  const absl::Status status = taskmoe::Run();
-  if (!status.ok()) {
-    std::cerr << "plot_routes: " << status << "\n";
-    return 1;
-  }
-  std::cout << "wrote " << absl::GetFlag(FLAGS_output) << "\n";
-  return 0;
+      "--output=routes.png";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) {
+                            const absl::Status status = taskmoe::Run();
+                            if (status.ok()) {
+                              std::cout << "wrote " << absl::GetFlag(FLAGS_output) << "\n";
+                            }
+                            return status;
+                          });
 }

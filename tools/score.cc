@@ -17,13 +17,13 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "moe/formats/safetensors.h"
 #include "moe/model/bart.h"
 #include "moe/model/bart_weights.h"
 #include "moe/model/generation.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, model_dir, "", "Model directory with config.json and model.safetensors.");
 ABSL_FLAG(std::string, input, "",
@@ -118,10 +118,11 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  if (absl::Status status = taskmoe::Run(); !status.ok()) {
-    std::cerr << "score: " << status << "\n";
-    return 1;
-  }
-  return 0;
+  taskmoe::ToolOptions tool;
+  tool.name = "score";
+  tool.runs_models = true;
+  tool.usage =
+      "Runs a BART model directory on the inputs of a safetensors file and writes its outputs.";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }

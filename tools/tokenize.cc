@@ -10,11 +10,11 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "data/tokenizer.h"
 #include "nlohmann/json.hpp"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, model_dir, "", "Directory with vocab.json and merges.txt.");
 ABSL_FLAG(std::string, vocab, "", "vocab.json (instead of --model_dir).");
@@ -88,11 +88,10 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  const absl::Status status = taskmoe::Run();
-  if (!status.ok()) {
-    std::cerr << "tokenize: " << status.message() << std::endl;
-    return 1;
-  }
-  return 0;
+  taskmoe::ToolOptions tool;
+  tool.name = "tokenize";
+  tool.usage =
+      "Tokenizes a JSON-lines file of {\"text\": ...} with a BART tokenizer.";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "data/bpe_trainer.h"
 #include "glog/logging.h"
+#include "tools/tool_main.h"
 
 ABSL_FLAG(std::vector<std::string>, corpus, {}, "Comma-separated corpus files.");
 ABSL_FLAG(int64_t, vocab_size, taskmoe::BpeTrainerOptions().vocab_size,
@@ -43,13 +43,10 @@ absl::Status Run() {
 }  // namespace taskmoe
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
-  const absl::Status status = taskmoe::Run();
-  if (!status.ok()) {
-    std::cerr << "train_tokenizer: " << status.message() << std::endl;
-    return 1;
-  }
-  return 0;
+  taskmoe::ToolOptions tool;
+  tool.name = "train_tokenizer";
+  tool.usage =
+      "Learns a byte-level BPE tokenizer (vocab.json + merges.txt) from text files.";
+  return taskmoe::RunTool(argc, argv, tool,
+                          [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }
