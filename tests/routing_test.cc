@@ -18,7 +18,7 @@
 namespace taskmoe {
 namespace {
 
-using ::testing::ElementsAre;
+using ::testing::IsSupersetOf;
 using ::testing::HasSubstr;
 
 const RoutingContext kContext = {ModelShape{/*encoder_layers=*/3, /*decoder_layers=*/2, /*experts=*/4},
@@ -41,9 +41,10 @@ RoutingInput Batch(const std::vector<int64_t>& task_ids, int64_t step = 0) {
 at::Tensor AllLayers(const RouteWeights& routes) { return at::cat({routes.encoder, routes.decoder}, 0); }
 
 TEST(RoutingRegistryTest, ListsEveryBuiltInPlugin) {
-  // Fails when a plugin's target loses alwayslink or leaves //routing_plugins:all.
+  // Fails when a plugin's target loses alwayslink or leaves //routing_plugins:all; plugins added
+  // by users may be registered too.
   EXPECT_THAT(RegisteredRoutingPlugins(),
-              ElementsAre("annealed", "average", "fixed", "instance_random", "learned", "task_random"));
+              IsSupersetOf({"annealed", "average", "fixed", "instance_random", "learned", "task_random"}));
 }
 
 TEST(RoutingRegistryTest, UnknownPluginNameListsRegisteredNames) {
