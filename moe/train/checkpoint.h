@@ -17,6 +17,11 @@
 
 namespace taskmoe {
 
+// The checkpoints a run keeps in its output directory: the best by dev performance, and the
+// latest (with the trainer state, for --resume).
+inline constexpr char kBestCheckpoint[] = "best";
+inline constexpr char kLastCheckpoint[] = "last";
+
 // File names inside a TaskMoE checkpoint directory (DESIGN.md "File formats").
 inline constexpr char kModelWeightsFile[] = "model.safetensors";
 inline constexpr char kModelConfigFile[] = "config.json";

@@ -34,15 +34,13 @@
 #include "moe/train/experiment_config.h"
 #include "moe/train/model_builder.h"
 #include "moe/train/run_data.h"
+#include "moe/train/run_report.h"
 #include "moe/train/train_step.h"
 
 namespace taskmoe {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr char kLastCheckpoint[] = "last";
-constexpr char kBestCheckpoint[] = "best";
 
 // Evaluation and checkpointing must not change what training draws next, so that a run that
 // evaluates or saves at other moments (a resumed one) stays on the same random sequence.
@@ -142,7 +140,6 @@ class Trainer {
   absl::StatusOr<std::vector<TaskScore>> ScoreSplit(const SplitData& split,
                                                     const at::Tensor& dataset_to_table);
   absl::Status Predict(std::vector<TaskScore>* dev_scores, at::Tensor* best_routes);
-  RunSummary Summarize(const std::vector<TaskScore>& dev_scores, const at::Tensor& routes);
 
   ExperimentConfig config_;
   TrainerOptions options_;
@@ -553,93 +550,6 @@ absl::Status Trainer::Predict(std::vector<TaskScore>* dev_scores, at::Tensor* be
   return absl::OkStatus();
 }
 
-RunSummary Trainer::Summarize(const std::vector<TaskScore>& dev_scores, const at::Tensor& routes) {
-  RunSummary summary;
-  summary.output_dir = output_dir_;
-  summary.steps = state_.step;
-  summary.best_dev_performance = state_.best_dev_performance;
-  summary.best_step = state_.best_step;
-  summary.route_map_path = output_dir_ + "/" + kBestCheckpoint + "/" + kRoutesImageFile;
-  const auto category_of = [this](const std::string& task) {
-    const std::string c = data_.ontology.has_value() ? data_.ontology->CategoryOf(task) : "";
-    return c.empty() ? std::string(kUnlistedCategory) : c;
-  };
-  std::map<std::string, std::pair<double, int>> per_category;
-  for (const TaskScore& score : dev_scores) {
-    auto& [sum, count] = per_category[category_of(score.task)];
-    sum += score.performance;
-    ++count;
-  }
-  for (const auto& [category, total] : per_category) {
-    summary.category_performance.emplace_back(category, total.first / total.second);
-  }
-  // Trivial baseline: each task's most frequent training output as every prediction.
-  std::vector<std::map<std::string, int>> output_counts(data_.train.tokens.tasks.size());
-  for (size_t i = 0; i < data_.train.tokens.examples.size(); ++i) {
-    ++output_counts[data_.train.tokens.examples[i].task_id][data_.train.references[i][0]];
-  }
-  double baseline_sum = 0;
-  for (size_t task = 0; task < data_.dev.tokens.tasks.size(); ++task) {
-    const auto train_task = std::find(data_.train.tokens.tasks.begin(),
-                                      data_.train.tokens.tasks.end(), data_.dev.tokens.tasks[task]);
-    const auto& counts = output_counts[train_task - data_.train.tokens.tasks.begin()];
-    const std::string majority =
-        std::max_element(counts.begin(), counts.end(), [](const auto& a, const auto& b) {
-          return a.second < b.second;
-        })->first;
-    std::vector<std::vector<std::string>> references;
-    for (size_t i = 0; i < data_.dev.tokens.examples.size(); ++i) {
-      if (data_.dev.tokens.examples[i].task_id == static_cast<int32_t>(task)) {
-        references.push_back(data_.dev.references[i]);
-      }
-    }
-    absl::StatusOr<Metric> metric = data_.metrics.MetricOf(data_.dev.tokens.tasks[task]);
-    absl::StatusOr<double> value =
-        ::taskmoe::Evaluate(std::vector<std::string>(references.size(), majority), references,
-                            *metric);
-    baseline_sum += value.ok() && std::isfinite(*value) ? *value : 0.0;
-  }
-  summary.majority_baseline = baseline_sum / std::max<size_t>(1, data_.dev.tokens.tasks.size());
-  // Route distances: are tasks of one category routed more alike than tasks of two?
-  double within = 0, between = 0;
-  int64_t within_pairs = 0, between_pairs = 0;
-  const at::Tensor flat = routes.reshape({routes.size(0), -1});
-  for (int64_t a = 0; a < flat.size(0); ++a) {
-    for (int64_t b = a + 1; b < flat.size(0); ++b) {
-      const double d = (flat[a] - flat[b]).abs().mean().item<double>();
-      if (category_of(data_.train_tasks[a]) == category_of(data_.train_tasks[b])) {
-        within += d;
-        ++within_pairs;
-      } else {
-        between += d;
-        ++between_pairs;
-      }
-    }
-  }
-  summary.within_category_route_distance = within_pairs ? within / within_pairs : 0.0;
-  summary.between_category_route_distance = between_pairs ? between / between_pairs : 0.0;
-
-  std::string& text = summary.text;
-  absl::StrAppend(&text, "\nTaskMoE run finished: ", summary.steps, " steps, outputs in ",
-                  output_dir_, "\n");
-  absl::StrAppend(&text, absl::StrFormat("best dev performance %.4f at step %d\n",
-                                         summary.best_dev_performance, summary.best_step));
-  absl::StrAppend(&text, "dev performance of the best checkpoint per category:\n");
-  for (const auto& [category, value] : summary.category_performance) {
-    absl::StrAppend(&text, absl::StrFormat("  %-24s %.4f\n", category, value));
-  }
-  absl::StrAppend(&text, absl::StrFormat(
-                             "trivial baseline (most frequent training output): %.4f\n",
-                             summary.majority_baseline));
-  absl::StrAppend(&text, absl::StrFormat(
-                             "mean L1 route distance: within a category %.4f, between "
-                             "categories %.4f\n",
-                             summary.within_category_route_distance,
-                             summary.between_category_route_distance));
-  absl::StrAppend(&text, "route map: ", summary.route_map_path, "\n");
-  return summary;
-}
-
 absl::StatusOr<RunSummary> Trainer::Run() {
   const TrainingConfig& t = config_.training();
   const EvaluationConfig& e = config_.evaluation();
@@ -694,7 +604,7 @@ absl::StatusOr<RunSummary> Trainer::Run() {
   std::vector<TaskScore> dev_scores;
   at::Tensor routes = AllTaskRoutes();
   if (e.do_predict()) TASKMOE_RETURN_IF_ERROR(Predict(&dev_scores, &routes));
-  return Summarize(dev_scores, routes);
+  return SummarizeRun(data_, state_, output_dir_, dev_scores, routes);
 }
 
 }  // namespace

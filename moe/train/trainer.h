@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "moe/train/experiment.pb.h"
+#include "moe/train/run_report.h"
 
 namespace taskmoe {
 
@@ -21,22 +22,6 @@ struct TrainerOptions {
   // Called with the staging directory of every checkpoint before it is swapped in; an error
   // aborts that checkpoint (tests inject failures here).
   std::function<absl::Status(const std::string& staging_dir)> before_checkpoint_commit;
-};
-
-struct RunSummary {
-  std::string output_dir;
-  int64_t steps = 0;
-  double best_dev_performance = 0;
-  int64_t best_step = 0;
-  // Dev performance of the best checkpoint averaged per ontology category.
-  std::vector<std::pair<std::string, double>> category_performance;
-  // Mean dev performance of predicting each task's most frequent training output.
-  double majority_baseline = 0;
-  // Mean L1 distance between the routes of two tasks of the same / different categories.
-  double within_category_route_distance = 0;
-  double between_category_route_distance = 0;
-  std::string route_map_path;
-  std::string text;  // the report printed at the end
 };
 
 // Runs one experiment: data, model, routing plugin, training with periodic evaluation and

@@ -300,8 +300,8 @@ absl::StatusOr<FinetuneResult> RunGridPoint(const TaskSetup& setup, const std::s
   result.dev_performance = *dev;
   result.test_performance = *test;
   if (!keep_checkpoints) {
-    fs::remove_all(run_dir + "/best", error);
-    fs::remove_all(run_dir + "/last", error);
+    fs::remove_all(run_dir + "/" + kBestCheckpoint, error);
+    fs::remove_all(run_dir + "/" + kLastCheckpoint, error);
   }
   return result;
 }
