@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 
 namespace taskmoe {
 namespace {
@@ -165,10 +166,7 @@ absl::StatusOr<RouteMapLayout> ComputeLayout(const RouteTable& routes,
                                              const std::vector<std::string>& layer_labels,
                                              const RouteMapOptions& options,
                                              Geometry& geometry) {
-  if (absl::Status status = ValidateInputs(routes, task_names, layer_labels, options);
-      !status.ok()) {
-    return status;
-  }
+  TASKMOE_RETURN_IF_ERROR(ValidateInputs(routes, task_names, layer_labels, options));
   RouteMapLayout layout;
   layout.layers = routes.layers;
   layout.experts = routes.experts;
@@ -387,19 +385,19 @@ absl::Status WriteRouteMapPng(const RouteTable& routes,
                               const std::vector<std::string>& layer_labels,
                               const std::string& png_path, const RouteMapOptions& options) {
   Geometry geometry;
-  absl::StatusOr<RouteMapLayout> layout =
-      ComputeLayout(routes, task_names, categories, layer_labels, options, geometry);
-  if (!layout.ok()) return layout.status();
+  TASKMOE_ASSIGN_OR_RETURN(
+      const RouteMapLayout layout,
+      ComputeLayout(routes, task_names, categories, layer_labels, options, geometry));
   SurfacePtr surface(
-      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, layout->width, layout->height));
+      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, layout.width, layout.height));
   if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot create a ", layout->width, "x", layout->height, " route map image: ",
+        "cannot create a ", layout.width, "x", layout.height, " route map image: ",
         cairo_status_to_string(cairo_surface_status(surface.get()))));
   }
   {
     ContextPtr cr(cairo_create(surface.get()));
-    Draw(cr.get(), routes, task_names, layer_labels, options, *layout, geometry);
+    Draw(cr.get(), routes, task_names, layer_labels, options, layout, geometry);
   }
   cairo_surface_flush(surface.get());
   std::string png;

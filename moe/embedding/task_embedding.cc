@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "data/crossfit.h"
 #include "glog/logging.h"
+#include "moe/base/status_macros.h"
 #include "moe/embedding/pca.h"
 #include "moe/model/bart_weights.h"
 
@@ -18,10 +19,8 @@ RouteWeights TaskEmbeddingModel::AverageRoutes(int64_t batch, at::Device device)
 }
 
 absl::StatusOr<TaskEmbeddingModel> LoadDenseEmbeddingModel(const std::string& model_dir) {
-  absl::StatusOr<BartForConditionalGeneration> model = LoadBartDirectory(model_dir);
-  if (!model.ok()) return model.status();
   TaskEmbeddingModel result;
-  result.model = *model;
+  TASKMOE_ASSIGN_OR_RETURN(result.model, LoadBartDirectory(model_dir));
   return result;
 }
 
@@ -37,10 +36,9 @@ absl::StatusOr<at::Tensor> PcaReduce(const at::Tensor& vectors, int64_t dim) {
   using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const at::Tensor data = vectors.detach().to(at::kCPU, at::kDouble).contiguous();
   const Eigen::MatrixXd matrix = Eigen::Map<const RowMajor>(data.data_ptr<double>(), data.size(0), data.size(1));
-  absl::StatusOr<PcaResult> pca = FitPca(matrix, dim);
-  if (!pca.ok()) return pca.status();
+  TASKMOE_ASSIGN_OR_RETURN(const PcaResult pca, FitPca(matrix, dim));
   at::Tensor projected = at::empty({data.size(0), dim}, at::kDouble);
-  Eigen::Map<RowMajor>(projected.data_ptr<double>(), data.size(0), dim) = pca->projected;
+  Eigen::Map<RowMajor>(projected.data_ptr<double>(), data.size(0), dim) = pca.projected;
   return projected.to(at::kFloat);
 }
 
@@ -49,23 +47,21 @@ absl::StatusOr<TaskTable> ComputeTaskEmbeddings(const TaskEmbeddingRequest& requ
   if (input.data == nullptr || input.data->tasks.empty()) {
     return absl::InvalidArgumentError("task embeddings: no tasks to embed");
   }
-  absl::StatusOr<std::shared_ptr<TaskEmbeddingMethod>> method =
-      TaskEmbeddingRegistry::Global().Create(request.method, request.context, request.params);
-  if (!method.ok()) return method.status();
-  if ((*method)->needs_model() && input.model == nullptr) {
+  TASKMOE_ASSIGN_OR_RETURN(
+      const std::shared_ptr<TaskEmbeddingMethod> method,
+      TaskEmbeddingRegistry::Global().Create(request.method, request.context, request.params));
+  if (method->needs_model() && input.model == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("task-embedding method '", request.method, "' needs a model; none was given"));
   }
-  absl::StatusOr<at::Tensor> vectors = (*method)->Compute(input);
-  if (!vectors.ok()) return vectors.status();
+  TASKMOE_ASSIGN_OR_RETURN(at::Tensor vectors, method->Compute(input));
   const int64_t tasks = static_cast<int64_t>(input.data->tasks.size());
-  CHECK(vectors->dim() == 2 && vectors->size(0) == tasks)
-      << "method '" << request.method << "' returned " << vectors->sizes() << " for " << tasks << " tasks";
+  CHECK(vectors.dim() == 2 && vectors.size(0) == tasks)
+      << "method '" << request.method << "' returned " << vectors.sizes() << " for " << tasks << " tasks";
   if (request.pca_dim > 0) {
-    vectors = PcaReduce(*vectors, request.pca_dim);
-    if (!vectors.ok()) return vectors.status();
+    TASKMOE_ASSIGN_OR_RETURN(vectors, PcaReduce(vectors, request.pca_dim));
   }
-  return TaskTable::Create(input.data->tasks, *vectors);
+  return TaskTable::Create(input.data->tasks, vectors);
 }
 
 absl::StatusOr<TokenizedDataset> ReadTaskEmbeddingData(const std::string& data_dir,
@@ -74,9 +70,8 @@ absl::StatusOr<TokenizedDataset> ReadTaskEmbeddingData(const std::string& data_d
                                                        const TokenizeOptions& options) {
   std::vector<TaskFile> files;
   for (const std::string& task : tasks) {
-    absl::StatusOr<std::vector<TaskFile>> task_files = ReadTaskFiles(data_dir, task, "train");
-    if (!task_files.ok()) return task_files.status();
-    for (TaskFile& file : *task_files) files.push_back(std::move(file));
+    TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskFile> task_files, ReadTaskFiles(data_dir, task, "train"));
+    for (TaskFile& file : task_files) files.push_back(std::move(file));
   }
   TokenizedDataset data = TokenizeTaskFiles(files, tokenizer, options);
   if (data.tasks != tasks) {

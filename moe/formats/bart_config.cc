@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "moe/base/status_macros.h"
 
 namespace taskmoe {
 namespace {
@@ -64,7 +65,7 @@ class FieldReader {
   // A boolean that only `expected` makes sense for in BART; absent is fine.
   absl::Status FixedBool(const char* key, bool expected, const char* why) const {
     bool value = expected;
-    if (absl::Status s = OptionalBool(key, &value); !s.ok()) return s;
+    TASKMOE_RETURN_IF_ERROR(OptionalBool(key, &value));
     if (value != expected) {
       return absl::InvalidArgumentError(absl::StrCat(source_, ": field '", key, "' is ",
                                                      value ? "true" : "false", ", but ", why));
@@ -117,14 +118,14 @@ absl::StatusOr<BartConfig> ParseBartConfig(const std::string& json_text,
            reader.FixedBool("tie_word_embeddings", true,
                             "the output projection is tied to model.shared"),
        }) {
-    if (!s.ok()) return s;
+    TASKMOE_RETURN_IF_ERROR(s);
   }
   if (auto it = root.find("forced_eos_token_id"); it != root.end()) {
     if (it->is_null()) {
       config.forced_eos_token_id.reset();
     } else {
       int64_t id = 0;
-      if (absl::Status s = reader.OptionalId("forced_eos_token_id", &id); !s.ok()) return s;
+      TASKMOE_RETURN_IF_ERROR(reader.OptionalId("forced_eos_token_id", &id));
       config.forced_eos_token_id = id;
     }
   }

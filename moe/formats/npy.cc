@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 
 namespace taskmoe {
 namespace {
@@ -109,39 +110,35 @@ absl::StatusOr<at::Tensor> ParseNpy(absl::string_view bytes, absl::string_view s
     return Malformed(source, absl::StrCat("header is not a dict: ", header));
   }
 
-  absl::StatusOr<std::string> descr = DictValue(header, "descr", source);
-  if (!descr.ok()) return descr.status();
-  absl::StatusOr<std::string> fortran = DictValue(header, "fortran_order", source);
-  if (!fortran.ok()) return fortran.status();
-  absl::StatusOr<std::string> shape_text = DictValue(header, "shape", source);
-  if (!shape_text.ok()) return shape_text.status();
+  TASKMOE_ASSIGN_OR_RETURN(const std::string descr, DictValue(header, "descr", source));
+  TASKMOE_ASSIGN_OR_RETURN(const std::string fortran, DictValue(header, "fortran_order", source));
+  TASKMOE_ASSIGN_OR_RETURN(const std::string shape_text, DictValue(header, "shape", source));
 
   const Descr* found = nullptr;
   for (const Descr& d : kDescrs) {
-    if (*descr == absl::StrCat("'", d.text, "'")) found = &d;
+    if (descr == absl::StrCat("'", d.text, "'")) found = &d;
   }
   if (found == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
-        source, ": dtype ", *descr, " is not supported (expected '<f4', '<f8', '<i4' or '<i8')"));
+        source, ": dtype ", descr, " is not supported (expected '<f4', '<f8', '<i4' or '<i8')"));
   }
-  if (*fortran != "False" && *fortran != "True") {
-    return Malformed(source, absl::StrCat("fortran_order is ", *fortran));
+  if (fortran != "False" && fortran != "True") {
+    return Malformed(source, absl::StrCat("fortran_order is ", fortran));
   }
-  const bool fortran_order = *fortran == "True";
-  absl::StatusOr<std::vector<int64_t>> shape = ParseShape(*shape_text, source);
-  if (!shape.ok()) return shape.status();
+  const bool fortran_order = fortran == "True";
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<int64_t> shape, ParseShape(shape_text, source));
 
   int64_t numel = 1;
-  for (int64_t size : *shape) numel *= size;
+  for (int64_t size : shape) numel *= size;
   const size_t data_bytes = static_cast<size_t>(numel) * at::elementSize(found->dtype);
   const size_t available = bytes.size() - header_start - header_length;
   if (available != data_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        source, ": shape (", absl::StrJoin(*shape, ", "), ") of ", found->text, " needs ",
+        source, ": shape (", absl::StrJoin(shape, ", "), ") of ", found->text, " needs ",
         data_bytes, " data bytes, the file has ", available));
   }
   // Fortran order stores the transpose of the C layout: read reversed, then permute back.
-  std::vector<int64_t> stored_shape = *shape;
+  std::vector<int64_t> stored_shape = shape;
   if (fortran_order) std::reverse(stored_shape.begin(), stored_shape.end());
   at::Tensor tensor = at::empty(stored_shape, at::TensorOptions().dtype(found->dtype));
   if (data_bytes > 0) std::memcpy(tensor.data_ptr(), bytes.data() + header_start + header_length, data_bytes);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 
 namespace taskmoe {
 namespace {
@@ -155,9 +156,8 @@ absl::StatusOr<std::vector<Entry>> ParseEntries(std::string_view header_text, ui
   std::vector<Entry> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") continue;
-    absl::StatusOr<Entry> entry = ParseEntry(source, it.key(), it.value(), data_size);
-    if (!entry.ok()) return entry.status();
-    entries.push_back(*std::move(entry));
+    TASKMOE_ASSIGN_OR_RETURN(Entry entry, ParseEntry(source, it.key(), it.value(), data_size));
+    entries.push_back(std::move(entry));
   }
   std::vector<const Entry*> by_offset;
   for (const Entry& e : entries) by_offset.push_back(&e);
@@ -178,14 +178,13 @@ absl::StatusOr<std::vector<Entry>> ParseEntries(std::string_view header_text, ui
 }  // namespace
 
 absl::StatusOr<TensorMap> ParseSafetensors(std::string_view bytes, const std::string& source_name) {
-  absl::StatusOr<uint64_t> header_size = HeaderSize(bytes, bytes.size(), source_name);
-  if (!header_size.ok()) return header_size.status();
-  const std::string_view data = bytes.substr(8 + *header_size);
-  absl::StatusOr<std::vector<Entry>> entries =
-      ParseEntries(bytes.substr(8, *header_size), data.size(), source_name);
-  if (!entries.ok()) return entries.status();
+  TASKMOE_ASSIGN_OR_RETURN(const uint64_t header_size,
+                           HeaderSize(bytes, bytes.size(), source_name));
+  const std::string_view data = bytes.substr(8 + header_size);
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<Entry> entries,
+                           ParseEntries(bytes.substr(8, header_size), data.size(), source_name));
   TensorMap tensors;
-  for (const Entry& e : *entries) {
+  for (const Entry& e : entries) {
     at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.type));
     if (e.end > e.begin) std::memcpy(t.data_ptr(), data.data() + e.begin, e.end - e.begin);
     tensors.emplace(e.name, std::move(t));
@@ -203,17 +202,15 @@ absl::StatusOr<TensorMap> ReadSafetensors(const std::string& path) {
   in.seekg(0);
   char prefix[8] = {0};
   in.read(prefix, std::min<uint64_t>(8, file_size));
-  absl::StatusOr<uint64_t> header_size =
-      HeaderSize(std::string_view(prefix, 8), file_size, path);
-  if (!header_size.ok()) return header_size.status();
-  std::string header_text(*header_size, '\0');
-  in.read(header_text.data(), *header_size);
-  const uint64_t data_start = 8 + *header_size;
-  absl::StatusOr<std::vector<Entry>> entries =
-      ParseEntries(header_text, file_size - data_start, path);
-  if (!entries.ok()) return entries.status();
+  TASKMOE_ASSIGN_OR_RETURN(const uint64_t header_size,
+                           HeaderSize(std::string_view(prefix, 8), file_size, path));
+  std::string header_text(header_size, '\0');
+  in.read(header_text.data(), header_size);
+  const uint64_t data_start = 8 + header_size;
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<Entry> entries,
+                           ParseEntries(header_text, file_size - data_start, path));
   TensorMap tensors;
-  for (const Entry& e : *entries) {
+  for (const Entry& e : entries) {
     at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.type));
     in.seekg(data_start + e.begin);
     in.read(static_cast<char*>(t.data_ptr()), e.end - e.begin);

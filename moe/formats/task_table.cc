@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 #include "moe/formats/npy.h"
 
 namespace taskmoe {
@@ -76,20 +77,16 @@ absl::StatusOr<std::vector<std::string>> TaskTable::ReadNames(const std::string&
 absl::StatusOr<TaskTable> TaskTable::Load(const std::string& directory) {
   const std::string names_path = absl::StrCat(directory, "/", kNamesFile);
   const std::string vectors_path = absl::StrCat(directory, "/", kVectorsFile);
-  absl::StatusOr<std::vector<std::string>> read_names = ReadNames(names_path);
-  if (!read_names.ok()) return read_names.status();
-  std::vector<std::string> names = *std::move(read_names);
-
-  absl::StatusOr<at::Tensor> vectors = ReadNpy(vectors_path);
-  if (!vectors.ok()) return vectors.status();
-  if (vectors->dim() != 2 || vectors->size(0) != static_cast<int64_t>(names.size()) ||
-      !at::isFloatingType(vectors->scalar_type())) {
+  TASKMOE_ASSIGN_OR_RETURN(std::vector<std::string> names, ReadNames(names_path));
+  TASKMOE_ASSIGN_OR_RETURN(const at::Tensor vectors, ReadNpy(vectors_path));
+  if (vectors.dim() != 2 || vectors.size(0) != static_cast<int64_t>(names.size()) ||
+      !at::isFloatingType(vectors.scalar_type())) {
     return absl::InvalidArgumentError(absl::StrCat(
         vectors_path, ": expected a float [", names.size(), ", dim] array (one row per task in ",
-        kNamesFile, "), got ", c10::toString(vectors->scalar_type()), " of shape [",
-        absl::StrJoin(vectors->sizes(), ", "), "]"));
+        kNamesFile, "), got ", c10::toString(vectors.scalar_type()), " of shape [",
+        absl::StrJoin(vectors.sizes(), ", "), "]"));
   }
-  absl::StatusOr<TaskTable> table = Create(std::move(names), *vectors);
+  absl::StatusOr<TaskTable> table = Create(std::move(names), vectors);
   if (!table.ok()) return absl::InvalidArgumentError(absl::StrCat(names_path, ": ", table.status().message()));
   return table;
 }
@@ -102,8 +99,7 @@ absl::Status TaskTable::WriteNames(const std::vector<std::string>& names,
 }
 
 absl::Status TaskTable::Save(const std::string& directory) const {
-  const absl::Status names = WriteNames(names_, absl::StrCat(directory, "/", kNamesFile));
-  if (!names.ok()) return names;
+  TASKMOE_RETURN_IF_ERROR(WriteNames(names_, absl::StrCat(directory, "/", kNamesFile)));
   return WriteNpy(absl::StrCat(directory, "/", kVectorsFile), vectors_.to(at::kFloat));
 }
 

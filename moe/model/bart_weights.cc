@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "moe/base/status_macros.h"
 #include "moe/formats/tensor_shape.h"
 
 namespace taskmoe {
@@ -93,10 +94,10 @@ absl::Status LoadIntoModule(const TensorMap& tensors, const std::string& source_
 
 absl::Status LoadBartWeights(TensorMap tensors, const std::string& source_name,
                              BartForConditionalGeneration& model) {
-  absl::StatusOr<TensorMap> canonical =
-      CanonicalBartTensors(std::move(tensors), source_name, model->config().vocab_size);
-  if (!canonical.ok()) return canonical.status();
-  return LoadIntoModule(*canonical, source_name, *model);
+  TASKMOE_ASSIGN_OR_RETURN(
+      const TensorMap canonical,
+      CanonicalBartTensors(std::move(tensors), source_name, model->config().vocab_size));
+  return LoadIntoModule(canonical, source_name, *model);
 }
 
 TensorMap BartStateDict(const BartForConditionalGeneration& model) {
@@ -111,13 +112,11 @@ absl::Status SaveBartWeights(const BartForConditionalGeneration& model, const st
 }
 
 absl::StatusOr<BartForConditionalGeneration> LoadBartDirectory(const std::string& dir) {
-  absl::StatusOr<BartConfig> config = LoadBartConfig(dir + "/config.json");
-  if (!config.ok()) return config.status();
+  TASKMOE_ASSIGN_OR_RETURN(const BartConfig config, LoadBartConfig(dir + "/config.json"));
   const std::string weights_path = dir + "/model.safetensors";
-  absl::StatusOr<TensorMap> tensors = ReadSafetensors(weights_path);
-  if (!tensors.ok()) return tensors.status();
-  BartForConditionalGeneration model(*config);
-  if (absl::Status s = LoadBartWeights(*std::move(tensors), weights_path, model); !s.ok()) {
+  TASKMOE_ASSIGN_OR_RETURN(TensorMap tensors, ReadSafetensors(weights_path));
+  BartForConditionalGeneration model(config);
+  if (absl::Status s = LoadBartWeights(std::move(tensors), weights_path, model); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(s.message(), " (config: ", dir, "/config.json)"));
   }
   model->eval();

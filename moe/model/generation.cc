@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "moe/base/status_macros.h"
 
 namespace taskmoe {
 namespace {
@@ -166,8 +167,8 @@ absl::StatusOr<GenerationOutput> GreedySearch(BartForConditionalGeneration& mode
                                               const at::Tensor& attention_mask,
                                               const GenerationOptions& options,
                                               const RouteWeights* routes) {
-  if (absl::Status s = ValidateGenerationOptions(options, model->config()); !s.ok()) return s;
-  if (absl::Status s = CheckInputs(input_ids, attention_mask, routes); !s.ok()) return s;
+  TASKMOE_RETURN_IF_ERROR(ValidateGenerationOptions(options, model->config()));
+  TASKMOE_RETURN_IF_ERROR(CheckInputs(input_ids, attention_mask, routes));
   torch::NoGradGuard no_grad;
   const ResolvedOptions r = Resolve(options, model->config());
   const int64_t batch = input_ids.size(0);
@@ -203,8 +204,8 @@ absl::StatusOr<GenerationOutput> BeamSearch(BartForConditionalGeneration& model,
                                             const at::Tensor& attention_mask,
                                             const GenerationOptions& options,
                                             const RouteWeights* routes) {
-  if (absl::Status s = ValidateGenerationOptions(options, model->config()); !s.ok()) return s;
-  if (absl::Status s = CheckInputs(input_ids, attention_mask, routes); !s.ok()) return s;
+  TASKMOE_RETURN_IF_ERROR(ValidateGenerationOptions(options, model->config()));
+  TASKMOE_RETURN_IF_ERROR(CheckInputs(input_ids, attention_mask, routes));
   torch::NoGradGuard no_grad;
   const ResolvedOptions r = Resolve(options, model->config());
   const int64_t batch = input_ids.size(0);

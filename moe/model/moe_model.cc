@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "moe/base/atomic_directory.h"
+#include "moe/base/status_macros.h"
 #include "moe/model/bart_weights.h"
 #include "moe/model/moe_layers.h"
 #include "moe/formats/tensor_shape.h"
@@ -218,7 +219,7 @@ MoeBart::MoeBart(BartForConditionalGeneration model, const BartConfig& config,
 }
 
 absl::StatusOr<MoeBart> MoeBart::Create(const BartConfig& config, const MoeOptions& options) {
-  if (absl::Status status = ValidateMoeOptions(options, config); !status.ok()) return status;
+  TASKMOE_RETURN_IF_ERROR(ValidateMoeOptions(options, config));
   BlockFactories factories;
   factories.encoder = [options](const BartConfig& c,
                                 int64_t layer) -> std::shared_ptr<EncoderBlock> {
@@ -243,12 +244,11 @@ absl::StatusOr<MoeBart> MoeBart::Create(const BartConfig& config, const MoeOptio
 
 absl::StatusOr<MoeBart> MoeBart::FromDense(const BartForConditionalGeneration& dense,
                                            const MoeOptions& options) {
-  absl::StatusOr<MoeBart> moe = Create(dense->config(), options);
-  if (!moe.ok()) return moe.status();
+  TASKMOE_ASSIGN_OR_RETURN(MoeBart moe, Create(dense->config(), options));
   std::map<std::string, at::Tensor> dense_state;
   for (auto& [name, tensor] : NamedState(*dense)) dense_state.emplace(name, tensor);
   torch::NoGradGuard no_grad;
-  for (auto& [name, tensor] : NamedState(*moe->model_)) {
+  for (auto& [name, tensor] : NamedState(*moe.model_)) {
     const std::optional<LayerName> parsed = ParseLayerName(name);
     const std::string dense_name =
         parsed.has_value() && parsed->expert.has_value() ? DenseLayerName(*parsed) : name;
@@ -257,22 +257,19 @@ absl::StatusOr<MoeBart> MoeBart::FromDense(const BartForConditionalGeneration& d
       return absl::InvalidArgumentError(absl::StrCat("dense model has no ", dense_name,
                                                      " to initialise ", name));
     }
-    if (absl::Status status = CopyInto(tensor, source->second, name, dense_name); !status.ok()) {
-      return status;
-    }
+    TASKMOE_RETURN_IF_ERROR(CopyInto(tensor, source->second, name, dense_name));
     if (parsed.has_value() && parsed->expert.has_value() && options.init_eps > 0.0) {
       tensor.add_(at::randn_like(tensor) * options.init_eps);
     }
   }
-  moe->model_->eval();
+  moe.model_->eval();
   return moe;
 }
 
 absl::StatusOr<MoeBart> MoeBart::FromDenseDirectory(const std::string& dir,
                                                     const MoeOptions& options) {
-  absl::StatusOr<BartForConditionalGeneration> dense = LoadBartDirectory(dir);
-  if (!dense.ok()) return dense.status();
-  return FromDense(*dense, options);
+  TASKMOE_ASSIGN_OR_RETURN(const BartForConditionalGeneration dense, LoadBartDirectory(dir));
+  return FromDense(dense, options);
 }
 
 absl::Status MoeBart::CheckRoutes(const RouteWeights& routes, int64_t batch) const {
@@ -283,19 +280,19 @@ absl::StatusOr<BartOutput> MoeBart::Forward(const at::Tensor& input_ids,
                                             const at::Tensor& attention_mask,
                                             const at::Tensor& decoder_input_ids,
                                             const RouteWeights& routes) {
-  if (absl::Status status = CheckRoutes(routes, input_ids.size(0)); !status.ok()) return status;
+  TASKMOE_RETURN_IF_ERROR(CheckRoutes(routes, input_ids.size(0)));
   return model_->Forward(input_ids, attention_mask, decoder_input_ids, &routes);
 }
 
 absl::StatusOr<BartForConditionalGeneration> MoeBart::ExtractDense(
     const RouteWeights& routes) const {
-  if (absl::Status status = CheckRoutes(routes, /*batch=*/1); !status.ok()) return status;
-  absl::StatusOr<std::vector<int64_t>> encoder_experts =
-      ChosenExperts(routes.encoder, options_.encoder_vanilla_layers, "encoder");
-  if (!encoder_experts.ok()) return encoder_experts.status();
-  absl::StatusOr<std::vector<int64_t>> decoder_experts =
-      ChosenExperts(routes.decoder, options_.decoder_vanilla_layers, "decoder");
-  if (!decoder_experts.ok()) return decoder_experts.status();
+  TASKMOE_RETURN_IF_ERROR(CheckRoutes(routes, /*batch=*/1));
+  TASKMOE_ASSIGN_OR_RETURN(
+      const std::vector<int64_t> encoder_experts,
+      ChosenExperts(routes.encoder, options_.encoder_vanilla_layers, "encoder"));
+  TASKMOE_ASSIGN_OR_RETURN(
+      const std::vector<int64_t> decoder_experts,
+      ChosenExperts(routes.decoder, options_.decoder_vanilla_layers, "decoder"));
 
   std::map<std::string, at::Tensor> moe_state;
   for (auto& [name, tensor] : NamedState(*model_)) moe_state.emplace(name, tensor);
@@ -304,23 +301,20 @@ absl::StatusOr<BartForConditionalGeneration> MoeBart::ExtractDense(
   for (auto& [name, tensor] : NamedState(*dense)) {
     std::string source_name = name;
     if (const std::optional<LayerName> parsed = ParseLayerName(name); parsed.has_value()) {
-      const int64_t expert = (parsed->decoder ? *decoder_experts : *encoder_experts)[parsed->layer];
+      const int64_t expert = (parsed->decoder ? decoder_experts : encoder_experts)[parsed->layer];
       if (expert >= 0) source_name = ExpertLayerName(*parsed, expert);
     }
     const auto source = moe_state.find(source_name);
     CHECK(source != moe_state.end()) << "MoE model lacks " << source_name << " for " << name;
-    if (absl::Status status = CopyInto(tensor, source->second, name, source_name); !status.ok()) {
-      return status;
-    }
+    TASKMOE_RETURN_IF_ERROR(CopyInto(tensor, source->second, name, source_name));
   }
   dense->eval();
   return dense;
 }
 
 absl::Status SaveBartDirectory(const BartForConditionalGeneration& model, const std::string& dir) {
-  absl::StatusOr<AtomicDirectory> staging = AtomicDirectory::Begin(dir);
-  if (!staging.ok()) return staging.status();
-  const std::string config_path = staging->staging() + "/config.json";
+  TASKMOE_ASSIGN_OR_RETURN(AtomicDirectory staging, AtomicDirectory::Begin(dir));
+  const std::string config_path = staging.staging() + "/config.json";
   {
     std::ofstream out(config_path);
     out << BartConfigJson(model->config());
@@ -328,11 +322,8 @@ absl::Status SaveBartDirectory(const BartForConditionalGeneration& model, const 
       return absl::InternalError(absl::StrCat("cannot write ", config_path));
     }
   }
-  if (absl::Status status = SaveBartWeights(model, staging->staging() + "/model.safetensors");
-      !status.ok()) {
-    return status;
-  }
-  return staging->Commit();
+  TASKMOE_RETURN_IF_ERROR(SaveBartWeights(model, staging.staging() + "/model.safetensors"));
+  return staging.Commit();
 }
 
 }  // namespace taskmoe

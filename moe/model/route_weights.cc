@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
+#include "moe/base/status_macros.h"
 #include "moe/formats/tensor_shape.h"
 
 namespace taskmoe {
@@ -36,9 +37,8 @@ absl::Status ValidatePart(const at::Tensor& routes, const char* part, int64_t la
 }  // namespace
 
 absl::Status ValidateRoutes(const RouteWeights& routes, const ModelShape& shape, int64_t batch) {
-  absl::Status status =
-      ValidatePart(routes.encoder, "encoder", shape.encoder_layers, batch, shape.experts);
-  if (!status.ok()) return status;
+  TASKMOE_RETURN_IF_ERROR(
+      ValidatePart(routes.encoder, "encoder", shape.encoder_layers, batch, shape.experts));
   return ValidatePart(routes.decoder, "decoder", shape.decoder_layers, batch, shape.experts);
 }
 

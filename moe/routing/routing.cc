@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
+#include "moe/base/status_macros.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/tensor_shape.h"
 
@@ -77,7 +78,7 @@ absl::StatusOr<std::shared_ptr<RoutingPlugin>> CreateRoutingPlugin(const Routing
     }
     return table;
   }
-  if (absl::Status status = CheckContext(context); !status.ok()) return status;
+  TASKMOE_RETURN_IF_ERROR(CheckContext(context));
   absl::StatusOr<std::shared_ptr<RoutingPlugin>> plugin =
       RoutingRegistry::Global().Create(config.plugin(), context, config.params());
   if (!plugin.ok()) {
@@ -90,7 +91,7 @@ absl::StatusOr<std::shared_ptr<RoutingPlugin>> CreateRoutingPlugin(const Routing
 absl::StatusOr<std::shared_ptr<RoutingPlugin>> MakeTaskRouteTable(const RoutingContext& context,
                                                                   const at::Tensor& task_routes,
                                                                   const std::string& source) {
-  if (absl::Status status = CheckContext(context); !status.ok()) return status;
+  TASKMOE_RETURN_IF_ERROR(CheckContext(context));
   const ModelShape& shape = context.shape;
   const std::vector<int64_t> expected = {
       context.num_tasks, shape.encoder_layers + shape.decoder_layers, shape.experts};
@@ -111,9 +112,8 @@ absl::StatusOr<std::shared_ptr<RoutingPlugin>> MakeTaskRouteTable(const RoutingC
 absl::StatusOr<std::shared_ptr<RoutingPlugin>> ReadTaskRouteTable(const RoutingContext& context,
                                                                   const std::string& npy_path) {
   if (npy_path.empty()) return absl::InvalidArgumentError("no routes file given (.npy)");
-  absl::StatusOr<at::Tensor> routes = ReadNpy(npy_path);
-  if (!routes.ok()) return routes.status();
-  return MakeTaskRouteTable(context, *routes, npy_path);
+  TASKMOE_ASSIGN_OR_RETURN(const at::Tensor routes, ReadNpy(npy_path));
+  return MakeTaskRouteTable(context, routes, npy_path);
 }
 
 bool CanLoadRoutingState(const std::string& saved_plugin, const RoutingConfig& config,

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include "absl/status/statusor.h"
+#include "moe/base/status_macros.h"
 #include "moe/routing/routing.h"
 #include "routing_plugins/annealed/annealed.pb.h"
 #include "routing_plugins/router/router.h"
@@ -43,16 +44,15 @@ class AnnealedRouting : public RoutingPlugin {
 
 absl::StatusOr<std::shared_ptr<RoutingPlugin>> MakeAnnealedRouting(const RoutingContext& context,
                                                                    const AnnealedRoutingParams& params) {
-  absl::StatusOr<RouterNetworkOptions> router = RouterNetworkOptionsFromProto(params.router(), context);
-  if (!router.ok()) return router.status();
+  TASKMOE_ASSIGN_OR_RETURN(const RouterNetworkOptions router,
+                           RouterNetworkOptionsFromProto(params.router(), context));
   RouteSelectionParams selection;
   selection.set_function(RouteSelectionParams::SOFTMAX);
   selection.set_initial_tau(params.initial_tau());
   selection.set_minimum_tau(params.minimum_tau());
   selection.set_anneal_rate(params.anneal_rate());
-  absl::StatusOr<SelectionOptions> options = SelectionOptionsFromProto(selection);
-  if (!options.ok()) return options.status();
-  return std::make_shared<AnnealedRouting>(context, *router, options->temperature);
+  TASKMOE_ASSIGN_OR_RETURN(const SelectionOptions options, SelectionOptionsFromProto(selection));
+  return std::make_shared<AnnealedRouting>(context, router, options.temperature);
 }
 
 TASKMOE_REGISTER_ROUTING_PLUGIN("annealed", AnnealedRoutingParams, MakeAnnealedRouting);

@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "moe/base/status_macros.h"
 #include "moe/routing/routing.h"
 #include "routing_plugins/learned/learned.pb.h"
 #include "routing_plugins/router/router.h"
@@ -74,12 +75,8 @@ class LearnedRouting : public RoutingPlugin {
 absl::StatusOr<std::shared_ptr<RoutingPlugin>> MakeLearnedRouting(const RoutingContext& context,
                                                                   const LearnedRoutingParams& params) {
   LearnedRoutingOptions options;
-  absl::StatusOr<RouterNetworkOptions> router = RouterNetworkOptionsFromProto(params.router(), context);
-  if (!router.ok()) return router.status();
-  absl::StatusOr<SelectionOptions> selection = SelectionOptionsFromProto(params.selection());
-  if (!selection.ok()) return selection.status();
-  options.router = *router;
-  options.selection = *selection;
+  TASKMOE_ASSIGN_OR_RETURN(options.router, RouterNetworkOptionsFromProto(params.router(), context));
+  TASKMOE_ASSIGN_OR_RETURN(options.selection, SelectionOptionsFromProto(params.selection()));
   options.exploration_epsilon = params.exploration_epsilon();
   if (!(options.exploration_epsilon >= 0 && options.exploration_epsilon <= 1)) {
     return absl::InvalidArgumentError(
