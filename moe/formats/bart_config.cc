@@ -1,13 +1,12 @@
 #include "moe/formats/bart_config.h"
 
-#include <fstream>
-#include <iterator>
-#include <sstream>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
 
 namespace taskmoe {
@@ -164,9 +163,7 @@ absl::StatusOr<BartConfig> ParseBartConfig(const std::string& json_text,
 }
 
 absl::StatusOr<BartConfig> LoadBartConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open for reading"));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TASKMOE_ASSIGN_OR_RETURN(const std::string text, ReadFileBytes(path));
   return ParseBartConfig(text, path);
 }
 

@@ -4,8 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <string>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -151,12 +150,8 @@ absl::StatusOr<at::Tensor> ParseNpy(absl::string_view bytes, absl::string_view s
 }
 
 absl::StatusOr<at::Tensor> ReadNpy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open for reading"));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read failed"));
-  return ParseNpy(contents.str(), path);
+  TASKMOE_ASSIGN_OR_RETURN(const std::string bytes, ReadFileBytes(path));
+  return ParseNpy(bytes, path);
 }
 
 absl::StatusOr<std::string> SerializeNpy(const at::Tensor& tensor) {

@@ -1,9 +1,7 @@
 #include "moe/formats/task_table.h"
 
-#include <cstdio>
-#include <fstream>
 #include <set>
-#include <sstream>
+#include <string>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -46,9 +44,8 @@ absl::StatusOr<TaskTable> TaskTable::Create(std::vector<std::string> names, cons
 }
 
 absl::StatusOr<std::vector<std::string>> TaskTable::ReadNames(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open for reading"));
-  const nlohmann::json id2task = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  TASKMOE_ASSIGN_OR_RETURN(const std::string text, ReadFileBytes(path));
+  const nlohmann::json id2task = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (id2task.is_discarded() || !id2task.is_object()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": expected a JSON object {\"0\": \"task name\", ...}"));

@@ -1,7 +1,6 @@
 #include "moe/model/moe_model.h"
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -19,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "moe/base/atomic_directory.h"
+#include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
 #include "moe/model/bart_weights.h"
 #include "moe/model/moe_layers.h"
@@ -314,14 +314,8 @@ absl::StatusOr<BartForConditionalGeneration> MoeBart::ExtractDense(
 
 absl::Status SaveBartDirectory(const BartForConditionalGeneration& model, const std::string& dir) {
   TASKMOE_ASSIGN_OR_RETURN(AtomicDirectory staging, AtomicDirectory::Begin(dir));
-  const std::string config_path = staging.staging() + "/config.json";
-  {
-    std::ofstream out(config_path);
-    out << BartConfigJson(model->config());
-    if (!out.good()) {
-      return absl::InternalError(absl::StrCat("cannot write ", config_path));
-    }
-  }
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(staging.staging() + "/config.json", BartConfigJson(model->config())));
   TASKMOE_RETURN_IF_ERROR(SaveBartWeights(model, staging.staging() + "/model.safetensors"));
   return staging.Commit();
 }
