@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -116,6 +117,167 @@ std::vector<int64_t> Row(const at::Tensor& sequences, int64_t row) {
   return std::vector<int64_t>(r.data_ptr<int64_t>(), r.data_ptr<int64_t>() + r.numel());
 }
 
+// The encoder side of beam search with each example repeated once per beam: row
+// example * beams + k belongs to beam k of that example.
+struct BeamInputs {
+  at::Device device;  // of input_ids, where the model runs
+  at::Tensor encoder;
+  at::Tensor mask;
+  std::optional<RouteWeights> routes;
+};
+
+// Encodes each example once, then gives every beam its copy of the encoding, mask and routes.
+BeamInputs RepeatForBeams(BartForConditionalGeneration& model, const at::Tensor& input_ids,
+                          const at::Tensor& attention_mask, const RouteWeights* routes,
+                          const ResolvedOptions& r) {
+  BeamInputs inputs{input_ids.device()};
+  const at::Tensor beam_of_example =
+      at::arange(input_ids.size(0), at::kLong).repeat_interleave(r.options.num_beams);
+  inputs.encoder = model->Encode(input_ids, attention_mask, routes)
+                       .index_select(0, beam_of_example.to(inputs.device));
+  if (attention_mask.defined()) {
+    inputs.mask = attention_mask.index_select(0, beam_of_example.to(inputs.device));
+  }
+  if (routes != nullptr) {
+    inputs.routes.emplace();
+    inputs.routes->encoder = routes->encoder;
+    if (routes->decoder.defined()) {
+      inputs.routes->decoder =
+          routes->decoder.index_select(1, beam_of_example.to(routes->decoder.device()));
+    }
+  }
+  return inputs;
+}
+
+// The open beams (rows as in BeamInputs) and finished hypotheses of a batch, on the CPU.
+struct BeamState {
+  at::Tensor sequences;  // int64 [batch * beams, cur_len]
+  at::Tensor scores;     // float [batch * beams]: each open beam's sum of log-probabilities
+  std::vector<BeamHypotheses> hypotheses;  // per example
+  std::vector<bool> done;                  // per example
+};
+
+BeamState StartBeams(int64_t batch, const ResolvedOptions& r) {
+  const int64_t beams = r.options.num_beams;
+  BeamState state;
+  state.sequences = at::full({batch * beams, 1}, r.start_token, at::kLong);
+  // Only the first beam of each example is live at the start, so the beams do not duplicate.
+  state.scores = at::zeros({batch, beams}, at::kFloat);
+  state.scores.slice(1, 1).fill_(-1e9);
+  state.scores = state.scores.view({-1});
+  state.hypotheses.assign(
+      batch, BeamHypotheses(beams, r.options.length_penalty, r.options.early_stopping));
+  state.done.assign(batch, false);
+  return state;
+}
+
+// The score of every one-token continuation of every open beam, [batch, beams * vocab]: the
+// beam's score plus the token's processed log-probability. Advances the decoder cache.
+at::Tensor ContinuationScores(BartForConditionalGeneration& model, const BeamInputs& inputs,
+                              const BeamState& state, const ResolvedOptions& r,
+                              DecoderCache& cache) {
+  const int64_t cur_len = state.sequences.size(1);
+  const at::Tensor last = state.sequences.slice(1, cur_len - 1).to(inputs.device);
+  const RouteWeights* routes = inputs.routes.has_value() ? &*inputs.routes : nullptr;
+  const at::Tensor logits =
+      model->Decode(last, inputs.encoder, inputs.mask, routes, &cache).select(1, 0);
+  const at::Tensor scores = ProcessScores(
+      at::log_softmax(logits.to(at::kFloat), -1).to(at::kCPU), state.sequences, r);
+  const int64_t batch = static_cast<int64_t>(state.hypotheses.size());
+  return (scores + state.scores.unsqueeze(1)).view({batch, -1});
+}
+
+// The beams kept for the next step, flat [batch * beams]: score, appended token, and the row
+// of the current sequences that each one extends.
+struct NextBeams {
+  at::Tensor scores;
+  at::Tensor tokens;
+  at::Tensor rows;
+};
+
+// Walks each open example's 2 * beams best continuations in order: an eos among the first
+// `beams` finishes a hypothesis, the first `beams` others stay open. Finished examples pad.
+NextBeams ChooseNextBeams(const at::Tensor& scores, int64_t vocab, const ResolvedOptions& r,
+                          BeamState& state) {
+  const int64_t batch = scores.size(0);
+  const int64_t beams = r.options.num_beams;
+  const auto [top_scores, top_ids] = scores.topk(2 * beams, 1, /*largest=*/true, /*sorted=*/true);
+  const at::Tensor top_beams = top_ids.div(vocab, "floor");
+  const at::Tensor top_tokens = top_ids.remainder(vocab);
+  const auto top_score = top_scores.accessor<float, 2>();
+  const auto top_beam = top_beams.accessor<int64_t, 2>();
+  const auto top_token = top_tokens.accessor<int64_t, 2>();
+  at::Tensor next_scores = at::zeros({batch, beams}, at::kFloat);
+  at::Tensor next_tokens = at::full({batch, beams}, r.pad, at::kLong);
+  at::Tensor next_rows = (at::arange(batch, at::kLong) * beams).unsqueeze(1).repeat({1, beams});
+  for (int64_t b = 0; b < batch; ++b) {
+    if (state.done[b]) continue;
+    int64_t filled = 0;
+    for (int64_t rank = 0; rank < 2 * beams && filled < beams; ++rank) {
+      const int64_t row = b * beams + top_beam[b][rank];
+      if (top_token[b][rank] == r.eos) {
+        // An eos outside the top num_beams candidates is not a hypothesis (as in Hugging Face).
+        if (rank >= beams) continue;
+        state.hypotheses[b].Add(Row(state.sequences, row), top_score[b][rank]);
+      } else {
+        next_scores[b][filled] = top_score[b][rank];
+        next_tokens[b][filled] = top_token[b][rank];
+        next_rows[b][filled] = row;
+        ++filled;
+      }
+    }
+    state.done[b] = state.hypotheses[b].IsDone(top_score[b][0], state.sequences.size(1));
+  }
+  return {next_scores.view({-1}), next_tokens.view({-1}), next_rows.view({-1})};
+}
+
+// Moves to the chosen beams: their rows gain their tokens, and the cache follows the rows.
+void AdvanceBeams(const NextBeams& next, at::Device device, BeamState& state,
+                  DecoderCache& cache) {
+  state.sequences =
+      at::cat({state.sequences.index_select(0, next.rows), next.tokens.view({-1, 1})}, 1);
+  cache.Reorder(next.rows.to(device));
+  state.scores = next.scores;
+}
+
+// At the length limit the open beams of unfinished examples compete with their finished
+// hypotheses.
+void AddOpenBeams(const ResolvedOptions& r, BeamState& state) {
+  const int64_t beams = r.options.num_beams;
+  for (int64_t b = 0; b < static_cast<int64_t>(state.hypotheses.size()); ++b) {
+    if (state.done[b]) continue;
+    for (int64_t k = 0; k < beams; ++k) {
+      state.hypotheses[b].Add(Row(state.sequences, b * beams + k),
+                              state.scores[b * beams + k].item<float>());
+    }
+  }
+}
+
+// Each example's best hypothesis closed by eos (where max_length leaves room), padded to the
+// longest, with its score.
+GenerationOutput BestHypotheses(const std::vector<BeamHypotheses>& hypotheses,
+                                const ResolvedOptions& r, at::Device device) {
+  const int64_t batch = static_cast<int64_t>(hypotheses.size());
+  int64_t longest = 0;
+  for (const BeamHypotheses& h : hypotheses) {
+    longest = std::max<int64_t>(longest, h.Best().second.size());
+  }
+  const int64_t width = std::min(longest + 1, r.options.max_length);
+  GenerationOutput out;
+  at::Tensor result = at::full({batch, width}, r.pad, at::kLong);
+  out.sequence_scores = at::zeros({batch}, at::kFloat);
+  for (int64_t b = 0; b < batch; ++b) {
+    const auto& [score, tokens] = hypotheses[b].Best();
+    const int64_t length = tokens.size();
+    result[b].slice(0, 0, length).copy_(at::tensor(tokens, at::kLong));
+    if (length < r.options.max_length) result[b][length] = r.eos;
+    out.sequence_scores[b] = score;
+  }
+  out.sequences = result.to(device);
+  out.sequence_scores = out.sequence_scores.to(device);
+  return out;
+}
+
 absl::Status CheckInputs(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                          const RouteWeights* routes) {
   if (input_ids.dim() != 2 || input_ids.scalar_type() != at::kLong) {
@@ -208,99 +370,17 @@ absl::StatusOr<GenerationOutput> BeamSearch(BartForConditionalGeneration& model,
   TASKMOE_RETURN_IF_ERROR(CheckInputs(input_ids, attention_mask, routes));
   torch::NoGradGuard no_grad;
   const ResolvedOptions r = Resolve(options, model->config());
-  const int64_t batch = input_ids.size(0);
-  const int64_t beams = options.num_beams;
-  const int64_t vocab = model->config().vocab_size;
-  const at::Device device = input_ids.device();
-  // Encode once per example, then give every beam its copy.
-  const at::Tensor beam_of_example = at::arange(batch, at::kLong).repeat_interleave(beams);
-  const at::Tensor encoder =
-      model->Encode(input_ids, attention_mask, routes).index_select(0, beam_of_example.to(device));
-  const at::Tensor mask = attention_mask.defined()
-                              ? attention_mask.index_select(0, beam_of_example.to(device))
-                              : at::Tensor();
-  RouteWeights beam_routes;
-  if (routes != nullptr) {
-    beam_routes.encoder = routes->encoder;
-    if (routes->decoder.defined()) {
-      beam_routes.decoder = routes->decoder.index_select(1, beam_of_example.to(routes->decoder.device()));
-    }
-  }
+  const BeamInputs inputs = RepeatForBeams(model, input_ids, attention_mask, routes, r);
   DecoderCache cache = model->model->decoder->NewCache();
-  at::Tensor sequences = at::full({batch * beams, 1}, r.start_token, at::kLong);
-  // Only the first beam of each example is live at the start, so the beams do not duplicate.
-  at::Tensor beam_scores = at::zeros({batch, beams}, at::kFloat);
-  beam_scores.slice(1, 1).fill_(-1e9);
-  beam_scores = beam_scores.view({-1});
-  std::vector<BeamHypotheses> hypotheses(
-      batch, BeamHypotheses(beams, options.length_penalty, options.early_stopping));
-  std::vector<bool> done(batch, false);
-  while (sequences.size(1) < r.options.max_length) {
-    const int64_t cur_len = sequences.size(1);
-    const at::Tensor last = sequences.slice(1, cur_len - 1).to(device);
-    const at::Tensor logits = model->Decode(last, encoder, mask, routes ? &beam_routes : nullptr,
-                                            &cache).select(1, 0);
-    at::Tensor scores = ProcessScores(at::log_softmax(logits.to(at::kFloat), -1).to(at::kCPU),
-                                      sequences, r);
-    scores = (scores + beam_scores.unsqueeze(1)).view({batch, beams * vocab});
-    const auto [top_scores, top_ids] = scores.topk(2 * beams, 1, /*largest=*/true, /*sorted=*/true);
-    const at::Tensor top_beams = top_ids.div(vocab, "floor");
-    const at::Tensor top_tokens = top_ids.remainder(vocab);
-    const auto top_score = top_scores.accessor<float, 2>();
-    const auto top_beam = top_beams.accessor<int64_t, 2>();
-    const auto top_token = top_tokens.accessor<int64_t, 2>();
-    at::Tensor next_scores = at::zeros({batch, beams}, at::kFloat);
-    at::Tensor next_tokens = at::full({batch, beams}, r.pad, at::kLong);
-    at::Tensor next_rows = (at::arange(batch, at::kLong) * beams).unsqueeze(1).repeat({1, beams});
-    for (int64_t b = 0; b < batch; ++b) {
-      if (done[b]) continue;  // finished entries keep padding
-      int64_t filled = 0;
-      for (int64_t rank = 0; rank < 2 * beams && filled < beams; ++rank) {
-        const int64_t row = b * beams + top_beam[b][rank];
-        if (top_token[b][rank] == r.eos) {
-          // An eos outside the top num_beams candidates is not a hypothesis (as in Hugging Face).
-          if (rank >= beams) continue;
-          hypotheses[b].Add(Row(sequences, row), top_score[b][rank]);
-        } else {
-          next_scores[b][filled] = top_score[b][rank];
-          next_tokens[b][filled] = top_token[b][rank];
-          next_rows[b][filled] = row;
-          ++filled;
-        }
-      }
-      done[b] = hypotheses[b].IsDone(top_score[b][0], cur_len);
-    }
-    next_rows = next_rows.view({-1});
-    sequences = at::cat({sequences.index_select(0, next_rows), next_tokens.view({-1, 1})}, 1);
-    cache.Reorder(next_rows.to(device));
-    beam_scores = next_scores.view({-1});
-    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
+  BeamState state = StartBeams(input_ids.size(0), r);
+  while (state.sequences.size(1) < r.options.max_length) {
+    const at::Tensor scores = ContinuationScores(model, inputs, state, r, cache);
+    const NextBeams next = ChooseNextBeams(scores, model->config().vocab_size, r, state);
+    AdvanceBeams(next, inputs.device, state, cache);
+    if (std::all_of(state.done.begin(), state.done.end(), [](bool d) { return d; })) break;
   }
-  // Open beams of unfinished entries compete with the finished hypotheses.
-  for (int64_t b = 0; b < batch; ++b) {
-    if (done[b]) continue;
-    for (int64_t k = 0; k < beams; ++k) {
-      hypotheses[b].Add(Row(sequences, b * beams + k), beam_scores[b * beams + k].item<float>());
-    }
-  }
-  int64_t longest = 0;
-  for (const BeamHypotheses& h : hypotheses) {
-    longest = std::max<int64_t>(longest, h.Best().second.size());
-  }
-  const int64_t width = std::min(longest + 1, r.options.max_length);
-  GenerationOutput out;
-  at::Tensor result = at::full({batch, width}, r.pad, at::kLong);
-  out.sequence_scores = at::zeros({batch}, at::kFloat);
-  for (int64_t b = 0; b < batch; ++b) {
-    const auto& [score, tokens] = hypotheses[b].Best();
-    const int64_t length = tokens.size();
-    result[b].slice(0, 0, length).copy_(at::tensor(tokens, at::kLong));
-    if (length < r.options.max_length) result[b][length] = r.eos;
-    out.sequence_scores[b] = score;
-  }
-  out.sequences = result.to(device);
-  out.sequence_scores = out.sequence_scores.to(device);
-  return out;
+  AddOpenBeams(r, state);
+  return BestHypotheses(state.hypotheses, r, inputs.device);
 }
 
 absl::StatusOr<GenerationOutput> Generate(BartForConditionalGeneration& model,
