@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 
@@ -15,6 +14,7 @@
 #include "data/tokenizer.h"
 #include "glog/logging.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace taskmoe {
@@ -175,38 +175,36 @@ absl::Status WriteBpeModel(const BpeModel& model, const std::string& out_dir) {
   for (size_t id = 0; id < model.vocab.size(); ++id) vocab[model.vocab[id]] = id;
   std::string merges = "#version: 0.2\n";
   for (const auto& [left, right] : model.merges) absl::StrAppend(&merges, left, " ", right, "\n");
-  if (absl::Status status = WriteFileAtomically(out_dir + "/vocab.json", vocab.dump());
-      !status.ok()) {
-    return status;
-  }
+  TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(out_dir + "/vocab.json", vocab.dump()));
   return WriteFileAtomically(out_dir + "/merges.txt", merges);
 }
 
 absl::Status TrainBpe(const std::vector<std::string>& corpus, const BpeTrainerOptions& options,
                       const std::string& out_dir) {
-  absl::StatusOr<BpeModel> model = LearnBpe(corpus, options);
-  if (!model.ok()) return model.status();
-  return WriteBpeModel(*model, out_dir);
+  TASKMOE_ASSIGN_OR_RETURN(const BpeModel model, LearnBpe(corpus, options));
+  return WriteBpeModel(model, out_dir);
 }
 
 absl::StatusOr<std::vector<std::string>> ReadBpeCorpus(const std::vector<std::string>& paths) {
   std::vector<std::string> corpus;
   for (const std::string& path : paths) {
-    std::ifstream stream(path, std::ios::binary);
-    if (!stream) return absl::NotFoundError(absl::StrCat("cannot open corpus file '", path, "'"));
+    absl::StatusOr<std::string> bytes = ReadFileBytes(path);
+    if (!bytes.ok()) {
+      return absl::Status(bytes.status().code(), absl::StrCat("cannot open corpus file '", path,
+                                                              "': ", bytes.status().message()));
+    }
     const bool crossfit_tsv = absl::EndsWith(path, ".tsv");
-    for (std::string line; std::getline(stream, line);) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
+    for (absl::string_view line : absl::StrSplit(*bytes, '\n')) {
+      line = absl::StripSuffix(line, "\r");
       if (line.empty()) continue;
       if (!crossfit_tsv) {
-        corpus.push_back(std::move(line));
+        corpus.emplace_back(line);
         continue;
       }
       for (const absl::string_view field : absl::StrSplit(line, '\t', absl::SkipEmpty())) {
         corpus.push_back(absl::StrCat(" ", field));
       }
     }
-    if (stream.bad()) return absl::DataLossError(absl::StrCat("cannot read '", path, "'"));
   }
   return corpus;
 }

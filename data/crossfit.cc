@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "data/python_str.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace taskmoe {
@@ -65,13 +66,12 @@ absl::StatusOr<std::string> TaskDirectory(const std::string& data_dir, const std
 
 absl::StatusOr<TaskFile> ReadTaskFile(const std::string& task, std::string prefix,
                                       std::string path) {
-  absl::StatusOr<std::vector<Example>> examples = ReadTsv(path);
-  if (!examples.ok()) return examples.status();
+  TASKMOE_ASSIGN_OR_RETURN(std::vector<Example> examples, ReadTsv(path));
   TaskFile file;
   file.task = task;
   file.prefix = std::move(prefix);
   file.path = std::move(path);
-  file.examples = *std::move(examples);
+  file.examples = std::move(examples);
   return file;
 }
 
@@ -93,9 +93,8 @@ absl::StatusOr<std::vector<std::string>> StringList(const nlohmann::ordered_json
 }
 
 absl::StatusOr<nlohmann::ordered_json> ReadJsonObject(const std::string& path) {
-  absl::StatusOr<std::string> content = ReadFileBytes(path);
-  if (!content.ok()) return content.status();
-  nlohmann::ordered_json json = nlohmann::ordered_json::parse(*content, nullptr,
+  TASKMOE_ASSIGN_OR_RETURN(const std::string content, ReadFileBytes(path));
+  nlohmann::ordered_json json = nlohmann::ordered_json::parse(content, nullptr,
                                                               /*allow_exceptions=*/false);
   if (json.is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
@@ -146,9 +145,8 @@ absl::StatusOr<std::vector<Example>> ParseTsv(std::string_view content, std::str
 }
 
 absl::StatusOr<std::vector<Example>> ReadTsv(const std::string& path) {
-  absl::StatusOr<std::string> content = ReadFileBytes(path);
-  if (!content.ok()) return content.status();
-  return ParseTsv(*content, path);
+  TASKMOE_ASSIGN_OR_RETURN(const std::string content, ReadFileBytes(path));
+  return ParseTsv(content, path);
 }
 
 absl::StatusOr<std::vector<std::string>> ListPrefixes(const std::string& task_dir) {
@@ -185,70 +183,62 @@ std::string TaskNameOfFile(std::string_view path) {
 absl::StatusOr<std::vector<TaskFile>> ReadTaskFiles(const std::string& data_dir,
                                                     const std::string& task,
                                                     std::string_view split) {
-  if (absl::Status status = CheckSplitName(split); !status.ok()) return status;
-  absl::StatusOr<std::string> task_dir = TaskDirectory(data_dir, task);
-  if (!task_dir.ok()) return task_dir.status();
-  absl::StatusOr<std::vector<std::string>> prefixes = ListPrefixes(*task_dir);
-  if (!prefixes.ok()) return prefixes.status();
-  if (prefixes->empty()) {
-    return absl::NotFoundError(absl::StrCat("task directory ", *task_dir, " has no *.tsv files"));
+  TASKMOE_RETURN_IF_ERROR(CheckSplitName(split));
+  TASKMOE_ASSIGN_OR_RETURN(const std::string task_dir, TaskDirectory(data_dir, task));
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<std::string> prefixes, ListPrefixes(task_dir));
+  if (prefixes.empty()) {
+    return absl::NotFoundError(absl::StrCat("task directory ", task_dir, " has no *.tsv files"));
   }
   std::vector<TaskFile> files;
-  for (const std::string& prefix : *prefixes) {
-    const std::string path = JoinPath(*task_dir, absl::StrCat(prefix, "_", std::string(split), ".tsv"));
+  for (const std::string& prefix : prefixes) {
+    const std::string path = JoinPath(task_dir, absl::StrCat(prefix, "_", std::string(split), ".tsv"));
     std::error_code error;
     if (!fs::is_regular_file(path, error)) {
-      return absl::NotFoundError(absl::StrCat("task directory ", *task_dir, " has files of prefix ",
+      return absl::NotFoundError(absl::StrCat("task directory ", task_dir, " has files of prefix ",
                                               prefix, " but no ", fs::path(path).filename().string()));
     }
-    absl::StatusOr<TaskFile> file = ReadTaskFile(task, prefix, path);
-    if (!file.ok()) return file.status();
-    files.push_back(*std::move(file));
+    TASKMOE_ASSIGN_OR_RETURN(TaskFile file, ReadTaskFile(task, prefix, path));
+    files.push_back(std::move(file));
   }
   return files;
 }
 
 absl::StatusOr<TaskFile> ReadSingleTaskFile(const std::string& data_dir, const std::string& task,
                                             std::string_view split) {
-  if (absl::Status status = CheckSplitName(split); !status.ok()) return status;
-  absl::StatusOr<std::string> task_dir = TaskDirectory(data_dir, task);
-  if (!task_dir.ok()) return task_dir.status();
-  absl::StatusOr<std::vector<std::string>> prefixes = ListPrefixes(*task_dir);
-  if (!prefixes.ok()) return prefixes.status();
+  TASKMOE_RETURN_IF_ERROR(CheckSplitName(split));
+  TASKMOE_ASSIGN_OR_RETURN(const std::string task_dir, TaskDirectory(data_dir, task));
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<std::string> prefixes, ListPrefixes(task_dir));
   std::vector<std::string> matching;
-  for (const std::string& prefix : *prefixes) {
+  for (const std::string& prefix : prefixes) {
     const std::string name = absl::StrCat(prefix, "_", std::string(split), ".tsv");
     std::error_code error;
-    if (fs::is_regular_file(JoinPath(*task_dir, name), error)) matching.push_back(prefix);
+    if (fs::is_regular_file(JoinPath(task_dir, name), error)) matching.push_back(prefix);
   }
   if (matching.size() != 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "task directory ", *task_dir, " must hold exactly one *_", std::string(split),
+        "task directory ", task_dir, " must hold exactly one *_", std::string(split),
         ".tsv file, found ", matching.size(),
         matching.empty() ? "" : absl::StrCat(" (prefixes ", absl::StrJoin(matching, ", "), ")")));
   }
   return ReadTaskFile(task, matching[0],
-                      JoinPath(*task_dir, absl::StrCat(matching[0], "_", std::string(split), ".tsv")));
+                      JoinPath(task_dir, absl::StrCat(matching[0], "_", std::string(split), ".tsv")));
 }
 
 absl::StatusOr<TaskSplit> ReadTaskSplit(const std::string& path) {
-  absl::StatusOr<nlohmann::ordered_json> json = ReadJsonObject(path);
-  if (!json.ok()) return json.status();
+  TASKMOE_ASSIGN_OR_RETURN(const nlohmann::ordered_json json, ReadJsonObject(path));
   TaskSplit split;
   split.path = path;
   const std::pair<const char*, std::vector<std::string>*> lists[] = {
       {"train", &split.train}, {"dev", &split.dev}, {"test", &split.test}, {"all", &split.all}};
   for (const auto& [key, list] : lists) {
-    if (!json->contains(key)) {
+    if (!json.contains(key)) {
       if (std::string_view(key) == "all") continue;
       return absl::InvalidArgumentError(absl::StrCat(path, ": missing the \"", key, "\" list"));
     }
-    absl::StatusOr<std::vector<std::string>> tasks =
-        StringList(json->at(key), absl::StrCat(path, ": \"", key, "\""));
-    if (!tasks.ok()) return tasks.status();
-    *list = *std::move(tasks);
+    TASKMOE_ASSIGN_OR_RETURN(*list,
+                             StringList(json.at(key), absl::StrCat(path, ": \"", key, "\"")));
   }
-  if (!json->contains("all")) {
+  if (!json.contains("all")) {
     std::set<std::string> seen;
     for (const std::vector<std::string>* list : {&split.train, &split.dev, &split.test}) {
       for (const std::string& task : *list) {
@@ -285,16 +275,15 @@ absl::StatusOr<std::vector<TaskFile>> ReadSplitTaskFiles(const TaskSplit& split,
                                                          std::string_view list,
                                                          const std::string& data_dir,
                                                          std::string_view file_split) {
-  absl::StatusOr<std::vector<std::string>> tasks = SplitTasks(split, list, data_dir);
-  if (!tasks.ok()) return tasks.status();
-  std::sort(tasks->begin(), tasks->end());
-  tasks->erase(std::unique(tasks->begin(), tasks->end()), tasks->end());
+  TASKMOE_ASSIGN_OR_RETURN(std::vector<std::string> tasks, SplitTasks(split, list, data_dir));
+  std::sort(tasks.begin(), tasks.end());
+  tasks.erase(std::unique(tasks.begin(), tasks.end()), tasks.end());
   std::vector<TaskFile> files;
-  for (const std::string& task : *tasks) {
-    absl::StatusOr<std::vector<TaskFile>> task_files = ReadTaskFiles(data_dir, task, file_split);
-    if (!task_files.ok()) return task_files.status();
-    files.insert(files.end(), std::make_move_iterator(task_files->begin()),
-                 std::make_move_iterator(task_files->end()));
+  for (const std::string& task : tasks) {
+    TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskFile> task_files,
+                             ReadTaskFiles(data_dir, task, file_split));
+    files.insert(files.end(), std::make_move_iterator(task_files.begin()),
+                 std::make_move_iterator(task_files.end()));
   }
   return files;
 }
@@ -321,10 +310,9 @@ std::vector<std::string> Ontology::TasksInOrder() const {
 }
 
 absl::StatusOr<Ontology> ReadOntology(const std::string& path) {
-  absl::StatusOr<nlohmann::ordered_json> json = ReadJsonObject(path);
-  if (!json.ok()) return json.status();
+  TASKMOE_ASSIGN_OR_RETURN(const nlohmann::ordered_json json, ReadJsonObject(path));
   Ontology ontology;
-  for (const auto& [category_name, subs] : json->items()) {
+  for (const auto& [category_name, subs] : json.items()) {
     if (!subs.is_object()) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ": category \"", category_name, "\": expected an object of sub-categories"));
@@ -332,10 +320,10 @@ absl::StatusOr<Ontology> ReadOntology(const std::string& path) {
     Ontology::Category category;
     category.name = category_name;
     for (const auto& [sub_name, tasks] : subs.items()) {
-      absl::StatusOr<std::vector<std::string>> list =
-          StringList(tasks, absl::StrCat(path, ": \"", category_name, "\" -> \"", sub_name, "\""));
-      if (!list.ok()) return list.status();
-      category.sub_categories.push_back({sub_name, *std::move(list)});
+      TASKMOE_ASSIGN_OR_RETURN(
+          std::vector<std::string> list,
+          StringList(tasks, absl::StrCat(path, ": \"", category_name, "\" -> \"", sub_name, "\"")));
+      category.sub_categories.push_back({sub_name, std::move(list)});
     }
     ontology.categories.push_back(std::move(category));
   }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
@@ -15,6 +14,7 @@
 #include "data/python_str.h"
 #include "glog/logging.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace taskmoe {
@@ -255,9 +255,7 @@ absl::StatusOr<std::vector<double>> ExampleScores(const DecodedInputs& inputs, M
         break;
       }
       case Metric::kRougeL: {
-        absl::StatusOr<double> rouge = RougeLOverReferences(prediction, references, i);
-        if (!rouge.ok()) return rouge.status();
-        score = *rouge;
+        TASKMOE_ASSIGN_OR_RETURN(score, RougeLOverReferences(prediction, references, i));
         break;
       }
       default:
@@ -292,17 +290,17 @@ absl::StatusOr<std::vector<Text>> FirstReferences(const DecodedInputs& inputs, M
 
 // sklearn.metrics.f1_score(gold, predictions, average="macro").
 absl::StatusOr<double> MacroF1(const DecodedInputs& inputs) {
-  absl::StatusOr<std::vector<Text>> gold = FirstReferences(inputs, Metric::kClassificationF1);
-  if (!gold.ok()) return gold.status();
-  if (gold->empty()) {
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<Text> gold,
+                           FirstReferences(inputs, Metric::kClassificationF1));
+  if (gold.empty()) {
     return absl::InvalidArgumentError("Classification-F1: no examples");
   }
   struct Counts {
     double true_positive = 0, predicted = 0, actual = 0;
   };
   std::map<Text, Counts> classes;
-  for (size_t i = 0; i < gold->size(); ++i) {
-    const Text& label = (*gold)[i];
+  for (size_t i = 0; i < gold.size(); ++i) {
+    const Text& label = gold[i];
     const Text& predicted = inputs.predictions[i];
     classes[label].actual += 1;
     classes[predicted].predicted += 1;
@@ -320,22 +318,22 @@ absl::StatusOr<double> MacroF1(const DecodedInputs& inputs) {
 
 // sklearn.metrics.matthews_corrcoef on "acceptable" -> 1, anything else -> 0.
 absl::StatusOr<double> MatthewsCorrelation(const DecodedInputs& inputs) {
-  absl::StatusOr<std::vector<Text>> gold = FirstReferences(inputs, Metric::kMatthewCorrelation);
-  if (!gold.ok()) return gold.status();
-  if (gold->empty()) {
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<Text> gold,
+                           FirstReferences(inputs, Metric::kMatthewCorrelation));
+  if (gold.empty()) {
     return absl::InvalidArgumentError("Matthew-Correlation: no examples");
   }
   static const Text kPositive = U"acceptable";
   double t[2] = {0, 0}, p[2] = {0, 0};
   double correct = 0;
-  for (size_t i = 0; i < gold->size(); ++i) {
-    const int truth = (*gold)[i] == kPositive ? 1 : 0;
+  for (size_t i = 0; i < gold.size(); ++i) {
+    const int truth = gold[i] == kPositive ? 1 : 0;
     const int predicted = Text(ps::Strip(inputs.predictions[i])) == kPositive ? 1 : 0;
     t[truth] += 1;
     p[predicted] += 1;
     if (truth == predicted) correct += 1;
   }
-  const double n = static_cast<double>(gold->size());
+  const double n = static_cast<double>(gold.size());
   const double cov_tp = correct * n - (t[0] * p[0] + t[1] * p[1]);
   const double cov_pp = n * n - (p[0] * p[0] + p[1] * p[1]);
   const double cov_tt = n * n - (t[0] * t[0] + t[1] * t[1]);
@@ -360,13 +358,12 @@ double Norm(const std::vector<double>& v) {
 
 // scipy.stats.pearsonr(gold, predictions)[0] (scipy 1.10.1), unparsable predictions -> 3.0.
 absl::StatusOr<double> PearsonCorrelation(const DecodedInputs& inputs) {
-  absl::StatusOr<std::vector<Text>> gold_text =
-      FirstReferences(inputs, Metric::kPearsonCorrelation);
-  if (!gold_text.ok()) return gold_text.status();
-  const size_t n = gold_text->size();
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<Text> gold_text,
+                           FirstReferences(inputs, Metric::kPearsonCorrelation));
+  const size_t n = gold_text.size();
   std::vector<double> x(n), y(n);
   for (size_t i = 0; i < n; ++i) {
-    const std::string gold_utf8 = ps::EncodeUtf8((*gold_text)[i]);
+    const std::string gold_utf8 = ps::EncodeUtf8(gold_text[i]);
     std::optional<double> gold = ps::ParseFloat(gold_utf8);
     if (!gold.has_value()) {
       return absl::InvalidArgumentError(
@@ -444,24 +441,21 @@ bool IsMeanOfExampleScores(Metric metric) {
 absl::StatusOr<double> Evaluate(const std::vector<std::string>& predictions,
                                 const std::vector<std::vector<std::string>>& references,
                                 std::string_view metric) {
-  absl::StatusOr<Metric> parsed = ParseMetric(metric);
-  if (!parsed.ok()) return parsed.status();
-  return Evaluate(predictions, references, *parsed);
+  TASKMOE_ASSIGN_OR_RETURN(const Metric parsed, ParseMetric(metric));
+  return Evaluate(predictions, references, parsed);
 }
 
 absl::StatusOr<double> Evaluate(const std::vector<std::string>& predictions,
                                 const std::vector<std::vector<std::string>>& references,
                                 Metric metric) {
-  absl::StatusOr<DecodedInputs> inputs = Decode(predictions, references, metric);
-  if (!inputs.ok()) return inputs.status();
+  TASKMOE_ASSIGN_OR_RETURN(const DecodedInputs inputs, Decode(predictions, references, metric));
   switch (metric) {
-    case Metric::kClassificationF1: return MacroF1(*inputs);
-    case Metric::kMatthewCorrelation: return MatthewsCorrelation(*inputs);
-    case Metric::kPearsonCorrelation: return PearsonCorrelation(*inputs);
+    case Metric::kClassificationF1: return MacroF1(inputs);
+    case Metric::kMatthewCorrelation: return MatthewsCorrelation(inputs);
+    case Metric::kPearsonCorrelation: return PearsonCorrelation(inputs);
     default: {
-      absl::StatusOr<std::vector<double>> scores = ExampleScores(*inputs, metric);
-      if (!scores.ok()) return scores.status();
-      return Mean(*scores);
+      TASKMOE_ASSIGN_OR_RETURN(const std::vector<double> scores, ExampleScores(inputs, metric));
+      return Mean(scores);
     }
   }
 }
@@ -469,24 +463,26 @@ absl::StatusOr<double> Evaluate(const std::vector<std::string>& predictions,
 absl::StatusOr<std::vector<double>> EvaluatePerExample(
     const std::vector<std::string>& predictions,
     const std::vector<std::vector<std::string>>& references, Metric metric) {
-  absl::StatusOr<DecodedInputs> inputs = Decode(predictions, references, metric);
-  if (!inputs.ok()) return inputs.status();
-  return ExampleScores(*inputs, metric);
+  TASKMOE_ASSIGN_OR_RETURN(const DecodedInputs inputs, Decode(predictions, references, metric));
+  return ExampleScores(inputs, metric);
 }
 
 namespace {
 
 absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path, std::string_view what) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot open ", std::string(what), " ", path));
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(file, line);) {
+  absl::StatusOr<std::string> bytes = ReadFileBytes(path);
+  if (!bytes.ok()) {
+    return absl::Status(bytes.status().code(), absl::StrCat("cannot open ", std::string(what), " ",
+                                                            path, ": ", bytes.status().message()));
+  }
+  std::vector<std::string> lines = absl::StrSplit(*bytes, '\n');
+  if (lines.back().empty()) lines.pop_back();  // The final newline, or an empty file.
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string& line = lines[i];
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (!ps::IsValidUtf8(line)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", lines.size() + 1, ": invalid UTF-8"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", i + 1, ": invalid UTF-8"));
     }
-    lines.push_back(std::move(line));
   }
   return lines;
 }
@@ -494,18 +490,19 @@ absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path, std:
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ReadPredictionsFile(const std::string& path, bool strip) {
-  absl::StatusOr<std::vector<std::string>> lines = ReadLines(path, "predictions file");
-  if (!lines.ok() || !strip) return lines;
-  for (std::string& line : *lines) line = ps::StripUtf8(line);
+  TASKMOE_ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadLines(path, "predictions file"));
+  if (strip) {
+    for (std::string& line : lines) line = ps::StripUtf8(line);
+  }
   return lines;
 }
 
 absl::StatusOr<std::vector<std::vector<std::string>>> ReadReferencesFile(const std::string& path) {
-  absl::StatusOr<std::vector<std::string>> lines = ReadLines(path, "references file");
-  if (!lines.ok()) return lines.status();
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<std::string> lines,
+                           ReadLines(path, "references file"));
   std::vector<std::vector<std::string>> references;
-  references.reserve(lines->size());
-  for (const std::string& line : *lines) references.push_back(absl::StrSplit(line, '\t'));
+  references.reserve(lines.size());
+  for (const std::string& line : lines) references.push_back(absl::StrSplit(line, '\t'));
   return references;
 }
 
@@ -520,9 +517,8 @@ const MetricTable& MetricTable::CrossFit() {
 }
 
 absl::StatusOr<MetricTable> MetricTable::Load(const std::string& path) {
-  absl::StatusOr<std::string> content = ReadFileBytes(path);
-  if (!content.ok()) return content.status();
-  return Parse(*content, path);
+  TASKMOE_ASSIGN_OR_RETURN(const std::string content, ReadFileBytes(path));
+  return Parse(content, path);
 }
 
 absl::StatusOr<MetricTable> MetricTable::Parse(std::string_view json_text,

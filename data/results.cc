@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 
 namespace taskmoe {
 namespace {
@@ -129,13 +130,10 @@ absl::StatusOr<std::vector<TaskSummary>> SummarizeResultsDirectory(const std::st
   std::vector<TaskSummary> summaries;
   for (const std::string& task : tasks) {
     const std::string path = absl::StrCat(dir, "/", task, "/", kResultFile);
-    absl::StatusOr<std::string> text = ReadFileBytes(path);
-    if (!text.ok()) return text.status();
-    absl::StatusOr<std::vector<ResultRow>> rows = ParseResultCsv(*text, path);
-    if (!rows.ok()) return rows.status();
-    absl::StatusOr<TaskSummary> summary = SummarizeTask(task, *rows, path);
-    if (!summary.ok()) return summary.status();
-    summaries.push_back(*std::move(summary));
+    TASKMOE_ASSIGN_OR_RETURN(const std::string text, ReadFileBytes(path));
+    TASKMOE_ASSIGN_OR_RETURN(const std::vector<ResultRow> rows, ParseResultCsv(text, path));
+    TASKMOE_ASSIGN_OR_RETURN(TaskSummary summary, SummarizeTask(task, rows, path));
+    summaries.push_back(std::move(summary));
   }
   return summaries;
 }

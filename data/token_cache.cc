@@ -9,6 +9,7 @@
 #include "data/sha256.h"
 #include "glog/logging.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 
 namespace taskmoe {
 namespace {
@@ -187,9 +188,8 @@ absl::StatusOr<std::string> TokenCacheKey(const std::vector<TaskFile>& files,
   hash.UpdateField("taskmoe token cache");
   hash.UpdateInt(kFormatVersion);
   for (const std::string& path : {tokenizer_files.vocab_json, tokenizer_files.merges_txt}) {
-    absl::StatusOr<std::string> bytes = ReadFileBytes(path);
-    if (!bytes.ok()) return bytes.status();
-    hash.UpdateField(*bytes);
+    TASKMOE_ASSIGN_OR_RETURN(const std::string bytes, ReadFileBytes(path));
+    hash.UpdateField(bytes);
   }
   hash.UpdateInt(options.format.lowercase);
   hash.UpdateInt(options.format.append_another_bos);
@@ -220,15 +220,15 @@ absl::StatusOr<TokenizedDataset> LoadOrTokenize(const std::vector<TaskFile>& fil
                                                 const TokenizeOptions& options,
                                                 const std::string& cache_dir,
                                                 TokenCacheOutcome* outcome) {
-  absl::StatusOr<std::string> key = TokenCacheKey(files, tokenizer_files, options);
-  if (!key.ok()) return key.status();
-  const std::string path = TokenCachePath(cache_dir, *key);
+  TASKMOE_ASSIGN_OR_RETURN(const std::string key,
+                           TokenCacheKey(files, tokenizer_files, options));
+  const std::string path = TokenCachePath(cache_dir, key);
   TokenCacheOutcome result = TokenCacheOutcome::kCreated;
   std::error_code error;
   if (fs::exists(path, error)) {
     absl::StatusOr<std::string> bytes = ReadFileBytes(path);
     absl::StatusOr<TokenizedDataset> cached =
-        bytes.ok() ? ParseCacheFile(*bytes, *key) : absl::StatusOr<TokenizedDataset>(bytes.status());
+        bytes.ok() ? ParseCacheFile(*bytes, key) : absl::StatusOr<TokenizedDataset>(bytes.status());
     if (cached.ok()) {
       LOG(INFO) << "token cache hit " << path << ": " << cached->examples.size()
                 << " examples; " << cached->truncation.Summary(options.max_input_length,
@@ -246,10 +246,7 @@ absl::StatusOr<TokenizedDataset> LoadOrTokenize(const std::vector<TaskFile>& fil
     return absl::PermissionDeniedError(
         absl::StrCat("cannot create token cache directory ", cache_dir, ": ", error.message()));
   }
-  if (absl::Status status = WriteFileAtomically(path, CacheFileBytes(*key, Serialize(dataset)));
-      !status.ok()) {
-    return status;
-  }
+  TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(path, CacheFileBytes(key, Serialize(dataset))));
   LOG(INFO) << "tokenised " << dataset.examples.size() << " examples into " << path << "; "
             << dataset.truncation.Summary(options.max_input_length, options.max_output_length);
   if (outcome != nullptr) *outcome = result;

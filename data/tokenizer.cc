@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "glog/logging.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "utf8proc.h"
 
@@ -262,11 +263,10 @@ absl::StatusOr<BartTokenizer> BartTokenizer::Load(const std::string& vocab_json,
   BartTokenizer tokenizer;
 
   // vocab.json: one JSON object token -> id, ids exactly 0..N-1.
-  absl::StatusOr<std::string> vocab_text = ReadFileBytes(vocab_json);
-  if (!vocab_text.ok()) return vocab_text.status();
+  TASKMOE_ASSIGN_OR_RETURN(const std::string vocab_text, ReadFileBytes(vocab_json));
   nlohmann::json vocab;
   try {
-    vocab = nlohmann::json::parse(*vocab_text);
+    vocab = nlohmann::json::parse(vocab_text);
   } catch (const nlohmann::json::parse_error& error) {
     return absl::InvalidArgumentError(
         absl::StrCat(vocab_json, ": malformed JSON: ", error.what()));
@@ -323,9 +323,8 @@ absl::StatusOr<BartTokenizer> BartTokenizer::Load(const std::string& vocab_json,
   }
 
   // merges.txt: optional "#version" line, then "left right" per line in rank order.
-  absl::StatusOr<std::string> merges_text = ReadFileBytes(merges_txt);
-  if (!merges_text.ok()) return merges_text.status();
-  std::vector<absl::string_view> lines = absl::StrSplit(*merges_text, '\n');
+  TASKMOE_ASSIGN_OR_RETURN(const std::string merges_text, ReadFileBytes(merges_txt));
+  std::vector<absl::string_view> lines = absl::StrSplit(merges_text, '\n');
   if (!lines.empty() && lines.back().empty()) lines.pop_back();  // The final newline.
   absl::flat_hash_map<uint64_t, size_t> line_of_merge;
   int32_t rank = 0;

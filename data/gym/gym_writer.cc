@@ -1,7 +1,6 @@
 #include "data/gym/gym_writer.h"
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <system_error>
@@ -12,6 +11,8 @@
 #include "data/gym/gym_random.h"
 #include "data/gym/skills.h"
 #include "data/gym/tasks.h"
+#include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 #include <glog/logging.h>
 #include <nlohmann/json.hpp>
 
@@ -25,14 +26,6 @@ struct Example {
   std::string input;
   std::string output;
 };
-
-absl::Status WriteTextFile(const fs::path& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << content;
-  out.close();
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
-  return absl::OkStatus();
-}
 
 // `count` examples of `task` with pairwise distinct inputs and non-empty outputs.
 absl::StatusOr<std::vector<Example>> GenerateDistinct(const GymTask& task, int count,
@@ -143,12 +136,12 @@ absl::StatusOr<std::vector<fs::path>> ReplaceableEntries(const fs::path& dir) {
   const std::string refusal =
       absl::StrCat("refusing to write the gym into ", dir.string(),
                    ": the directory is not empty and is not a gym made by make_gym");
-  std::ifstream skills_in(dir / kSkillsFile);
-  if (!skills_in) {
+  const absl::StatusOr<std::string> skills_text = ReadFileBytes((dir / kSkillsFile).string());
+  if (!skills_text.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat(refusal, " (it has no ", kSkillsFile, "); choose a new or empty directory"));
   }
-  Json skills = Json::parse(skills_in, nullptr, /*allow_exceptions=*/false);
+  Json skills = Json::parse(*skills_text, nullptr, /*allow_exceptions=*/false);
   if (skills.is_discarded() || !skills.is_object() || !skills.contains("generator") ||
       skills["generator"] != kGymGenerator || !skills.contains("tasks") ||
       !skills["tasks"].is_array()) {
@@ -252,9 +245,9 @@ absl::Status CheckGymDirectory(const std::string& output_dir) {
 }
 
 absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string& output_dir) {
-  if (absl::Status valid = CheckOptions(options); !valid.ok()) return valid;
-  absl::StatusOr<std::vector<fs::path>> old_entries = ReplaceableEntries(output_dir);
-  if (!old_entries.ok()) return old_entries.status();
+  TASKMOE_RETURN_IF_ERROR(CheckOptions(options));
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<fs::path> old_entries,
+                           ReplaceableEntries(output_dir));
 
   // Everything is generated in memory first, so that a failure leaves an old gym intact.
   GymSummary summary;
@@ -276,25 +269,26 @@ absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string
     if (task.split == GymSplit::kTrain) {
       const int total = options.train_examples + options.upstream_dev_examples +
                         options.upstream_test_examples;
-      absl::StatusOr<std::vector<Example>> examples = GenerateDistinct(task, total, task_seed);
-      if (!examples.ok()) return examples.status();
-      auto dev_begin = examples->begin() + options.train_examples;
+      TASKMOE_ASSIGN_OR_RETURN(const std::vector<Example> examples,
+                               GenerateDistinct(task, total, task_seed));
+      auto dev_begin = examples.begin() + options.train_examples;
       auto test_begin = dev_begin + options.upstream_dev_examples;
       // One prefix with seed 100 (CrossFit's first seed), so prefix discovery finds one group.
       const int seed = 100;
       add_tsv(task, TsvName(task.name, options.train_examples, seed, "train"),
-              {examples->begin(), dev_begin});
+              {examples.begin(), dev_begin});
       add_tsv(task, TsvName(task.name, options.train_examples, seed, "dev"),
               {dev_begin, test_begin});
       add_tsv(task, TsvName(task.name, options.train_examples, seed, "test"),
-              {test_begin, examples->end()});
+              {test_begin, examples.end()});
     } else {
-      absl::StatusOr<std::vector<Example>> examples = GenerateDistinct(
-          task, options.fewshot_test_examples + options.fewshot_pool_examples, task_seed);
-      if (!examples.ok()) return examples.status();
-      auto pool_begin = examples->begin() + options.fewshot_test_examples;
-      const std::vector<Example> test(examples->begin(), pool_begin);
-      const std::vector<Example> pool(pool_begin, examples->end());
+      TASKMOE_ASSIGN_OR_RETURN(
+          const std::vector<Example> examples,
+          GenerateDistinct(task, options.fewshot_test_examples + options.fewshot_pool_examples,
+                           task_seed));
+      auto pool_begin = examples.begin() + options.fewshot_test_examples;
+      const std::vector<Example> test(examples.begin(), pool_begin);
+      const std::vector<Example> pool(pool_begin, examples.end());
       const int k =
           task.IsClassification() ? options.k_classification : options.k_text_to_text;
       for (int seed : options.fewshot_seeds) {
@@ -315,13 +309,13 @@ absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string
 
   BpeTrainerOptions bpe_options;
   bpe_options.vocab_size = options.vocab_size;
-  absl::StatusOr<BpeModel> bpe =
-      LearnBpe(std::vector<std::string>(corpus.begin(), corpus.end()), bpe_options);
-  if (!bpe.ok()) return bpe.status();
-  summary.vocab_size = static_cast<int64_t>(bpe->vocab.size());
+  TASKMOE_ASSIGN_OR_RETURN(
+      const BpeModel bpe,
+      LearnBpe(std::vector<std::string>(corpus.begin(), corpus.end()), bpe_options));
+  summary.vocab_size = static_cast<int64_t>(bpe.vocab.size());
 
   std::error_code error;
-  for (const fs::path& entry : *old_entries) {
+  for (const fs::path& entry : old_entries) {
     fs::remove_all(entry, error);
     if (error) {
       return absl::InternalError(
@@ -336,12 +330,9 @@ absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string
       return absl::InternalError(absl::StrCat("cannot create ", path.parent_path().string(),
                                               ": ", error.message()));
     }
-    if (absl::Status written = WriteTextFile(path, content); !written.ok()) return written;
+    TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(path.string(), content));
   }
-  if (absl::Status written = WriteBpeModel(*bpe, (root / kTokenizerDir).string());
-      !written.ok()) {
-    return written;
-  }
+  TASKMOE_RETURN_IF_ERROR(WriteBpeModel(bpe, (root / kTokenizerDir).string()));
   return summary;
 }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "data/gym/lexicon.h"
+#include "moe/base/status_macros.h"
 #include <glog/logging.h>
 
 namespace taskmoe::gym {
@@ -227,9 +228,7 @@ absl::StatusOr<GymState> ApplySkill(Skill skill, const GymState& state) {
 
 absl::StatusOr<GymState> ApplySkills(const std::vector<Skill>& skills, GymState state) {
   for (Skill skill : skills) {
-    absl::StatusOr<GymState> next = ApplySkill(skill, state);
-    if (!next.ok()) return next.status();
-    state = *std::move(next);
+    TASKMOE_ASSIGN_OR_RETURN(state, ApplySkill(skill, state));
   }
   return state;
 }
