@@ -191,11 +191,13 @@ absl::StatusOr<std::vector<TaskFile>> ReadTaskFiles(const std::string& data_dir,
   }
   std::vector<TaskFile> files;
   for (const std::string& prefix : prefixes) {
-    const std::string path = JoinPath(task_dir, absl::StrCat(prefix, "_", std::string(split), ".tsv"));
+    const std::string path =
+        JoinPath(task_dir, absl::StrCat(prefix, "_", std::string(split), ".tsv"));
     std::error_code error;
     if (!fs::is_regular_file(path, error)) {
-      return absl::NotFoundError(absl::StrCat("task directory ", task_dir, " has files of prefix ",
-                                              prefix, " but no ", fs::path(path).filename().string()));
+      return absl::NotFoundError(absl::StrCat("task directory ", task_dir,
+                                              " has files of prefix ", prefix, " but no ",
+                                              fs::path(path).filename().string()));
     }
     TASKMOE_ASSIGN_OR_RETURN(TaskFile file, ReadTaskFile(task, prefix, path));
     files.push_back(std::move(file));
@@ -220,8 +222,9 @@ absl::StatusOr<TaskFile> ReadSingleTaskFile(const std::string& data_dir, const s
         ".tsv file, found ", matching.size(),
         matching.empty() ? "" : absl::StrCat(" (prefixes ", absl::StrJoin(matching, ", "), ")")));
   }
-  return ReadTaskFile(task, matching[0],
-                      JoinPath(task_dir, absl::StrCat(matching[0], "_", std::string(split), ".tsv")));
+  return ReadTaskFile(
+      task, matching[0],
+      JoinPath(task_dir, absl::StrCat(matching[0], "_", std::string(split), ".tsv")));
 }
 
 absl::StatusOr<TaskSplit> ReadTaskSplit(const std::string& path) {
