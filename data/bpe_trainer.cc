@@ -61,10 +61,10 @@ void CountPairs(const Word& word, int64_t sign, PairCounts* counts) {
   }
 }
 
-}  // namespace
+// Pair key -> the indices of the words that may hold the pair (possibly repeated or stale).
+using WordsWithPair = absl::flat_hash_map<uint64_t, std::vector<int32_t>>;
 
-absl::StatusOr<BpeModel> LearnBpe(const std::vector<std::string>& corpus,
-                                  const BpeTrainerOptions& options) {
+absl::Status CheckTrainerOptions(const BpeTrainerOptions& options) {
   if (options.vocab_size < kMinimumVocabSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "vocab_size ", options.vocab_size, " is too small: a byte-level BPE needs at least ",
@@ -74,19 +74,21 @@ absl::StatusOr<BpeModel> LearnBpe(const std::vector<std::string>& corpus,
     return absl::InvalidArgumentError(
         absl::StrCat("min_pair_frequency must be at least 1, got ", options.min_pair_frequency));
   }
+  return absl::OkStatus();
+}
 
-  BpeModel model;
-  absl::flat_hash_map<std::string, int32_t> token_ids;
-  auto add_token = [&](const std::string& token) {
-    const auto [it, inserted] = token_ids.emplace(token, static_cast<int32_t>(model.vocab.size()));
-    if (inserted) model.vocab.push_back(token);
-    return it->second;
-  };
-  for (const char* special : {kBosToken, kPadToken, kEosToken, kUnkToken}) add_token(special);
-  for (const std::string& symbol : ByteSymbols()) add_token(symbol);
+// The id of `token`, appending it to the model's vocabulary if it is new.
+int32_t AddToken(const std::string& token, BpeModel* model,
+                 absl::flat_hash_map<std::string, int32_t>* token_ids) {
+  const auto [it, inserted] =
+      token_ids->emplace(token, static_cast<int32_t>(model->vocab.size()));
+  if (inserted) model->vocab.push_back(token);
+  return it->second;
+}
 
-  // Unique pre-tokens with their counts, in sorted order so that everything below is
-  // independent of hash iteration order.
+// The corpus's unique pre-tokens as byte-symbol words with their counts, in sorted order so
+// that the training is independent of hash iteration order.
+std::vector<Word> CountWords(const std::vector<std::string>& corpus) {
   std::map<std::string, int64_t> pre_token_counts;
   for (const std::string& text : corpus) {
     for (const std::string_view pre_token : SplitPreTokens(text)) {
@@ -103,15 +105,73 @@ absl::StatusOr<BpeModel> LearnBpe(const std::vector<std::string>& corpus,
     }
     words.push_back(std::move(word));
   }
+  return words;
+}
 
-  PairCounts pair_counts;
-  absl::flat_hash_map<uint64_t, std::vector<int32_t>> words_with_pair;
+// Counts the pairs of every word and records which words hold each pair.
+void IndexPairs(const std::vector<Word>& words, PairCounts* pair_counts,
+                WordsWithPair* words_with_pair) {
   for (int32_t w = 0; w < static_cast<int32_t>(words.size()); ++w) {
-    CountPairs(words[w], +1, &pair_counts);
+    CountPairs(words[w], +1, pair_counts);
     for (size_t i = 0; i + 1 < words[w].symbols.size(); ++i) {
-      words_with_pair[PairKey(words[w].symbols[i], words[w].symbols[i + 1])].push_back(w);
+      (*words_with_pair)[PairKey(words[w].symbols[i], words[w].symbols[i + 1])].push_back(w);
     }
   }
+}
+
+// Replaces every (left, right) in the word's symbols, left to right, by `merged`.
+void MergeSymbols(int32_t left, int32_t right, int32_t merged, Word* word) {
+  std::vector<int32_t> symbols;
+  symbols.reserve(word->symbols.size());
+  for (size_t i = 0; i < word->symbols.size(); ++i) {
+    if (i + 1 < word->symbols.size() && word->symbols[i] == left &&
+        word->symbols[i + 1] == right) {
+      symbols.push_back(merged);
+      ++i;
+    } else {
+      symbols.push_back(word->symbols[i]);
+    }
+  }
+  word->symbols = std::move(symbols);
+}
+
+// Merges the pair `key` into `merged` in every word that holds it, keeping the pair counts
+// and the pair -> words index up to date.
+void ApplyMerge(uint64_t key, int32_t merged, std::vector<Word>* words, PairCounts* pair_counts,
+                WordsWithPair* words_with_pair) {
+  std::vector<int32_t> affected = std::move((*words_with_pair)[key]);
+  words_with_pair->erase(key);
+  std::sort(affected.begin(), affected.end());
+  affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
+  for (const int32_t w : affected) {
+    Word& word = (*words)[w];
+    CountPairs(word, -1, pair_counts);
+    MergeSymbols(LeftOf(key), RightOf(key), merged, &word);
+    CountPairs(word, +1, pair_counts);
+    for (size_t i = 0; i + 1 < word.symbols.size(); ++i) {
+      if (word.symbols[i] == merged || word.symbols[i + 1] == merged) {
+        (*words_with_pair)[PairKey(word.symbols[i], word.symbols[i + 1])].push_back(w);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<BpeModel> LearnBpe(const std::vector<std::string>& corpus,
+                                  const BpeTrainerOptions& options) {
+  TASKMOE_RETURN_IF_ERROR(CheckTrainerOptions(options));
+  BpeModel model;
+  absl::flat_hash_map<std::string, int32_t> token_ids;
+  for (const char* special : {kBosToken, kPadToken, kEosToken, kUnkToken}) {
+    AddToken(special, &model, &token_ids);
+  }
+  for (const std::string& symbol : ByteSymbols()) AddToken(symbol, &model, &token_ids);
+
+  std::vector<Word> words = CountWords(corpus);
+  PairCounts pair_counts;
+  WordsWithPair words_with_pair;
+  IndexPairs(words, &pair_counts, &words_with_pair);
   absl::flat_hash_set<uint64_t> listed_merges;
 
   // <mask> takes the last id, so learned tokens may fill vocab_size - 1 entries.
@@ -126,36 +186,10 @@ absl::StatusOr<BpeModel> LearnBpe(const std::vector<std::string>& corpus,
     if (listed_merges.insert(key).second) {
       model.merges.emplace_back(model.vocab[left], model.vocab[right]);
     }
-    const int32_t merged = add_token(merged_token);
-
-    std::vector<int32_t> affected = std::move(words_with_pair[key]);
-    words_with_pair.erase(key);
-    std::sort(affected.begin(), affected.end());
-    affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
-    for (const int32_t w : affected) {
-      Word& word = words[w];
-      CountPairs(word, -1, &pair_counts);
-      std::vector<int32_t> symbols;
-      symbols.reserve(word.symbols.size());
-      for (size_t i = 0; i < word.symbols.size(); ++i) {
-        if (i + 1 < word.symbols.size() && word.symbols[i] == left &&
-            word.symbols[i + 1] == right) {
-          symbols.push_back(merged);
-          ++i;
-        } else {
-          symbols.push_back(word.symbols[i]);
-        }
-      }
-      word.symbols = std::move(symbols);
-      CountPairs(word, +1, &pair_counts);
-      for (size_t i = 0; i + 1 < word.symbols.size(); ++i) {
-        if (word.symbols[i] == merged || word.symbols[i + 1] == merged) {
-          words_with_pair[PairKey(word.symbols[i], word.symbols[i + 1])].push_back(w);
-        }
-      }
-    }
+    const int32_t merged = AddToken(merged_token, &model, &token_ids);
+    ApplyMerge(key, merged, &words, &pair_counts, &words_with_pair);
   }
-  add_token(kMaskToken);
+  AddToken(kMaskToken, &model, &token_ids);
   if (static_cast<int64_t>(model.vocab.size()) < options.vocab_size) {
     LOG(WARNING) << "the corpus supports only " << model.vocab.size()
                  << " vocabulary entries with min_pair_frequency " << options.min_pair_frequency

@@ -261,8 +261,14 @@ absl::StatusOr<BartTokenizer> BartTokenizer::LoadFromDirectory(const std::string
 absl::StatusOr<BartTokenizer> BartTokenizer::Load(const std::string& vocab_json,
                                                   const std::string& merges_txt) {
   BartTokenizer tokenizer;
+  TASKMOE_RETURN_IF_ERROR(tokenizer.ReadVocab(vocab_json));
+  TASKMOE_RETURN_IF_ERROR(tokenizer.FindSpecialAndByteIds(vocab_json));
+  TASKMOE_RETURN_IF_ERROR(tokenizer.ReadMerges(merges_txt, vocab_json));
+  return tokenizer;
+}
 
-  // vocab.json: one JSON object token -> id, ids exactly 0..N-1.
+// vocab.json: one JSON object token -> id, ids exactly 0..N-1.
+absl::Status BartTokenizer::ReadVocab(const std::string& vocab_json) {
   TASKMOE_ASSIGN_OR_RETURN(const std::string vocab_text, ReadFileBytes(vocab_json));
   nlohmann::json vocab;
   try {
@@ -275,7 +281,7 @@ absl::StatusOr<BartTokenizer> BartTokenizer::Load(const std::string& vocab_json,
     return absl::InvalidArgumentError(
         absl::StrCat(vocab_json, ": expected a non-empty JSON object of token -> id"));
   }
-  tokenizer.id_to_token_.assign(vocab.size(), std::string());
+  id_to_token_.assign(vocab.size(), std::string());
   std::vector<bool> id_seen(vocab.size(), false);
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer()) {
@@ -291,38 +297,44 @@ absl::StatusOr<BartTokenizer> BartTokenizer::Load(const std::string& vocab_json,
     }
     if (id_seen[id]) {
       return absl::InvalidArgumentError(absl::StrCat(vocab_json, ": id ", id,
-                                                     " is used by both '",
-                                                     tokenizer.id_to_token_[id], "' and '",
-                                                     it.key(), "'"));
+                                                     " is used by both '", id_to_token_[id],
+                                                     "' and '", it.key(), "'"));
     }
     id_seen[id] = true;
-    tokenizer.id_to_token_[id] = it.key();
-    tokenizer.token_to_id_[it.key()] = id;
+    id_to_token_[id] = it.key();
+    token_to_id_[it.key()] = id;
   }
+  return absl::OkStatus();
+}
 
-  for (auto [token, id] : {std::pair<const char*, int64_t*>{kBosToken, &tokenizer.bos_id_},
-                           {kPadToken, &tokenizer.pad_id_},
-                           {kEosToken, &tokenizer.eos_id_},
-                           {kUnkToken, &tokenizer.unk_id_},
-                           {kMaskToken, &tokenizer.mask_id_}}) {
-    *id = tokenizer.TokenToId(token);
+absl::Status BartTokenizer::FindSpecialAndByteIds(const std::string& vocab_json) {
+  for (auto [token, id] : {std::pair<const char*, int64_t*>{kBosToken, &bos_id_},
+                           {kPadToken, &pad_id_},
+                           {kEosToken, &eos_id_},
+                           {kUnkToken, &unk_id_},
+                           {kMaskToken, &mask_id_}}) {
+    *id = TokenToId(token);
     if (*id < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(vocab_json, ": the special token '", token, "' is missing"));
     }
-    tokenizer.special_tokens_.emplace_back(token, *id);
+    special_tokens_.emplace_back(token, *id);
   }
   const std::array<std::string, 256>& symbols = ByteSymbols();
   for (int byte = 0; byte < 256; ++byte) {
-    tokenizer.byte_ids_[byte] = tokenizer.TokenToId(symbols[byte]);
-    if (tokenizer.byte_ids_[byte] < 0) {
+    byte_ids_[byte] = TokenToId(symbols[byte]);
+    if (byte_ids_[byte] < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(vocab_json, ": the byte symbol '", symbols[byte], "' (byte ", byte,
                        ") is missing; a byte-level vocabulary needs all 256"));
     }
   }
+  return absl::OkStatus();
+}
 
-  // merges.txt: optional "#version" line, then "left right" per line in rank order.
+// merges.txt: optional "#version" line, then "left right" per line in rank order.
+absl::Status BartTokenizer::ReadMerges(const std::string& merges_txt,
+                                       const std::string& vocab_json) {
   TASKMOE_ASSIGN_OR_RETURN(const std::string merges_text, ReadFileBytes(merges_txt));
   std::vector<absl::string_view> lines = absl::StrSplit(merges_text, '\n');
   if (!lines.empty() && lines.back().empty()) lines.pop_back();  // The final newline.
@@ -339,10 +351,10 @@ absl::StatusOr<BartTokenizer> BartTokenizer::Load(const std::string& vocab_json,
           absl::StrCat(merges_txt, ":", line_number, ": expected 'left right', got '",
                        line, "'"));
     }
-    const int64_t left = tokenizer.TokenToId({parts[0].data(), parts[0].size()});
-    const int64_t right = tokenizer.TokenToId({parts[1].data(), parts[1].size()});
+    const int64_t left = TokenToId({parts[0].data(), parts[0].size()});
+    const int64_t right = TokenToId({parts[1].data(), parts[1].size()});
     const std::string merged = absl::StrCat(parts[0], parts[1]);
-    const int64_t merged_id = tokenizer.TokenToId(merged);
+    const int64_t merged_id = TokenToId(merged);
     for (const auto& [name, id] : {std::pair<absl::string_view, int64_t>{parts[0], left},
                                    {parts[1], right},
                                    {merged, merged_id}}) {
@@ -359,9 +371,9 @@ absl::StatusOr<BartTokenizer> BartTokenizer::Load(const std::string& vocab_json,
                                                      line, "' repeats line ",
                                                      previous->second));
     }
-    tokenizer.merges_[key] = {rank++, merged_id};
+    merges_[key] = {rank++, merged_id};
   }
-  return tokenizer;
+  return absl::OkStatus();
 }
 
 bool BartTokenizer::IsSpecialId(int64_t id) const {

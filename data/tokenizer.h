@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
@@ -83,6 +84,10 @@ class BartTokenizer {
 
  private:
   BartTokenizer() = default;
+  // The steps of Load; their errors name the file at fault.
+  absl::Status ReadVocab(const std::string& vocab_json);
+  absl::Status FindSpecialAndByteIds(const std::string& vocab_json);
+  absl::Status ReadMerges(const std::string& merges_txt, const std::string& vocab_json);
   // Appends the BPE ids of one pre-token (raw bytes), using the per-word cache.
   void AppendBpeIds(std::string_view pre_token, std::vector<int64_t>* ids) const;
   std::vector<int64_t> ApplyMerges(std::string_view pre_token) const;

@@ -238,6 +238,106 @@ Json MetricsJson() {
   return metrics;
 }
 
+// The gym built in memory: file contents by path relative to the gym root, and the texts
+// that the gym tokenizer learns from.
+struct GymContent {
+  std::map<fs::path, std::string> files;
+  std::set<std::string> corpus;
+  GymSummary summary;
+};
+
+// Adds one TSV file of `task` and puts its texts into the tokenizer corpus.
+void AddTsv(const GymTask& task, const std::string& name, const std::vector<Example>& examples,
+            GymContent* gym) {
+  std::string& content = gym->files[fs::path(task.name) / name];
+  for (const Example& example : examples) {
+    absl::StrAppend(&content, example.input, "\t", example.output, "\n");
+    gym->corpus.insert(absl::StrCat(" [", task.name, "] ", example.input));
+    gym->corpus.insert(absl::StrCat(" ", example.output));
+  }
+  gym->summary.examples += examples.size();
+}
+
+// An upstream (train) task: one train/dev/test group of fresh examples.
+absl::Status AddUpstreamTask(const GymTask& task, const GymOptions& options, GymContent* gym) {
+  const int total =
+      options.train_examples + options.upstream_dev_examples + options.upstream_test_examples;
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<Example> examples,
+                           GenerateDistinct(task, total, DeriveSeed(options.seed, task.name)));
+  auto dev_begin = examples.begin() + options.train_examples;
+  auto test_begin = dev_begin + options.upstream_dev_examples;
+  // One prefix with seed 100 (CrossFit's first seed), so prefix discovery finds one group.
+  const int seed = 100;
+  AddTsv(task, TsvName(task.name, options.train_examples, seed, "train"),
+         {examples.begin(), dev_begin}, gym);
+  AddTsv(task, TsvName(task.name, options.train_examples, seed, "dev"), {dev_begin, test_begin},
+         gym);
+  AddTsv(task, TsvName(task.name, options.train_examples, seed, "test"),
+         {test_begin, examples.end()}, gym);
+  return absl::OkStatus();
+}
+
+// A held-out task: per few-shot seed, k-shot train/dev files drawn from one pool, and the
+// same test file.
+absl::Status AddFewShotTask(const GymTask& task, const GymOptions& options, GymContent* gym) {
+  const uint64_t task_seed = DeriveSeed(options.seed, task.name);
+  TASKMOE_ASSIGN_OR_RETURN(
+      const std::vector<Example> examples,
+      GenerateDistinct(task, options.fewshot_test_examples + options.fewshot_pool_examples,
+                       task_seed));
+  auto pool_begin = examples.begin() + options.fewshot_test_examples;
+  const std::vector<Example> test(examples.begin(), pool_begin);
+  const std::vector<Example> pool(pool_begin, examples.end());
+  const int k = task.IsClassification() ? options.k_classification : options.k_text_to_text;
+  for (int seed : options.fewshot_seeds) {
+    GymRandom random(DeriveSeed(task_seed, absl::StrCat("fewshot_", seed)));
+    auto [train, dev] = SampleFewShot(pool, task.IsClassification(), k, random);
+    AddTsv(task, TsvName(task.name, k, seed, "train"), train, gym);
+    AddTsv(task, TsvName(task.name, k, seed, "dev"), dev, gym);
+    AddTsv(task, TsvName(task.name, k, seed, "test"), test, gym);
+  }
+  return absl::OkStatus();
+}
+
+// Every task's files and the metadata files; the summary lacks only the vocabulary size.
+absl::StatusOr<GymContent> GenerateGym(const GymOptions& options) {
+  GymContent gym;
+  for (const GymTask& task : GymTasks()) {
+    TASKMOE_RETURN_IF_ERROR(task.split == GymSplit::kTrain ? AddUpstreamTask(task, options, &gym)
+                                                           : AddFewShotTask(task, options, &gym));
+    ++gym.summary.tasks;
+  }
+  gym.files[kSkillsFile] = SkillsJson(options).dump(2) + "\n";
+  gym.files[kSplitFile] = SplitJson().dump(2) + "\n";
+  gym.files[kOntologyFile] = OntologyJson().dump(2) + "\n";
+  gym.files[kMetricsFile] = MetricsJson().dump(2) + "\n";
+  gym.summary.files = static_cast<int>(gym.files.size());
+  return gym;
+}
+
+// Removes the old gym's entries, then writes the new files and tokenizer under `root`.
+absl::Status ReplaceGymFiles(const std::vector<fs::path>& old_entries, const fs::path& root,
+                             const std::map<fs::path, std::string>& files, const BpeModel& bpe) {
+  std::error_code error;
+  for (const fs::path& entry : old_entries) {
+    fs::remove_all(entry, error);
+    if (error) {
+      return absl::InternalError(
+          absl::StrCat("cannot remove old gym entry ", entry.string(), ": ", error.message()));
+    }
+  }
+  for (const auto& [relative, content] : files) {
+    const fs::path path = root / relative;
+    fs::create_directories(path.parent_path(), error);
+    if (error) {
+      return absl::InternalError(absl::StrCat("cannot create ", path.parent_path().string(),
+                                              ": ", error.message()));
+    }
+    TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(path.string(), content));
+  }
+  return WriteBpeModel(bpe, (root / kTokenizerDir).string());
+}
+
 }  // namespace
 
 absl::Status CheckGymDirectory(const std::string& output_dir) {
@@ -248,92 +348,16 @@ absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string
   TASKMOE_RETURN_IF_ERROR(CheckOptions(options));
   TASKMOE_ASSIGN_OR_RETURN(const std::vector<fs::path> old_entries,
                            ReplaceableEntries(output_dir));
-
   // Everything is generated in memory first, so that a failure leaves an old gym intact.
-  GymSummary summary;
-  std::map<fs::path, std::string> files;  // relative path -> content
-  std::set<std::string> corpus;
-  auto add_tsv = [&](const GymTask& task, const std::string& name,
-                     const std::vector<Example>& examples) {
-    std::string& content = files[fs::path(task.name) / name];
-    for (const Example& example : examples) {
-      absl::StrAppend(&content, example.input, "\t", example.output, "\n");
-      corpus.insert(absl::StrCat(" [", task.name, "] ", example.input));
-      corpus.insert(absl::StrCat(" ", example.output));
-    }
-    summary.examples += examples.size();
-  };
-
-  for (const GymTask& task : GymTasks()) {
-    const uint64_t task_seed = DeriveSeed(options.seed, task.name);
-    if (task.split == GymSplit::kTrain) {
-      const int total = options.train_examples + options.upstream_dev_examples +
-                        options.upstream_test_examples;
-      TASKMOE_ASSIGN_OR_RETURN(const std::vector<Example> examples,
-                               GenerateDistinct(task, total, task_seed));
-      auto dev_begin = examples.begin() + options.train_examples;
-      auto test_begin = dev_begin + options.upstream_dev_examples;
-      // One prefix with seed 100 (CrossFit's first seed), so prefix discovery finds one group.
-      const int seed = 100;
-      add_tsv(task, TsvName(task.name, options.train_examples, seed, "train"),
-              {examples.begin(), dev_begin});
-      add_tsv(task, TsvName(task.name, options.train_examples, seed, "dev"),
-              {dev_begin, test_begin});
-      add_tsv(task, TsvName(task.name, options.train_examples, seed, "test"),
-              {test_begin, examples.end()});
-    } else {
-      TASKMOE_ASSIGN_OR_RETURN(
-          const std::vector<Example> examples,
-          GenerateDistinct(task, options.fewshot_test_examples + options.fewshot_pool_examples,
-                           task_seed));
-      auto pool_begin = examples.begin() + options.fewshot_test_examples;
-      const std::vector<Example> test(examples.begin(), pool_begin);
-      const std::vector<Example> pool(pool_begin, examples.end());
-      const int k =
-          task.IsClassification() ? options.k_classification : options.k_text_to_text;
-      for (int seed : options.fewshot_seeds) {
-        GymRandom random(DeriveSeed(task_seed, absl::StrCat("fewshot_", seed)));
-        auto [train, dev] = SampleFewShot(pool, task.IsClassification(), k, random);
-        add_tsv(task, TsvName(task.name, k, seed, "train"), train);
-        add_tsv(task, TsvName(task.name, k, seed, "dev"), dev);
-        add_tsv(task, TsvName(task.name, k, seed, "test"), test);
-      }
-    }
-    ++summary.tasks;
-  }
-  files[kSkillsFile] = SkillsJson(options).dump(2) + "\n";
-  files[kSplitFile] = SplitJson().dump(2) + "\n";
-  files[kOntologyFile] = OntologyJson().dump(2) + "\n";
-  files[kMetricsFile] = MetricsJson().dump(2) + "\n";
-  summary.files = static_cast<int>(files.size());
-
+  TASKMOE_ASSIGN_OR_RETURN(GymContent gym, GenerateGym(options));
   BpeTrainerOptions bpe_options;
   bpe_options.vocab_size = options.vocab_size;
   TASKMOE_ASSIGN_OR_RETURN(
       const BpeModel bpe,
-      LearnBpe(std::vector<std::string>(corpus.begin(), corpus.end()), bpe_options));
-  summary.vocab_size = static_cast<int64_t>(bpe.vocab.size());
-
-  std::error_code error;
-  for (const fs::path& entry : old_entries) {
-    fs::remove_all(entry, error);
-    if (error) {
-      return absl::InternalError(
-          absl::StrCat("cannot remove old gym entry ", entry.string(), ": ", error.message()));
-    }
-  }
-  const fs::path root(output_dir);
-  for (const auto& [relative, content] : files) {
-    const fs::path path = root / relative;
-    fs::create_directories(path.parent_path(), error);
-    if (error) {
-      return absl::InternalError(absl::StrCat("cannot create ", path.parent_path().string(),
-                                              ": ", error.message()));
-    }
-    TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(path.string(), content));
-  }
-  TASKMOE_RETURN_IF_ERROR(WriteBpeModel(bpe, (root / kTokenizerDir).string()));
-  return summary;
+      LearnBpe(std::vector<std::string>(gym.corpus.begin(), gym.corpus.end()), bpe_options));
+  gym.summary.vocab_size = static_cast<int64_t>(bpe.vocab.size());
+  TASKMOE_RETURN_IF_ERROR(ReplaceGymFiles(old_entries, output_dir, gym.files, bpe));
+  return gym.summary;
 }
 
 }  // namespace taskmoe::gym

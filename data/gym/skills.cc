@@ -87,6 +87,119 @@ GymState WithItems(const GymState& state, std::vector<std::string> items) {
   return GymState{std::move(items), state.query};
 }
 
+absl::StatusOr<GymState> ApplyLookup(const GymState& state) {
+  const std::vector<std::string>& items = state.items;
+  auto key = std::find(items.begin(), items.end(), state.query);
+  if (state.query.empty() || key == items.end() || key + 1 == items.end()) {
+    return Outside(Skill::kLookup, state, "a query key that occurs before another item");
+  }
+  return WithItems(state, {*(key + 1)});
+}
+
+absl::StatusOr<GymState> ApplySpan(const GymState& state) {
+  const std::vector<std::string>& items = state.items;
+  auto open = std::find(items.begin(), items.end(), "(");
+  auto close = std::find(items.begin(), items.end(), ")");
+  if (open == items.end() || close == items.end() || close < open ||
+      std::count(items.begin(), items.end(), "(") != 1 ||
+      std::count(items.begin(), items.end(), ")") != 1) {
+    return Outside(Skill::kSpan, state, "exactly one ( followed by one )");
+  }
+  return WithItems(state, std::vector<std::string>(open + 1, close));
+}
+
+absl::StatusOr<GymState> ApplyFilter(const GymState& state) {
+  std::optional<WordClass> wanted = WordClassFromName(state.query);
+  if (!wanted) return Outside(Skill::kFilter, state, "a query naming a word class");
+  std::vector<std::string> kept;
+  for (const std::string& item : state.items) {
+    if (ClassOf(item) == wanted) kept.push_back(item);
+  }
+  return WithItems(state, std::move(kept));
+}
+
+GymState ApplySort(const GymState& state) {
+  std::vector<std::string> sorted = state.items;
+  if (AsNumbers(state.items)) {
+    std::stable_sort(sorted.begin(), sorted.end(), [](const std::string& a, const std::string& b) {
+      return *AsNumber(a) < *AsNumber(b);
+    });
+  } else {
+    std::sort(sorted.begin(), sorted.end());
+  }
+  return WithItems(state, std::move(sorted));
+}
+
+GymState ApplyDedupe(const GymState& state) {
+  std::set<std::string> seen;
+  std::vector<std::string> kept;
+  for (const std::string& item : state.items) {
+    if (seen.insert(item).second) kept.push_back(item);
+  }
+  return WithItems(state, std::move(kept));
+}
+
+absl::StatusOr<GymState> ApplyTranslate(const GymState& state) {
+  std::vector<std::string> translated;
+  for (const std::string& item : state.items) {
+    std::optional<std::string> foreign = Translate(item);
+    if (!foreign) return Outside(Skill::kTranslate, state, "lexicon words only");
+    translated.push_back(*foreign);
+  }
+  return WithItems(state, std::move(translated));
+}
+
+absl::StatusOr<GymState> ApplyIncrement(const GymState& state) {
+  std::optional<std::vector<int64_t>> numbers = AsNumbers(state.items);
+  if (!numbers) return Outside(Skill::kIncrement, state, "numbers only");
+  std::vector<std::string> incremented;
+  for (int64_t number : *numbers) incremented.push_back(absl::StrCat(number + 1));
+  return WithItems(state, std::move(incremented));
+}
+
+// kSum or kMax: one fold over the numbers.
+absl::StatusOr<GymState> ApplySumOrMax(Skill skill, const GymState& state) {
+  std::optional<std::vector<int64_t>> numbers = AsNumbers(state.items);
+  if (!numbers || numbers->empty()) return Outside(skill, state, "one or more numbers");
+  int64_t result = skill == Skill::kSum ? 0 : numbers->front();
+  for (int64_t number : *numbers) {
+    result = skill == Skill::kSum ? result + number : std::max(result, number);
+  }
+  return WithItems(state, {absl::StrCat(result)});
+}
+
+absl::StatusOr<GymState> ApplyParity(const GymState& state) {
+  std::optional<std::vector<int64_t>> numbers = AsNumbers(state.items);
+  if (!numbers || numbers->size() != 1) return Outside(Skill::kParity, state, "exactly one number");
+  return WithItems(state, {numbers->front() % 2 == 0 ? "even" : "odd"});
+}
+
+absl::StatusOr<GymState> ApplyCompare(const GymState& state) {
+  std::optional<std::vector<int64_t>> numbers = AsNumbers(state.items);
+  if (!numbers || numbers->size() < 2) {
+    return Outside(Skill::kCompare, state, "two or more numbers");
+  }
+  const int64_t first = numbers->front(), last = numbers->back();
+  return WithItems(state, {first > last ? "greater" : first < last ? "smaller" : "equal"});
+}
+
+GymState ApplyPolarity(const GymState& state) {
+  int balance = 0;
+  for (const std::string& item : state.items) {
+    std::optional<WordClass> word_class = ClassOf(item);
+    if (word_class == WordClass::kPositive) ++balance;
+    if (word_class == WordClass::kNegative) --balance;
+  }
+  return WithItems(state, {balance > 0 ? "positive" : balance < 0 ? "negative" : "neutral"});
+}
+
+absl::StatusOr<GymState> ApplyRotate(const GymState& state) {
+  if (state.items.empty()) return Outside(Skill::kRotate, state, "at least one item");
+  std::vector<std::string> rotated(state.items.begin() + 1, state.items.end());
+  rotated.push_back(state.items.front());
+  return WithItems(state, std::move(rotated));
+}
+
 }  // namespace
 
 const std::vector<Skill>& AllSkills() {
@@ -115,113 +228,26 @@ absl::StatusOr<Skill> SkillFromName(absl::string_view name) {
 absl::StatusOr<GymState> ApplySkill(Skill skill, const GymState& state) {
   const std::vector<std::string>& items = state.items;
   switch (skill) {
-    case Skill::kLookup: {
-      auto key = std::find(items.begin(), items.end(), state.query);
-      if (state.query.empty() || key == items.end() || key + 1 == items.end()) {
-        return Outside(skill, state, "a query key that occurs before another item");
-      }
-      return WithItems(state, {*(key + 1)});
-    }
-    case Skill::kSpan: {
-      auto open = std::find(items.begin(), items.end(), "(");
-      auto close = std::find(items.begin(), items.end(), ")");
-      if (open == items.end() || close == items.end() || close < open ||
-          std::count(items.begin(), items.end(), "(") != 1 ||
-          std::count(items.begin(), items.end(), ")") != 1) {
-        return Outside(skill, state, "exactly one ( followed by one )");
-      }
-      return WithItems(state, std::vector<std::string>(open + 1, close));
-    }
-    case Skill::kFilter: {
-      std::optional<WordClass> wanted = WordClassFromName(state.query);
-      if (!wanted) return Outside(skill, state, "a query naming a word class");
-      std::vector<std::string> kept;
-      for (const std::string& item : items) {
-        if (ClassOf(item) == wanted) kept.push_back(item);
-      }
-      return WithItems(state, std::move(kept));
-    }
+    case Skill::kLookup: return ApplyLookup(state);
+    case Skill::kSpan: return ApplySpan(state);
+    case Skill::kFilter: return ApplyFilter(state);
     case Skill::kFirst:
     case Skill::kLast:
       if (items.empty()) return Outside(skill, state, "at least one item");
       return WithItems(state, {skill == Skill::kFirst ? items.front() : items.back()});
     case Skill::kReverse:
       return WithItems(state, std::vector<std::string>(items.rbegin(), items.rend()));
-    case Skill::kSort: {
-      std::vector<std::string> sorted = items;
-      if (AsNumbers(items)) {
-        std::stable_sort(sorted.begin(), sorted.end(),
-                         [](const std::string& a, const std::string& b) {
-                           return *AsNumber(a) < *AsNumber(b);
-                         });
-      } else {
-        std::sort(sorted.begin(), sorted.end());
-      }
-      return WithItems(state, std::move(sorted));
-    }
-    case Skill::kDedupe: {
-      std::set<std::string> seen;
-      std::vector<std::string> kept;
-      for (const std::string& item : items) {
-        if (seen.insert(item).second) kept.push_back(item);
-      }
-      return WithItems(state, std::move(kept));
-    }
-    case Skill::kTranslate: {
-      std::vector<std::string> translated;
-      for (const std::string& item : items) {
-        std::optional<std::string> foreign = Translate(item);
-        if (!foreign) return Outside(skill, state, "lexicon words only");
-        translated.push_back(*foreign);
-      }
-      return WithItems(state, std::move(translated));
-    }
-    case Skill::kIncrement: {
-      std::optional<std::vector<int64_t>> numbers = AsNumbers(items);
-      if (!numbers) return Outside(skill, state, "numbers only");
-      std::vector<std::string> incremented;
-      for (int64_t number : *numbers) incremented.push_back(absl::StrCat(number + 1));
-      return WithItems(state, std::move(incremented));
-    }
-    case Skill::kCount:
-      return WithItems(state, {absl::StrCat(items.size())});
+    case Skill::kSort: return ApplySort(state);
+    case Skill::kDedupe: return ApplyDedupe(state);
+    case Skill::kTranslate: return ApplyTranslate(state);
+    case Skill::kIncrement: return ApplyIncrement(state);
+    case Skill::kCount: return WithItems(state, {absl::StrCat(items.size())});
     case Skill::kSum:
-    case Skill::kMax: {
-      std::optional<std::vector<int64_t>> numbers = AsNumbers(items);
-      if (!numbers || numbers->empty()) return Outside(skill, state, "one or more numbers");
-      int64_t result = skill == Skill::kSum ? 0 : numbers->front();
-      for (int64_t number : *numbers) {
-        result = skill == Skill::kSum ? result + number : std::max(result, number);
-      }
-      return WithItems(state, {absl::StrCat(result)});
-    }
-    case Skill::kParity: {
-      std::optional<std::vector<int64_t>> numbers = AsNumbers(items);
-      if (!numbers || numbers->size() != 1) return Outside(skill, state, "exactly one number");
-      return WithItems(state, {numbers->front() % 2 == 0 ? "even" : "odd"});
-    }
-    case Skill::kCompare: {
-      std::optional<std::vector<int64_t>> numbers = AsNumbers(items);
-      if (!numbers || numbers->size() < 2) return Outside(skill, state, "two or more numbers");
-      const int64_t first = numbers->front(), last = numbers->back();
-      return WithItems(state, {first > last ? "greater" : first < last ? "smaller" : "equal"});
-    }
-    case Skill::kPolarity: {
-      int balance = 0;
-      for (const std::string& item : items) {
-        std::optional<WordClass> word_class = ClassOf(item);
-        if (word_class == WordClass::kPositive) ++balance;
-        if (word_class == WordClass::kNegative) --balance;
-      }
-      return WithItems(state,
-                       {balance > 0 ? "positive" : balance < 0 ? "negative" : "neutral"});
-    }
-    case Skill::kRotate: {
-      if (items.empty()) return Outside(skill, state, "at least one item");
-      std::vector<std::string> rotated(items.begin() + 1, items.end());
-      rotated.push_back(items.front());
-      return WithItems(state, std::move(rotated));
-    }
+    case Skill::kMax: return ApplySumOrMax(skill, state);
+    case Skill::kParity: return ApplyParity(state);
+    case Skill::kCompare: return ApplyCompare(state);
+    case Skill::kPolarity: return ApplyPolarity(state);
+    case Skill::kRotate: return ApplyRotate(state);
   }
   LOG(FATAL) << "unhandled skill " << static_cast<int>(skill);
 }
