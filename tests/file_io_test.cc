@@ -35,6 +35,18 @@ TEST(FileIoTest, WriteReplacesTheFileWholeAndLeavesNoTemporary) {
   EXPECT_TRUE(testing::TemporarySiblings(path).empty());
 }
 
+TEST(FileIoTest, CopyIsByteForByteAndAMissingSourceKeepsTheTarget) {
+  const std::string dir = FreshDir("copy");
+  const std::string bytes("binary\0\xff data", 13);
+  ASSERT_TRUE(WriteFileAtomically(dir + "/from", bytes).ok());
+  ASSERT_TRUE(CopyFileAtomically(dir + "/from", dir + "/to").ok());
+  EXPECT_EQ(*ReadFileBytes(dir + "/to"), bytes);
+  const absl::Status missing = CopyFileAtomically(dir + "/absent", dir + "/to");
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.message()), HasSubstr(dir + "/absent"));
+  EXPECT_EQ(*ReadFileBytes(dir + "/to"), bytes);
+}
+
 TEST(FileIoTest, ConcurrentWritersOfOnePathNeverCollide) {
   const std::string path = FreshDir("concurrent") + "/out.txt";
   std::vector<std::string> contents;

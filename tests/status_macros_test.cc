@@ -8,14 +8,19 @@
 namespace taskmoe {
 namespace {
 
-absl::StatusOr<std::unique_ptr<int>> MaybeInt(bool ok, int value) {
+absl::StatusOr<std::unique_ptr<int>> MaybeBoxedInt(bool ok, int value) {
   if (!ok) return absl::NotFoundError("no int");
   return std::make_unique<int>(value);
 }
 
+absl::StatusOr<int> MaybeInt(bool ok, int value) {
+  if (!ok) return absl::NotFoundError("no int");
+  return value;
+}
+
 // Doubles the value twice through the macro; counts how far it got.
 absl::StatusOr<int> Doubled(bool first_ok, bool second_ok, int* reached) {
-  TASKMOE_ASSIGN_OR_RETURN(std::unique_ptr<int> a, MaybeInt(first_ok, 3));
+  TASKMOE_ASSIGN_OR_RETURN(std::unique_ptr<int> a, MaybeBoxedInt(first_ok, 3));  // move-only
   ++*reached;
   int b = 0;
   TASKMOE_ASSIGN_OR_RETURN(b, MaybeInt(second_ok, *a * 2));  // assigns an existing variable

@@ -92,4 +92,10 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
   return absl::OkStatus();
 }
 
+absl::Status CopyFileAtomically(const std::string& from, const std::string& to) {
+  absl::StatusOr<std::string> bytes = ReadFileBytes(from);
+  if (!bytes.ok()) return bytes.status();
+  return WriteFileAtomically(to, *bytes);
+}
+
 }  // namespace taskmoe

@@ -19,6 +19,9 @@ absl::StatusOr<std::string> ReadFileBytes(const std::string& path);
 // writers never collide. Errors name the path and the system's reason.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes);
 
+// A byte-for-byte copy of `from` at `to`, written as WriteFileAtomically does.
+absl::Status CopyFileAtomically(const std::string& from, const std::string& to);
+
 }  // namespace taskmoe
 
 #endif  // TASKMOE_MOE_BASE_FILE_IO_H_

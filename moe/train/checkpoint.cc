@@ -3,15 +3,24 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/serialize.h>
 
+#include <filesystem>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
+#include "moe/model/bart_weights.h"
+#include "moe/model/moe_model.h"
 #include "moe/train/experiment_config.h"
 
 namespace taskmoe {
+
+bool IsTaskMoeCheckpoint(const std::string& dir) {
+  return std::filesystem::exists(dir + "/" + kExperimentFile);
+}
 
 absl::StatusOr<ExperimentConfig> ReadCheckpointExperiment(const std::string& dir) {
   const std::string path = dir + "/" + kExperimentFile;
@@ -98,6 +107,80 @@ absl::Status LoadOptimizer(const std::string& path, torch::optim::Optimizer& opt
                                                    e.what_without_backtrace()));
   }
   return absl::OkStatus();
+}
+
+absl::Status WriteCheckpointModel(const std::string& dir, const torch::nn::Module& model,
+                                  const BartConfig& config, const ExperimentConfig& experiment) {
+  TensorMap weights;
+  for (auto& [key, tensor] : ModuleTensors(model)) weights[key] = tensor.detach();
+  TASKMOE_RETURN_IF_ERROR(WriteSafetensors(dir + "/" + kModelWeightsFile, weights));
+  TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + kModelConfigFile, BartConfigJson(config)));
+  return WriteFileAtomically(dir + "/" + kExperimentFile, ExperimentConfigToText(experiment));
+}
+
+absl::Status ReadCheckpointWeights(const std::string& dir, torch::nn::Module& model) {
+  const std::string path = dir + "/" + kModelWeightsFile;
+  TASKMOE_ASSIGN_OR_RETURN(const TensorMap weights, ReadSafetensors(path));
+  return LoadIntoModule(weights, path, model);
+}
+
+absl::Status WriteCheckpointRouting(const std::string& dir, const RoutingPlugin& plugin,
+                                    const TaskTable& tasks) {
+  TensorMap state;
+  for (auto& [key, tensor] : RoutingState(plugin)) state[key] = tensor.detach();
+  TASKMOE_RETURN_IF_ERROR(WriteSafetensors(dir + "/" + kRoutingStateFile, state));
+  return tasks.Save(dir);
+}
+
+absl::Status ReadCheckpointRoutingState(const std::string& dir, RoutingPlugin& plugin) {
+  const std::string path = dir + "/" + kRoutingStateFile;
+  TASKMOE_ASSIGN_OR_RETURN(const TensorMap state, ReadSafetensors(path));
+  absl::Status loaded = LoadRoutingState(state, plugin);
+  if (!loaded.ok()) return absl::Status(loaded.code(), absl::StrCat(path, ": ", loaded.message()));
+  return absl::OkStatus();
+}
+
+absl::Status ReadInitialRoutingState(const ExperimentConfig& config, bool fresh,
+                                     RoutingPlugin& plugin) {
+  const std::string dir = config.model().checkpoint();
+  const std::string path = dir + "/" + kRoutingStateFile;
+  if (!std::filesystem::exists(path) || config.routing().has_fixed_routes_npy()) {
+    return absl::OkStatus();
+  }
+  if (fresh) {
+    LOG(INFO) << "routing plugin '" << config.routing().plugin()
+              << "' starts from its initial state; " << path << " is not used";
+    return absl::OkStatus();
+  }
+  TASKMOE_ASSIGN_OR_RETURN(const ExperimentConfig saved, ReadCheckpointExperiment(dir));
+  if (!CanLoadRoutingState(saved.routing().plugin(), config.routing(), plugin)) {
+    LOG(WARNING) << path << " was saved by routing plugin '" << saved.routing().plugin()
+                 << "', which this run's routing cannot continue: it starts from its own "
+                    "initial state instead";
+    return absl::OkStatus();
+  }
+  return ReadCheckpointRoutingState(dir, plugin);
+}
+
+absl::Status WriteCheckpointTrainer(const std::string& dir, torch::optim::Optimizer& optimizer,
+                                    const TrainerState& state, const at::Tensor& rng_state) {
+  TASKMOE_RETURN_IF_ERROR(SaveOptimizer(optimizer, dir + "/" + kOptimizerFile));
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(dir + "/" + kTrainerStateFile, TrainerStateToJson(state)));
+  return WriteSafetensors(dir + "/" + kRngStateFile, {{"cpu", rng_state}});
+}
+
+absl::StatusOr<TrainerState> ReadCheckpointTrainer(const std::string& dir,
+                                                   torch::optim::Optimizer& optimizer) {
+  TASKMOE_RETURN_IF_ERROR(LoadOptimizer(dir + "/" + kOptimizerFile, optimizer));
+  const std::string state_path = dir + "/" + kTrainerStateFile;
+  TASKMOE_ASSIGN_OR_RETURN(const std::string state_text, ReadFileBytes(state_path));
+  TASKMOE_ASSIGN_OR_RETURN(TrainerState state, TrainerStateFromJson(state_text, state_path));
+  const std::string rng_path = dir + "/" + kRngStateFile;
+  TASKMOE_ASSIGN_OR_RETURN(const TensorMap rng, ReadSafetensors(rng_path));
+  if (!rng.count("cpu")) return absl::InvalidArgumentError(rng_path + ": no tensor 'cpu'");
+  SetCpuRngState(rng.at("cpu"));
+  return state;
 }
 
 }  // namespace taskmoe

@@ -12,7 +12,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "moe/formats/bart_config.h"
 #include "moe/formats/safetensors.h"
+#include "moe/formats/task_table.h"
+#include "moe/routing/routing.h"
 #include "moe/train/experiment.pb.h"
 
 namespace taskmoe {
@@ -34,6 +37,10 @@ inline constexpr char kRouteTasksFile[] = "route_tasks.json";
 inline constexpr char kOptimizerFile[] = "optimizer.pt";
 inline constexpr char kTrainerStateFile[] = "trainer_state.json";
 inline constexpr char kRngStateFile[] = "rng_state.safetensors";
+
+// Whether `dir` is a TaskMoE checkpoint (it holds experiment.pbtxt), e.g. not a Hugging Face
+// BART directory.
+bool IsTaskMoeCheckpoint(const std::string& dir);
 
 // The experiment config a checkpoint directory was trained with (its experiment.pbtxt).
 absl::StatusOr<ExperimentConfig> ReadCheckpointExperiment(const std::string& dir);
@@ -69,8 +76,52 @@ TensorMap ModuleTensors(const torch::nn::Module& module);
 at::Tensor CpuRngState();
 void SetCpuRngState(const at::Tensor& state);
 
+// Restores the CPU generator's state when it goes out of scope: evaluation and checkpointing
+// must not change what training draws next, so that a run that evaluates or saves at other
+// moments (a resumed one) stays on the same random sequence.
+class PreserveCpuRng {
+ public:
+  PreserveCpuRng() : state_(CpuRngState()) {}
+  ~PreserveCpuRng() { SetCpuRngState(state_); }
+  PreserveCpuRng(const PreserveCpuRng&) = delete;
+  PreserveCpuRng& operator=(const PreserveCpuRng&) = delete;
+
+ private:
+  at::Tensor state_;
+};
+
 absl::Status SaveOptimizer(torch::optim::Optimizer& optimizer, const std::string& path);
 absl::Status LoadOptimizer(const std::string& path, torch::optim::Optimizer& optimizer);
+
+// A checkpoint has three parts; each has a writer and a reader here, used by every module that
+// writes or reads checkpoints (the trainer, two-stage building, LoadCheckpoint, BuildModel).
+// Writers write into an existing (staging) directory, each file through a temporary file.
+
+// The model: model.safetensors, config.json and experiment.pbtxt (which names the MoE structure).
+absl::Status WriteCheckpointModel(const std::string& dir, const torch::nn::Module& model,
+                                  const BartConfig& config, const ExperimentConfig& experiment);
+// model.safetensors into `model`: every tensor present with the module's shape.
+absl::Status ReadCheckpointWeights(const std::string& dir, torch::nn::Module& model);
+
+// The routing: routing_state.safetensors and the task-vector table (id2task.json, task_vecs.npy).
+absl::Status WriteCheckpointRouting(const std::string& dir, const RoutingPlugin& plugin,
+                                    const TaskTable& tasks);
+// routing_state.safetensors into `plugin` (see LoadRoutingState).
+absl::Status ReadCheckpointRoutingState(const std::string& dir, RoutingPlugin& plugin);
+
+// The routing state of a run's initial checkpoint (model.checkpoint) into `plugin` when the
+// plugin can continue it (CanLoadRoutingState). Otherwise, or when `fresh`, the plugin keeps its
+// initial state and the log says so; fixed routes (routing.fixed_routes_npy) have no state.
+absl::Status ReadInitialRoutingState(const ExperimentConfig& config, bool fresh,
+                                     RoutingPlugin& plugin);
+
+// The trainer state a resumed run needs: optimizer.pt, trainer_state.json and
+// rng_state.safetensors (`rng_state`: CpuRngState() before the checkpoint drew anything).
+absl::Status WriteCheckpointTrainer(const std::string& dir, torch::optim::Optimizer& optimizer,
+                                    const TrainerState& state, const at::Tensor& rng_state);
+// Restores the optimiser moments and the CPU generator; returns the trainer state.
+absl::StatusOr<TrainerState> ReadCheckpointTrainer(const std::string& dir,
+                                                   torch::optim::Optimizer& optimizer);
 
 }  // namespace taskmoe
 

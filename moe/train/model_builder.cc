@@ -99,10 +99,7 @@ absl::StatusOr<MoeBart> BuildModel(const ExperimentConfig& experiment,
     if (!saved.ok()) return saved.status();
     model = MoeBart::Create(*config, ToMoeOptions(saved->model()));
     if (!model.ok()) return model.status();
-    const std::string path = m.checkpoint() + "/" + kModelWeightsFile;
-    absl::StatusOr<TensorMap> weights = ReadSafetensors(path);
-    if (!weights.ok()) return weights.status();
-    TASKMOE_RETURN_IF_ERROR(LoadIntoModule(*weights, path, *model->model()));
+    TASKMOE_RETURN_IF_ERROR(ReadCheckpointWeights(m.checkpoint(), *model->model()));
   }
   if (!model.ok()) return model.status();
   if (tokenizer.vocab_size() > model->config().vocab_size) {
@@ -123,10 +120,7 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& dir) {
   absl::StatusOr<MoeBart> model =
       MoeBart::Create(*config, ToMoeOptions(checkpoint.experiment.model()));
   if (!model.ok()) return model.status();
-  const std::string weights_path = dir + "/" + kModelWeightsFile;
-  absl::StatusOr<TensorMap> weights = ReadSafetensors(weights_path);
-  if (!weights.ok()) return weights.status();
-  TASKMOE_RETURN_IF_ERROR(LoadIntoModule(*weights, weights_path, *model->model()));
+  TASKMOE_RETURN_IF_ERROR(ReadCheckpointWeights(dir, *model->model()));
   model->model()->eval();
   checkpoint.model = std::make_unique<MoeBart>(*std::move(model));
   absl::StatusOr<TaskTable> tasks = TaskTable::Load(dir);
@@ -139,10 +133,7 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& dir) {
   absl::StatusOr<std::shared_ptr<RoutingPlugin>> plugin =
       CreateRoutingPlugin(checkpoint.experiment.routing(), context);
   if (!plugin.ok()) return plugin.status();
-  const std::string state_path = dir + "/" + kRoutingStateFile;
-  absl::StatusOr<TensorMap> state = ReadSafetensors(state_path);
-  if (!state.ok()) return state.status();
-  TASKMOE_RETURN_IF_ERROR(LoadRoutingState(*state, **plugin));
+  TASKMOE_RETURN_IF_ERROR(ReadCheckpointRoutingState(dir, **plugin));
   (*plugin)->eval();
   checkpoint.plugin = *plugin;
   absl::StatusOr<at::Tensor> routes = ReadNpy(dir + "/" + kRoutesFile);

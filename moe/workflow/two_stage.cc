@@ -29,12 +29,6 @@ namespace fs = std::filesystem;
 constexpr char kHuggingFaceKind[] = "Hugging Face directory";
 constexpr char kCheckpointKind[] = "TaskMoE checkpoint";
 
-absl::Status CopyFile(const std::string& from, const std::string& to) {
-  absl::StatusOr<std::string> bytes = ReadFileBytes(from);
-  if (!bytes.ok()) return bytes.status();
-  return WriteFileAtomically(to, *bytes);
-}
-
 // The dense BART inside a TaskMoE checkpoint whose MoE layers hold a single expert (or that has
 // no MoE layer at all): every route one-hot on expert 0 selects exactly that model.
 absl::StatusOr<BartForConditionalGeneration> DenseFromCheckpoint(const std::string& dir) {
@@ -62,7 +56,7 @@ absl::StatusOr<BartForConditionalGeneration> DenseFromCheckpoint(const std::stri
 
 absl::StatusOr<BartForConditionalGeneration> LoadDenseModel(const std::string& dir,
                                                             std::string* kind) {
-  const bool is_checkpoint = fs::exists(dir + "/" + kExperimentFile);
+  const bool is_checkpoint = IsTaskMoeCheckpoint(dir);
   if (kind != nullptr) *kind = is_checkpoint ? kCheckpointKind : kHuggingFaceKind;
   if (is_checkpoint) return DenseFromCheckpoint(dir);
   return LoadBartDirectory(dir);
@@ -132,19 +126,13 @@ absl::StatusOr<BuiltCheckpoint> BuildStageTwoCheckpoint(const BuildCheckpointOpt
   absl::StatusOr<AtomicDirectory> out = AtomicDirectory::Begin(options.output_dir);
   if (!out.ok()) return out.status();
   const std::string staging = out->staging();
-  TensorMap weights;
-  for (auto& [key, tensor] : ModuleTensors(*moe->model())) weights[key] = tensor.detach();
-  TASKMOE_RETURN_IF_ERROR(WriteSafetensors(staging + "/" + kModelWeightsFile, weights));
-  TASKMOE_RETURN_IF_ERROR(
-      WriteFileAtomically(staging + "/" + kModelConfigFile, BartConfigJson(dense_config)));
-  TASKMOE_RETURN_IF_ERROR(
-      WriteFileAtomically(staging + "/" + kExperimentFile, ExperimentConfigToText(*experiment)));
+  TASKMOE_RETURN_IF_ERROR(WriteCheckpointModel(staging, *moe->model(), dense_config, *experiment));
   // Router, task vectors and their routes are stage one's, byte for byte.
   for (const char* file : {kRoutingStateFile, TaskTable::kNamesFile, TaskTable::kVectorsFile,
                            kRoutesFile, kRoutesImageFile}) {
     const std::string from = stage_one + "/" + file;
     if (std::string(file) == kRoutesImageFile && !fs::exists(from)) continue;
-    TASKMOE_RETURN_IF_ERROR(CopyFile(from, staging + "/" + file));
+    TASKMOE_RETURN_IF_ERROR(CopyFileAtomically(from, staging + "/" + file));
   }
   TASKMOE_RETURN_IF_ERROR(out->Commit());
   return built;
