@@ -213,38 +213,8 @@ TEST(RouteColorTest, ScaleEndsAndClamping) {
   }
 }
 
-TEST(RouteTableTest, FromTensorKeepsShapeAndRowMajorOrder) {
-  const at::Tensor routes = at::arange(24, at::kDouble).reshape({2, 3, 4}) / 24;
-  absl::StatusOr<RouteTable> table = RouteTableFromTensor(routes.transpose(0, 1).transpose(0, 1));
-  ASSERT_TRUE(table.ok()) << table.status();
-  EXPECT_EQ(table->tasks, 2);
-  EXPECT_EQ(table->layers, 3);
-  EXPECT_EQ(table->experts, 4);
-  ASSERT_EQ(table->values.size(), 24u);
-  // Element [1, 2, 3] is the last one.
-  EXPECT_FLOAT_EQ(table->values[(1 * 3 + 2) * 4 + 3], 23.0f / 24);
-  EXPECT_FLOAT_EQ(table->values[4], 4.0f / 24);  // [0, 1, 0]
-
-  EXPECT_FALSE(RouteTableFromTensor(at::zeros({2, 3})).ok());
-  EXPECT_FALSE(RouteTableFromTensor(at::zeros({2, 3, 4}, at::kLong)).ok());
-  EXPECT_FALSE(RouteTableFromTensor(at::Tensor()).ok());
-}
-
 TEST(RouteTableTest, EncoderDecoderLayerLabels) {
   EXPECT_EQ(EncoderDecoderLayerLabels(2, 1), (std::vector<std::string>{"enc0", "enc1", "dec0"}));
-}
-
-TEST(RouteCategoriesTest, OneGroupPerCategoryInFileOrderWithSubCategoriesJoined) {
-  Ontology ontology;
-  ontology.categories = {
-      {"qa", {{"multiple-choice qa", {"race-high", "swag"}}, {"closed-book qa", {"jeopardy"}}}},
-      {"classification", {{"nli", {"anli"}}}}};
-  const std::vector<RouteCategory> categories = RouteCategoriesOf(ontology);
-  ASSERT_EQ(categories.size(), 2u);
-  EXPECT_EQ(categories[0].name, "qa");
-  EXPECT_EQ(categories[0].tasks, (std::vector<std::string>{"race-high", "swag", "jeopardy"}));
-  EXPECT_EQ(categories[1].name, "classification");
-  EXPECT_EQ(categories[1].tasks, (std::vector<std::string>{"anli"}));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "moe/drawing/route_map.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
+#include "moe/train/run_outputs.h"
 #include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, routes, "", "routes.npy, float [tasks, layers, experts]");

@@ -7,8 +7,6 @@
 #include <map>
 #include <memory>
 
-#include <ATen/ATen.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "moe/base/file_io.h"
@@ -317,22 +315,6 @@ void Draw(cairo_t* cr, const RouteTable& routes, const std::vector<std::string>&
 
 }  // namespace
 
-absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes) {
-  if (!routes.defined() || routes.dim() != 3 || !at::isFloatingType(routes.scalar_type())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "routes tensor should be floating point [tasks, layers, experts], got ",
-        routes.defined() ? absl::StrCat(routes.dim(), "-d ", c10::toString(routes.scalar_type()))
-                         : "an undefined tensor"));
-  }
-  const at::Tensor values = routes.detach().to(at::kCPU, at::kFloat).contiguous();
-  RouteTable table;
-  table.tasks = values.size(0);
-  table.layers = values.size(1);
-  table.experts = values.size(2);
-  table.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
-  return table;
-}
-
 std::vector<std::string> EncoderDecoderLayerLabels(int64_t encoder_layers,
                                                    int64_t decoder_layers) {
   std::vector<std::string> labels;
@@ -415,18 +397,6 @@ absl::Status WriteRouteMapPng(const RouteTable& routes,
   const absl::Status written = WriteFileAtomically(png_path, png);
   if (!written.ok()) return absl::UnavailableError(written.message());
   return absl::OkStatus();
-}
-
-std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology) {
-  std::vector<RouteCategory> categories;
-  for (const Ontology::Category& category : ontology.categories) {
-    RouteCategory group{category.name, {}};
-    for (const Ontology::SubCategory& sub : category.sub_categories) {
-      group.tasks.insert(group.tasks.end(), sub.tasks.begin(), sub.tasks.end());
-    }
-    categories.push_back(std::move(group));
-  }
-  return categories;
 }
 
 }  // namespace taskmoe

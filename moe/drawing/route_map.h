@@ -3,17 +3,15 @@
 
 // The route heatmap: one row per task, grouped by ontology category, one column per
 // (layer, expert), the colour of a cell being the task's route weight for that expert.
-// Drawn with cairo into a PNG so routes of a run can be compared at a glance.
+// Drawn with cairo into a PNG so routes of a run can be compared at a glance. It takes plain
+// tables; moe/train/run_outputs.h makes them from route tensors and CrossFit ontologies.
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <ATen/core/Tensor.h>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "data/crossfit.h"
 
 namespace taskmoe {
 
@@ -25,9 +23,6 @@ struct RouteTable {
   int64_t layers = 0;
   int64_t experts = 0;
 };
-
-// Copies a [tasks, layers, experts] tensor of any floating dtype and device into a table.
-absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes);
 
 // "enc0".."enc{n-1}", "dec0".."dec{m-1}": the labels of an encoder-decoder's layers in the
 // order routes.npy stores them.
@@ -108,10 +103,6 @@ absl::Status WriteRouteMapPng(const RouteTable& routes,
                               const std::vector<RouteCategory>& categories,
                               const std::vector<std::string>& layer_labels,
                               const std::string& png_path, const RouteMapOptions& options = {});
-
-// The heatmap's groups from a CrossFit ontology: one per category, its tasks in sub-category
-// order.
-std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology);
 
 }  // namespace taskmoe
 

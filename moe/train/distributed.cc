@@ -5,6 +5,7 @@
 #include <utility>
 
 #include <c10/util/Exception.h>
+#include <torch/cuda.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef USE_C10D_NCCL
@@ -249,6 +250,19 @@ absl::Status DistributedContext::Barrier() {
     return CollectiveError("barrier", error);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<at::Device> ChooseDevice(const std::string& name, int local_rank) {
+  const bool cuda = torch::cuda::is_available();
+  if (name == "cuda" && !cuda) {
+    return absl::FailedPreconditionError(
+        "config field training.device: cuda requested but LibTorch sees no CUDA device (a CPU "
+        "build of LibTorch? see README, 'LibTorch location')");
+  }
+  if (name == "cuda" || (name == "auto" && cuda)) {
+    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+  }
+  return at::Device(at::kCPU);
 }
 
 }  // namespace taskmoe

@@ -45,6 +45,10 @@ absl::StatusOr<DistributedEnv> ParseDistributedEnv(
 // ParseDistributedEnv over the process environment.
 absl::StatusOr<DistributedEnv> DistributedEnvFromEnvironment();
 
+// The device of training.device `name` ("auto", "cpu", "cuda") for the process with
+// `local_rank`: its own GPU of the machine under cuda (and under auto when CUDA is available).
+absl::StatusOr<at::Device> ChooseDevice(const std::string& name, int local_rank);
+
 struct DistributedOptions {
   // Bound on connecting to the store and on every collective, so a dead peer fails the run
   // instead of hanging it.

@@ -9,6 +9,7 @@
 #include "data/gym/gym_writer.h"
 #include "data/token_cache.h"
 #include "glog/logging.h"
+#include "moe/base/status_macros.h"
 
 namespace taskmoe {
 namespace {
@@ -45,6 +46,82 @@ absl::StatusOr<SplitData> Tokenize(const ExperimentData& data, std::vector<TaskF
   return split;
 }
 
+// Generates the synthetic skill gym into data.data_dir when the config asks for it and the
+// directory does not exist (only the process that `may_write`).
+absl::Status PrepareDataDir(const ExperimentConfig& config, bool may_write) {
+  const DataConfig& d = config.data();
+  if (fs::is_directory(d.data_dir())) return absl::OkStatus();
+  if (!d.gym().generate_if_missing()) {
+    return absl::NotFoundError(
+        absl::StrCat("config field data.data_dir: no such directory ", d.data_dir()));
+  }
+  if (!may_write) return absl::OkStatus();
+  gym::GymOptions options;
+  options.seed = d.gym().seed();
+  LOG(INFO) << "generating the synthetic skill gym (seed " << options.seed << ") into "
+            << d.data_dir();
+  TASKMOE_ASSIGN_OR_RETURN(const gym::GymSummary summary, gym::WriteGym(options, d.data_dir()));
+  LOG(INFO) << "gym: " << summary.tasks << " tasks, " << summary.files << " files, "
+            << summary.examples << " examples";
+  return absl::OkStatus();
+}
+
+// The metric table (checked to cover the train tasks), the tokenizer and tokenisation options.
+absl::Status LoadMetricsAndTokenizer(const ExperimentConfig& config, ExperimentData* data) {
+  const DataConfig& d = config.data();
+  const std::string gym_metrics = data->data_dir + "/metrics.json";
+  if (!d.metrics().empty() || fs::exists(gym_metrics)) {
+    TASKMOE_ASSIGN_OR_RETURN(data->metrics, MetricTable::Load(OrDefault(d.metrics(), gym_metrics)));
+  } else {
+    data->metrics = MetricTable::CrossFit();
+  }
+  for (const std::string& task : data->train_tasks) {
+    TASKMOE_RETURN_IF_ERROR(data->metrics.MetricOf(task).status());
+  }
+  std::tie(data->vocab_path, data->merges_path) = TokenizerPaths(config);
+  TASKMOE_RETURN_IF_ERROR(RequireFile(data->vocab_path, "tokenizer vocab"));
+  TASKMOE_RETURN_IF_ERROR(RequireFile(data->merges_path, "tokenizer merges"));
+  TASKMOE_ASSIGN_OR_RETURN(BartTokenizer tokenizer,
+                           BartTokenizer::Load(data->vocab_path, data->merges_path));
+  data->tokenizer = std::make_shared<const BartTokenizer>(std::move(tokenizer));
+  data->tokenize_options.format.lowercase = d.lowercase();
+  data->tokenize_options.format.append_another_bos = d.append_another_bos();
+  data->tokenize_options.max_input_length = d.max_input_length();
+  data->tokenize_options.max_output_length = d.max_output_length();
+  return absl::OkStatus();
+}
+
+// <task>/<data.prefix>_<split>.tsv.
+absl::StatusOr<TaskFile> ReadPrefixFile(const ExperimentData& data, const std::string& task,
+                                        const std::string& split) {
+  TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskFile> files,
+                           ReadTaskFiles(data.data_dir, task, split));
+  for (TaskFile& file : files) {
+    if (file.prefix == data.prefix) return std::move(file);
+  }
+  return absl::NotFoundError(absl::StrCat("task '", task, "': no file ", data.data_dir, "/", task,
+                                          "/", data.prefix, "_", split, ".tsv"));
+}
+
+// Tokenised train files of the train tasks (every prefix, or data.prefix) and the dev split.
+absl::Status LoadTrainAndDev(const ExperimentConfig& config, ExperimentData* data) {
+  std::vector<TaskFile> train_files;
+  for (const std::string& task : data->train_tasks) {
+    if (!data->prefix.empty()) {
+      TASKMOE_ASSIGN_OR_RETURN(TaskFile file, ReadPrefixFile(*data, task, "train"));
+      train_files.push_back(std::move(file));
+      continue;
+    }
+    TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskFile> files,
+                             ReadTaskFiles(data->data_dir, task, "train"));
+    for (TaskFile& file : files) train_files.push_back(std::move(file));
+  }
+  TASKMOE_ASSIGN_OR_RETURN(data->train, Tokenize(*data, std::move(train_files)));
+  TASKMOE_ASSIGN_OR_RETURN(data->dev, LoadEvaluationSplit(*data, data->train_tasks, "dev",
+                                                          config.evaluation().max_dev_examples()));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string TokenCacheDirectory() {
@@ -66,80 +143,31 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config
   const DataConfig& d = config.data();
   ExperimentData data;
   data.data_dir = d.data_dir();
-  if (!fs::is_directory(data.data_dir)) {
-    if (!d.gym().generate_if_missing()) {
-      return absl::NotFoundError(
-          absl::StrCat("config field data.data_dir: no such directory ", data.data_dir));
-    }
-    if (may_write) {
-      gym::GymOptions options;
-      options.seed = d.gym().seed();
-      LOG(INFO) << "generating the synthetic skill gym (seed " << options.seed << ") into "
-                << data.data_dir;
-      absl::StatusOr<gym::GymSummary> summary = gym::WriteGym(options, data.data_dir);
-      if (!summary.ok()) return summary.status();
-      LOG(INFO) << "gym: " << summary->tasks << " tasks, " << summary->files << " files, "
-                << summary->examples << " examples";
-    }
-  }
+  TASKMOE_RETURN_IF_ERROR(PrepareDataDir(config, may_write));
   const std::string split_path = OrDefault(d.split(), data.data_dir + "/split.json");
-  absl::StatusOr<TaskSplit> split = ReadTaskSplit(split_path);
-  if (!split.ok()) return split.status();
-  data.split = *std::move(split);
-  absl::StatusOr<std::vector<std::string>> train_tasks =
-      SplitTasks(data.split, "train", data.data_dir);
-  if (!train_tasks.ok()) return train_tasks.status();
-  data.train_tasks = *std::move(train_tasks);
+  TASKMOE_ASSIGN_OR_RETURN(data.split, ReadTaskSplit(split_path));
+  TASKMOE_ASSIGN_OR_RETURN(data.train_tasks, SplitTasks(data.split, "train", data.data_dir));
   std::sort(data.train_tasks.begin(), data.train_tasks.end());
   if (data.train_tasks.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(split_path, ": the train list is empty"));
   }
-
   const std::string ontology_path = OrDefault(d.ontology(), data.data_dir + "/ontology.json");
   if (!d.ontology().empty() || fs::exists(ontology_path)) {
-    absl::StatusOr<Ontology> ontology = ReadOntology(ontology_path);
-    if (!ontology.ok()) return ontology.status();
-    data.ontology = *std::move(ontology);
+    TASKMOE_ASSIGN_OR_RETURN(data.ontology, ReadOntology(ontology_path));
   }
-  const std::string gym_metrics = data.data_dir + "/metrics.json";
-  if (!d.metrics().empty() || fs::exists(gym_metrics)) {
-    absl::StatusOr<MetricTable> metrics = MetricTable::Load(OrDefault(d.metrics(), gym_metrics));
-    if (!metrics.ok()) return metrics.status();
-    data.metrics = *std::move(metrics);
-  } else {
-    data.metrics = MetricTable::CrossFit();
-  }
-  for (const std::string& task : data.train_tasks) {
-    if (absl::StatusOr<Metric> metric = data.metrics.MetricOf(task); !metric.ok()) {
-      return metric.status();
-    }
-  }
+  TASKMOE_RETURN_IF_ERROR(LoadMetricsAndTokenizer(config, &data));
+  TASKMOE_RETURN_IF_ERROR(LoadTrainAndDev(config, &data));
+  return data;
+}
 
-  std::tie(data.vocab_path, data.merges_path) = TokenizerPaths(config);
-  if (absl::Status s = RequireFile(data.vocab_path, "tokenizer vocab"); !s.ok()) return s;
-  if (absl::Status s = RequireFile(data.merges_path, "tokenizer merges"); !s.ok()) return s;
-  absl::StatusOr<BartTokenizer> tokenizer = BartTokenizer::Load(data.vocab_path, data.merges_path);
-  if (!tokenizer.ok()) return tokenizer.status();
-  data.tokenizer = std::make_shared<const BartTokenizer>(*std::move(tokenizer));
-
-  data.tokenize_options.format.lowercase = d.lowercase();
-  data.tokenize_options.format.append_another_bos = d.append_another_bos();
-  data.tokenize_options.max_input_length = d.max_input_length();
-  data.tokenize_options.max_output_length = d.max_output_length();
-
-  std::vector<TaskFile> train_files;
-  for (const std::string& task : data.train_tasks) {
-    absl::StatusOr<std::vector<TaskFile>> files = ReadTaskFiles(data.data_dir, task, "train");
-    if (!files.ok()) return files.status();
-    for (TaskFile& file : *files) train_files.push_back(std::move(file));
-  }
-  absl::StatusOr<SplitData> train = Tokenize(data, std::move(train_files));
-  if (!train.ok()) return train.status();
-  data.train = *std::move(train);
-  absl::StatusOr<SplitData> dev = LoadEvaluationSplit(
-      data, data.train_tasks, "dev", config.evaluation().max_dev_examples());
-  if (!dev.ok()) return dev.status();
-  data.dev = *std::move(dev);
+absl::StatusOr<ExperimentData> LoadFewShotData(const ExperimentConfig& config,
+                                               const std::string& task, const std::string& prefix) {
+  ExperimentData data;
+  data.data_dir = config.data().data_dir();
+  data.train_tasks = {task};
+  data.prefix = prefix;
+  TASKMOE_RETURN_IF_ERROR(LoadMetricsAndTokenizer(config, &data));
+  TASKMOE_RETURN_IF_ERROR(LoadTrainAndDev(config, &data));
   return data;
 }
 
@@ -148,12 +176,13 @@ absl::StatusOr<SplitData> LoadEvaluationSplit(const ExperimentData& data,
                                               const std::string& split, int64_t max_examples) {
   std::vector<TaskFile> files;
   for (const std::string& task : tasks) {
-    absl::StatusOr<TaskFile> file = ReadSingleTaskFile(data.data_dir, task, split);
-    if (!file.ok()) return file.status();
-    if (max_examples > 0 && static_cast<int64_t>(file->examples.size()) > max_examples) {
-      file->examples.resize(max_examples);
+    TASKMOE_ASSIGN_OR_RETURN(TaskFile file, data.prefix.empty()
+                                                ? ReadSingleTaskFile(data.data_dir, task, split)
+                                                : ReadPrefixFile(data, task, split));
+    if (max_examples > 0 && static_cast<int64_t>(file.examples.size()) > max_examples) {
+      file.examples.resize(max_examples);
     }
-    files.push_back(*std::move(file));
+    files.push_back(std::move(file));
   }
   return Tokenize(data, std::move(files));
 }

@@ -38,6 +38,9 @@ struct ExperimentData {
   TokenizeOptions tokenize_options;
   SplitData train;  // every prefix's *_train.tsv of each train task
   SplitData dev;    // the single *_dev.tsv of each train task (dev loss and dev performance)
+  // Set for a few-shot run of one task: every split is that prefix's file
+  // (<task>/<prefix>_<split>.tsv) instead of every train file and the single dev/test file.
+  std::string prefix;
 };
 
 // Where the paths the config leaves empty point: <data_dir>/split.json, <data_dir>/ontology.json,
@@ -45,6 +48,12 @@ struct ExperimentData {
 // <data_dir>/tokenizer/. Generates the synthetic skill gym into data_dir first when data.gym
 // asks for it and data_dir does not exist (`may_write`: only the main process writes).
 absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config, bool may_write);
+
+// The data of a few-shot run on one prefix of one task (fine-tuning): train, dev and test are
+// <data_dir>/<task>/<prefix>_{train,dev,test}.tsv; metrics and tokenizer as LoadExperimentData
+// finds them; no split file is read.
+absl::StatusOr<ExperimentData> LoadFewShotData(const ExperimentConfig& config,
+                                               const std::string& task, const std::string& prefix);
 
 // Reads `split` ("dev" or "test") files of `tasks` (one per task) for evaluation, keeping at
 // most `max_examples` per task (0: all).

@@ -13,19 +13,32 @@
 
 namespace taskmoe {
 
+// Mean dev performance of one ontology category's tasks. A task whose metric is undefined (NaN,
+// e.g. Pearson correlation of constant predictions) counts as 0, as in the overall mean
+// (MeanPerformance), and is counted in `undefined_tasks`.
+struct CategoryPerformance {
+  std::string category;
+  double performance = 0;
+  int tasks = 0;
+  int undefined_tasks = 0;
+};
+
 struct RunSummary {
   std::string output_dir;
   int64_t steps = 0;
   double best_dev_performance = 0;
   int64_t best_step = 0;
   // Dev performance of the best checkpoint averaged per ontology category.
-  std::vector<std::pair<std::string, double>> category_performance;
+  std::vector<CategoryPerformance> category_performance;
   // Mean dev performance of predicting each task's most frequent training output.
   double majority_baseline = 0;
   // Mean L1 distance between the routes of two tasks of the same / different categories.
   double within_category_route_distance = 0;
   double between_category_route_distance = 0;
   std::string route_map_path;
+  // Per-task scores of the predicting checkpoint (the best one) when evaluation.do_predict.
+  std::vector<TaskScore> dev_scores;
+  std::vector<TaskScore> test_scores;
   std::string text;  // the report printed at the end
 };
 

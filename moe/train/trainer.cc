@@ -1,17 +1,13 @@
 #include "moe/train/trainer.h"
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <thread>
 
 #include <torch/autograd.h>
-#include <torch/cuda.h>
 #include <torch/utils.h>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "glog/logging.h"
@@ -19,22 +15,21 @@
 #include "moe/base/file_io.h"
 #include "moe/base/progress.h"
 #include "moe/base/status_macros.h"
-#include "moe/drawing/route_map.h"
-#include "moe/embedding/task_embedding.h"
-#include "moe/formats/npy.h"
-#include "moe/formats/safetensors.h"
 #include "moe/formats/task_table.h"
-#include "moe/model/bart_weights.h"
 #include "moe/model/moe_model.h"
 #include "moe/model/optimization.h"
 #include "moe/routing/routing.h"
+#include "moe/train/batch_stream.h"
 #include "moe/train/checkpoint.h"
 #include "moe/train/distributed.h"
 #include "moe/train/evaluation.h"
 #include "moe/train/experiment_config.h"
 #include "moe/train/model_builder.h"
 #include "moe/train/run_data.h"
+#include "moe/train/run_options.h"
+#include "moe/train/run_outputs.h"
 #include "moe/train/run_report.h"
+#include "moe/train/task_vectors.h"
 #include "moe/train/train_step.h"
 
 namespace taskmoe {
@@ -42,68 +37,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Evaluation and checkpointing must not change what training draws next, so that a run that
-// evaluates or saves at other moments (a resumed one) stays on the same random sequence.
-class PreserveCpuRng {
- public:
-  PreserveCpuRng() : state_(CpuRngState()) {}
-  ~PreserveCpuRng() { SetCpuRngState(state_); }
-
- private:
-  at::Tensor state_;
-};
-
-absl::StatusOr<at::Device> ChooseDevice(const std::string& name, int local_rank) {
-  const bool cuda = torch::cuda::is_available();
-  if (name == "cuda" && !cuda) {
-    return absl::FailedPreconditionError(
-        "config field training.device: cuda requested but LibTorch sees no CUDA device (a CPU "
-        "build of LibTorch? see README, 'LibTorch location')");
-  }
-  if (name == "cuda" || (name == "auto" && cuda)) {
-    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
-  }
-  return at::Device(at::kCPU);
-}
-
-std::vector<std::pair<std::string, at::Tensor>> Named(
-    const torch::OrderedDict<std::string, at::Tensor>& dict, bool trainable_only) {
+std::vector<std::pair<std::string, at::Tensor>> Trainable(
+    const torch::OrderedDict<std::string, at::Tensor>& parameters) {
   std::vector<std::pair<std::string, at::Tensor>> named;
-  for (const auto& item : dict) {
-    if (!trainable_only || item.value().requires_grad()) named.emplace_back(item.key(), item.value());
+  for (const auto& item : parameters) {
+    if (item.value().requires_grad()) named.emplace_back(item.key(), item.value());
   }
   return named;
-}
-
-std::string CsvHistory(const std::vector<EvalRecord>& history) {
-  std::string csv = "steps,train_loss,dev_loss,dev_performance\n";
-  for (const EvalRecord& r : history) {
-    absl::StrAppend(&csv, r.step, ",", r.train_loss, ",", r.dev_loss, ",", r.dev_performance,
-                    "\n");
-  }
-  return csv;
-}
-
-// Loads the routing state of the run's initial checkpoint into `plugin` when the plugin can
-// continue it (CanLoadRoutingState); otherwise the plugin keeps its initial state, and the log
-// says so.
-absl::Status LoadInitialRoutingState(const ExperimentConfig& config, RoutingPlugin& plugin) {
-  const std::string dir = config.model().checkpoint();
-  const std::string path = dir + "/" + kRoutingStateFile;
-  if (!fs::exists(path)) return absl::OkStatus();
-  absl::StatusOr<ExperimentConfig> saved = ReadCheckpointExperiment(dir);
-  if (!saved.ok()) return saved.status();
-  if (!CanLoadRoutingState(saved->routing().plugin(), config.routing(), plugin)) {
-    LOG(WARNING) << path << " was saved by routing plugin '" << saved->routing().plugin()
-                 << "', which this run's routing cannot continue: it starts from its own "
-                    "initial state instead";
-    return absl::OkStatus();
-  }
-  absl::StatusOr<TensorMap> state = ReadSafetensors(path);
-  if (!state.ok()) return state.status();
-  absl::Status loaded = LoadRoutingState(*state, plugin);
-  if (!loaded.ok()) return absl::Status(loaded.code(), absl::StrCat(path, ": ", loaded.message()));
-  return absl::OkStatus();
 }
 
 class Trainer {
@@ -118,28 +58,32 @@ class Trainer {
         model_(std::move(model)),
         output_dir_(config.output_dir()) {}
 
-  absl::Status Setup();
+  absl::Status Setup(bool fresh_routing_state);
   absl::StatusOr<RunSummary> Run();
 
  private:
   bool is_main() const { return distributed_->is_main(); }
 
-  // Table ids of task names (e.g. a dataset's tasks, indexed by its task ids).
-  absl::StatusOr<at::Tensor> TableIds(const std::vector<std::string>& tasks) const;
+  absl::Status SetUpTaskVectors();
+  absl::Status SetUpPlugin(bool fresh_routing_state);
+  void SetUpOptimization();
+  // Every replica starts from rank 0's values; then --resume loads <output_dir>/last.
+  absl::Status SyncAndResume();
+
   RouteWeights RoutesFor(const at::Tensor& table_ids);
   BatchRoutes DatasetRoutes(const at::Tensor& dataset_to_table);
   at::Tensor AllTaskRoutes();
 
-  const Batch& NextBatch();
   // One optimiser step (train_step_), with the run's bookkeeping.
   absl::StatusOr<double> Step(int64_t* tokens);
   absl::Status Evaluate();
   absl::Status SaveCheckpoint(const std::string& name, bool with_trainer_state);
   absl::Status LoadCheckpointInto(const std::string& dir, bool with_trainer_state);
-  absl::Status WriteRoutes(const at::Tensor& routes, const std::string& dir);
   absl::StatusOr<std::vector<TaskScore>> ScoreSplit(const SplitData& split,
                                                     const at::Tensor& dataset_to_table);
-  absl::Status Predict(std::vector<TaskScore>* dev_scores, at::Tensor* best_routes);
+  // Scores dev and test with the best checkpoint and writes the prediction files.
+  absl::Status Predict(std::vector<TaskScore>* dev_scores, std::vector<TaskScore>* test_scores,
+                       at::Tensor* best_routes);
 
   ExperimentConfig config_;
   TrainerOptions options_;
@@ -150,9 +94,7 @@ class Trainer {
   std::string output_dir_;
 
   std::shared_ptr<RoutingPlugin> plugin_;
-  std::vector<std::string> table_names_;
-  std::string table_source_;  // where the task-vector table came from, for messages
-  at::Tensor task_vectors_;  // [tasks, dim]; a leaf that requires grad when trainable
+  RunTaskVectors table_;  // table_.vectors: a leaf that requires grad when trainable
   at::Tensor train_to_table_;
   at::Tensor dev_to_table_;
   at::Tensor train_task_table_ids_;  // table ids of data_.train_tasks, in that order
@@ -160,30 +102,16 @@ class Trainer {
   std::unique_ptr<TrainStep> train_step_;
   TrainerState state_;
 
-  std::vector<Batch> epoch_batches_;
-  int64_t loaded_epoch_ = -1;
+  std::unique_ptr<BatchStream> batches_;
   double window_loss_ = 0;
   int64_t window_tokens_ = 0;
   double last_lr_ = 0;  // the model's learning rate in the latest step
 };
 
-absl::StatusOr<at::Tensor> Trainer::TableIds(const std::vector<std::string>& tasks) const {
-  std::vector<int64_t> ids;
-  for (const std::string& task : tasks) {
-    auto it = std::find(table_names_.begin(), table_names_.end(), task);
-    if (it == table_names_.end()) {
-      return absl::NotFoundError(absl::StrCat("task ", task, " has no task vector in the table (",
-                                              table_source_, ")"));
-    }
-    ids.push_back(it - table_names_.begin());
-  }
-  return at::tensor(ids, at::kLong).to(device_);
-}
-
 RouteWeights Trainer::RoutesFor(const at::Tensor& table_ids) {
   RoutingInput input;
   input.task_ids = table_ids;
-  input.task_vectors = task_vectors_.index_select(0, table_ids);
+  input.task_vectors = table_.vectors.index_select(0, table_ids);
   input.step = state_.step;
   return plugin_->Route(input);
 }
@@ -204,65 +132,22 @@ at::Tensor Trainer::AllTaskRoutes() {
   return routes;
 }
 
-absl::Status Trainer::Setup() {
-  const ModelShape& shape = model_.shape();
-  // Task vectors: a table from disk, or random ones for the train tasks.
-  const TaskVectorConfig& tv = config_.task_vectors();
-  at::Tensor vectors;
-  if (tv.has_dir()) {
-    table_source_ = tv.dir() + "/" + TaskTable::kNamesFile;
-    absl::StatusOr<TaskTable> table = TaskTable::Load(tv.dir());
-    if (!table.ok()) return table.status();
-    table_names_ = table->names();
-    vectors = table->vectors();
-  } else if (tv.has_method()) {
-    table_source_ = "task_vectors.method " + tv.method().name();
-    TaskEmbeddingModel embedding_model{model_.model(), /*routed=*/true, model_.shape()};
-    TaskEmbeddingInput input;
-    input.model = &embedding_model;
-    input.data = &data_.train.tokens;
-    input.pad_id = model_.config().pad_token_id;
-    input.decoder_start_token_id = model_.config().decoder_start_token_id;
-    input.device = device_;
-    TaskEmbeddingRequest request;
-    request.method = tv.method().name();
-    request.params = tv.method().params();
-    request.context.dim = tv.dim();
-    request.context.seed = static_cast<uint64_t>(config_.training().seed());
-    request.pca_dim = tv.method().pca_dim();
-    absl::StatusOr<TaskTable> table = ComputeTaskEmbeddings(request, input);
-    if (!table.ok()) {
-      return absl::Status(table.status().code(), absl::StrCat("config field task_vectors.method: ",
-                                                              table.status().message()));
-    }
-    table_names_ = table->names();
-    vectors = table->vectors();
-  } else if (config_.model().has_checkpoint() && !tv.has_random()) {
-    table_source_ = config_.model().checkpoint() + "/" + TaskTable::kNamesFile;
-    absl::StatusOr<TaskTable> table = TaskTable::Load(config_.model().checkpoint());
-    if (!table.ok()) return table.status();
-    table_names_ = table->names();
-    vectors = table->vectors();
-  } else {
-    table_source_ = "random task vectors of the train tasks";
-    table_names_ = data_.train_tasks;
-    vectors = at::randn({static_cast<int64_t>(table_names_.size()), tv.dim()});
-  }
-  task_vectors_ = vectors.to(device_, at::kFloat).clone().set_requires_grad(tv.trainable());
-  absl::StatusOr<at::Tensor> train_ids = TableIds(data_.train.tokens.tasks);
-  if (!train_ids.ok()) return train_ids.status();
-  train_to_table_ = *train_ids;
-  absl::StatusOr<at::Tensor> dev_ids = TableIds(data_.dev.tokens.tasks);
-  if (!dev_ids.ok()) return dev_ids.status();
-  dev_to_table_ = *dev_ids;
-  absl::StatusOr<at::Tensor> task_ids = TableIds(data_.train_tasks);
-  if (!task_ids.ok()) return task_ids.status();
-  train_task_table_ids_ = *task_ids;
+absl::Status Trainer::SetUpTaskVectors() {
+  TASKMOE_ASSIGN_OR_RETURN(table_, SourceTaskVectors(config_, data_, model_, device_));
+  table_.vectors = table_.vectors.to(device_, at::kFloat)
+                       .clone()
+                       .set_requires_grad(config_.task_vectors().trainable());
+  TASKMOE_ASSIGN_OR_RETURN(train_to_table_, table_.Ids(data_.train.tokens.tasks, device_));
+  TASKMOE_ASSIGN_OR_RETURN(dev_to_table_, table_.Ids(data_.dev.tokens.tasks, device_));
+  TASKMOE_ASSIGN_OR_RETURN(train_task_table_ids_, table_.Ids(data_.train_tasks, device_));
+  return absl::OkStatus();
+}
 
+absl::Status Trainer::SetUpPlugin(bool fresh_routing_state) {
   RoutingContext context;
-  context.shape = shape;
-  context.task_vector_dim = task_vectors_.size(1);
-  context.num_tasks = task_vectors_.size(0);
+  context.shape = model_.shape();
+  context.task_vector_dim = table_.vectors.size(1);
+  context.num_tasks = table_.vectors.size(0);
   absl::StatusOr<std::shared_ptr<RoutingPlugin>> plugin =
       CreateRoutingPlugin(config_.routing(), context);
   if (!plugin.ok()) {
@@ -271,7 +156,7 @@ absl::Status Trainer::Setup() {
   }
   plugin_ = *plugin;
   if (config_.model().has_checkpoint()) {
-    TASKMOE_RETURN_IF_ERROR(LoadInitialRoutingState(config_, *plugin_));
+    TASKMOE_RETURN_IF_ERROR(ReadInitialRoutingState(config_, fresh_routing_state, *plugin_));
   }
   if (config_.optimizer().freeze_router()) {
     for (at::Tensor p : plugin_->parameters()) p.set_requires_grad(false);
@@ -280,89 +165,55 @@ absl::Status Trainer::Setup() {
   plugin_->to(device_);
   model_.model()->train();
   plugin_->train();
+  return absl::OkStatus();
+}
 
+void Trainer::SetUpOptimization() {
   TrainableParameters trainable;
-  trainable.model = Named(model_.model()->named_parameters(), /*trainable_only=*/true);
-  trainable.router = Named(plugin_->named_parameters(), /*trainable_only=*/true);
-  if (tv.trainable()) trainable.task_vectors.push_back(task_vectors_);
-  OptimizerOptions o;
-  o.lr = config_.optimizer().lr();
-  o.router_lr = config_.optimizer().router_lr();
-  o.task_vector_lr = config_.optimizer().task_vector_lr();
-  o.weight_decay = config_.optimizer().weight_decay();
-  o.adam_epsilon = config_.optimizer().adam_epsilon();
-  o.beta1 = config_.optimizer().adam_beta1();
-  o.beta2 = config_.optimizer().adam_beta2();
-  optimizer_ = MakeGroupedAdamW(trainable, o);
+  trainable.model = Trainable(model_.model()->named_parameters());
+  trainable.router = Trainable(plugin_->named_parameters());
+  if (config_.task_vectors().trainable()) trainable.task_vectors.push_back(table_.vectors);
+  optimizer_ = MakeGroupedAdamW(trainable, ToOptimizerOptions(config_.optimizer()));
   std::vector<at::Tensor> router_and_task_parameters;
   for (const auto& [name, p] : trainable.router) router_and_task_parameters.push_back(p);
   for (const at::Tensor& p : trainable.task_vectors) router_and_task_parameters.push_back(p);
-  const TrainingConfig& t = config_.training();
-  TrainStepOptions step;
-  step.gradient_accumulation_steps = t.gradient_accumulation_steps();
-  step.label_smoothing = t.label_smoothing();
-  step.expert_regularization = t.expert_regularization();
-  step.max_grad_norm = config_.optimizer().max_grad_norm();
-  step.alternate_every = t.alternate_every();
-  step.warmup_steps = static_cast<int64_t>(t.total_steps() * t.warmup_ratio());
-  step.total_steps = t.total_steps();
-  step.pad_id = model_.config().pad_token_id;
-  train_step_ = std::make_unique<TrainStep>(model_, optimizer_,
-                                            std::move(router_and_task_parameters),
-                                            distributed_.get(), step);
+  train_step_ = std::make_unique<TrainStep>(
+      model_, optimizer_, std::move(router_and_task_parameters), distributed_.get(),
+      ToTrainStepOptions(config_, model_.config().pad_token_id));
+  batches_ = std::make_unique<BatchStream>(
+      data_.train.tokens, ToBatchOptions(config_, data_.tokenizer->pad_id()),
+      distributed_->rank(), distributed_->world_size());
+}
 
-  // Every replica starts from rank 0's values.
+absl::Status Trainer::SyncAndResume() {
   std::vector<at::Tensor> synced = optimizer_.Parameters();
   for (const auto& item : plugin_->named_buffers()) synced.push_back(item.value());
   {
     torch::NoGradGuard no_grad;
     TASKMOE_RETURN_IF_ERROR(distributed_->Broadcast(synced));
   }
-  if (options_.resume) {
-    const std::string last = output_dir_ + "/" + kLastCheckpoint;
-    if (!fs::exists(last + "/" + kTrainerStateFile)) {
-      return absl::NotFoundError(absl::StrCat("--resume: no checkpoint with trainer state at ",
-                                              last));
-    }
-    TASKMOE_RETURN_IF_ERROR(LoadCheckpointInto(last, /*with_trainer_state=*/true));
-    LOG(INFO) << "resumed from " << last << " at step " << state_.step;
+  if (!options_.resume) return absl::OkStatus();
+  const std::string last = output_dir_ + "/" + kLastCheckpoint;
+  if (!fs::exists(last + "/" + kTrainerStateFile)) {
+    return absl::NotFoundError(absl::StrCat("--resume: no checkpoint with trainer state at ",
+                                            last));
   }
+  TASKMOE_RETURN_IF_ERROR(LoadCheckpointInto(last, /*with_trainer_state=*/true));
+  LOG(INFO) << "resumed from " << last << " at step " << state_.step;
   return absl::OkStatus();
 }
 
-const Batch& Trainer::NextBatch() {
-  const int64_t world = distributed_->world_size();
-  for (;;) {
-    int64_t& epoch = state_.data_position["epoch"];
-    int64_t& position = state_.data_position["batch"];
-    if (loaded_epoch_ != epoch) {
-      BatchOptions options;
-      options.batch_size = config_.training().train_batch_size();
-      options.grouping = config_.data().batching() == DataConfig::TASK_GROUPED
-                             ? BatchGrouping::kTaskGrouped
-                             : BatchGrouping::kMixed;
-      options.seed = static_cast<uint64_t>(config_.training().seed());
-      options.pad_id = data_.tokenizer->pad_id();
-      epoch_batches_ = MakeEpochBatches(data_.train.tokens, options, epoch);
-      loaded_epoch_ = epoch;
-    }
-    // Every rank takes its own batch of each group of `world` consecutive batches.
-    const int64_t usable = static_cast<int64_t>(epoch_batches_.size()) / world * world;
-    if (position + world <= usable) {
-      const Batch& batch = epoch_batches_[position + distributed_->rank()];
-      position += world;
-      return batch;
-    }
-    CHECK_GT(usable, 0) << "fewer training batches than processes";
-    ++epoch;
-    position = 0;
-  }
+absl::Status Trainer::Setup(bool fresh_routing_state) {
+  TASKMOE_RETURN_IF_ERROR(SetUpTaskVectors());
+  TASKMOE_RETURN_IF_ERROR(SetUpPlugin(fresh_routing_state));
+  SetUpOptimization();
+  return SyncAndResume();
 }
 
 absl::StatusOr<double> Trainer::Step(int64_t* tokens) {
   const int64_t decoder_start = model_.config().decoder_start_token_id;
   absl::StatusOr<StepResult> result = train_step_->Run(
-      state_.step, [&] { return ToTensors(NextBatch(), decoder_start, device_); },
+      state_.step, [&] { return ToTensors(batches_->Next(state_.data_position), decoder_start, device_); },
       [&](const at::Tensor& task_ids) {
         return RoutesFor(train_to_table_.index_select(0, task_ids));
       });
@@ -377,32 +228,10 @@ absl::StatusOr<double> Trainer::Step(int64_t* tokens) {
 
 absl::StatusOr<std::vector<TaskScore>> Trainer::ScoreSplit(const SplitData& split,
                                                            const at::Tensor& dataset_to_table) {
-  const EvaluationConfig& e = config_.evaluation();
-  GenerationOptions generation;
-  generation.max_length = config_.data().max_output_length();
-  generation.num_beams = e.num_beams();
-  generation.early_stopping = e.early_stopping();
-  if (e.generation_start() == EvaluationConfig::BOS) {
-    generation.decoder_start_token_id = model_.config().bos_token_id;
-  }
   return ScoreGenerations(model_, split.tokens, split.references, *data_.tokenizer,
-                          data_.metrics, DatasetRoutes(dataset_to_table), generation,
-                          e.predict_batch_size(), device_);
-}
-
-absl::Status Trainer::WriteRoutes(const at::Tensor& routes, const std::string& dir) {
-  TASKMOE_RETURN_IF_ERROR(WriteNpy(dir + "/" + kRoutesFile, routes));
-  TASKMOE_RETURN_IF_ERROR(TaskTable::WriteNames(data_.train_tasks, dir + "/" + kRouteTasksFile));
-  absl::StatusOr<RouteTable> table = RouteTableFromTensor(routes);
-  if (!table.ok()) return table.status();
-  const std::vector<RouteCategory> categories =
-      data_.ontology.has_value() ? RouteCategoriesOf(*data_.ontology) : std::vector<RouteCategory>();
-  RouteMapOptions options;
-  options.title = absl::StrCat("routes at step ", state_.step);
-  return WriteRouteMapPng(
-      *table, data_.train_tasks, categories,
-      EncoderDecoderLayerLabels(model_.shape().encoder_layers, model_.shape().decoder_layers),
-      dir + "/" + kRoutesImageFile, options);
+                          data_.metrics, DatasetRoutes(dataset_to_table),
+                          ToGenerationOptions(config_, model_.config().bos_token_id),
+                          config_.evaluation().predict_batch_size(), device_);
 }
 
 absl::Status Trainer::Evaluate() {
@@ -421,7 +250,8 @@ absl::Status Trainer::Evaluate() {
   const std::string eval_dir = absl::StrCat(output_dir_, "/evals/step_", state_.step);
   fs::create_directories(eval_dir);
   TASKMOE_RETURN_IF_ERROR(WriteScoresCsv(*scores, eval_dir + "/dev_results.csv"));
-  TASKMOE_RETURN_IF_ERROR(WriteRoutes(AllTaskRoutes(), eval_dir));
+  TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(AllTaskRoutes(), data_.train_tasks, data_.ontology,
+                                          model_.shape(), state_.step, eval_dir));
   EvalRecord record;
   record.step = state_.step;
   record.train_loss = window_tokens_ > 0 ? window_loss_ / window_tokens_ : 0.0;
@@ -431,7 +261,7 @@ absl::Status Trainer::Evaluate() {
   window_loss_ = 0;
   window_tokens_ = 0;
   TASKMOE_RETURN_IF_ERROR(
-      WriteFileAtomically(output_dir_ + "/losses.csv", CsvHistory(state_.history)));
+      WriteFileAtomically(output_dir_ + "/losses.csv", LossesCsv(state_.history)));
   LOG(INFO) << absl::StrFormat(
       "step %d: train loss %.4f, dev loss %.4f, dev performance %.4f (%s)", state_.step,
       record.train_loss, record.dev_loss, performance, eval_dir);
@@ -450,73 +280,44 @@ absl::Status Trainer::Evaluate() {
 absl::Status Trainer::SaveCheckpoint(const std::string& name, bool with_trainer_state) {
   const at::Tensor rng_state = CpuRngState();
   PreserveCpuRng preserve;
-  absl::StatusOr<AtomicDirectory> dir = AtomicDirectory::Begin(output_dir_ + "/" + name);
-  if (!dir.ok()) return dir.status();
-  const std::string staging = dir->staging();
-  TensorMap weights;
-  for (auto& [key, tensor] : ModuleTensors(*model_.model())) weights[key] = tensor.detach();
-  TASKMOE_RETURN_IF_ERROR(WriteSafetensors(staging + "/" + kModelWeightsFile, weights));
-  TASKMOE_RETURN_IF_ERROR(
-      WriteFileAtomically(staging + "/" + kModelConfigFile, BartConfigJson(model_.config())));
-  TASKMOE_RETURN_IF_ERROR(
-      WriteFileAtomically(staging + "/" + kExperimentFile, ExperimentConfigToText(config_)));
-  TensorMap routing_state;
-  for (auto& [key, tensor] : RoutingState(*plugin_)) routing_state[key] = tensor.detach();
-  TASKMOE_RETURN_IF_ERROR(WriteSafetensors(staging + "/" + kRoutingStateFile, routing_state));
-  absl::StatusOr<TaskTable> table =
-      TaskTable::Create(table_names_, task_vectors_.detach().to(at::kCPU));
-  if (!table.ok()) return table.status();
-  TASKMOE_RETURN_IF_ERROR(table->Save(staging));
-  TASKMOE_RETURN_IF_ERROR(WriteRoutes(AllTaskRoutes(), staging));
+  TASKMOE_ASSIGN_OR_RETURN(AtomicDirectory dir, AtomicDirectory::Begin(output_dir_ + "/" + name));
+  const std::string staging = dir.staging();
+  TASKMOE_RETURN_IF_ERROR(WriteCheckpointModel(staging, *model_.model(), model_.config(), config_));
+  TASKMOE_ASSIGN_OR_RETURN(
+      const TaskTable table,
+      TaskTable::Create(table_.names, table_.vectors.detach().to(at::kCPU)));
+  TASKMOE_RETURN_IF_ERROR(WriteCheckpointRouting(staging, *plugin_, table));
+  TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(AllTaskRoutes(), data_.train_tasks, data_.ontology,
+                                          model_.shape(), state_.step, staging));
   if (with_trainer_state) {
-    TASKMOE_RETURN_IF_ERROR(SaveOptimizer(*optimizer_.optimizer, staging + "/" + kOptimizerFile));
     TASKMOE_RETURN_IF_ERROR(
-        WriteFileAtomically(staging + "/" + kTrainerStateFile, TrainerStateToJson(state_)));
-    TASKMOE_RETURN_IF_ERROR(
-        WriteSafetensors(staging + "/" + kRngStateFile, {{"cpu", rng_state}}));
+        WriteCheckpointTrainer(staging, *optimizer_.optimizer, state_, rng_state));
   }
   if (options_.before_checkpoint_commit) {
     TASKMOE_RETURN_IF_ERROR(options_.before_checkpoint_commit(staging));
   }
-  return dir->Commit();
+  return dir.Commit();
 }
 
 absl::Status Trainer::LoadCheckpointInto(const std::string& dir, bool with_trainer_state) {
-  const std::string weights_path = dir + "/" + kModelWeightsFile;
-  absl::StatusOr<TensorMap> weights = ReadSafetensors(weights_path);
-  if (!weights.ok()) return weights.status();
-  TASKMOE_RETURN_IF_ERROR(LoadIntoModule(*weights, weights_path, *model_.model()));
-  const std::string routing_path = dir + "/" + kRoutingStateFile;
-  absl::StatusOr<TensorMap> routing = ReadSafetensors(routing_path);
-  if (!routing.ok()) return routing.status();
-  TASKMOE_RETURN_IF_ERROR(LoadRoutingState(*routing, *plugin_));
-  absl::StatusOr<TaskTable> table = TaskTable::Load(dir);
-  if (!table.ok()) return table.status();
-  if (table->names() != table_names_ || !table->vectors().sizes().equals(task_vectors_.sizes())) {
+  TASKMOE_RETURN_IF_ERROR(ReadCheckpointWeights(dir, *model_.model()));
+  TASKMOE_RETURN_IF_ERROR(ReadCheckpointRoutingState(dir, *plugin_));
+  TASKMOE_ASSIGN_OR_RETURN(const TaskTable table, TaskTable::Load(dir));
+  if (table.names() != table_.names || !table.vectors().sizes().equals(table_.vectors.sizes())) {
     return absl::InvalidArgumentError(absl::StrCat(
         dir, "/", TaskTable::kNamesFile, ": the checkpoint's tasks differ from this run's"));
   }
   {
     torch::NoGradGuard no_grad;
-    task_vectors_.copy_(table->vectors());
+    table_.vectors.copy_(table.vectors());
   }
   if (!with_trainer_state) return absl::OkStatus();
-  TASKMOE_RETURN_IF_ERROR(LoadOptimizer(dir + "/" + kOptimizerFile, *optimizer_.optimizer));
-  absl::StatusOr<std::string> state_text = ReadFileBytes(dir + "/" + kTrainerStateFile);
-  if (!state_text.ok()) return state_text.status();
-  absl::StatusOr<TrainerState> state =
-      TrainerStateFromJson(*state_text, dir + "/" + kTrainerStateFile);
-  if (!state.ok()) return state.status();
-  state_ = *std::move(state);
-  const std::string rng_path = dir + "/" + kRngStateFile;
-  absl::StatusOr<TensorMap> rng = ReadSafetensors(rng_path);
-  if (!rng.ok()) return rng.status();
-  if (!rng->count("cpu")) return absl::InvalidArgumentError(rng_path + ": no tensor 'cpu'");
-  SetCpuRngState(rng->at("cpu"));
+  TASKMOE_ASSIGN_OR_RETURN(state_, ReadCheckpointTrainer(dir, *optimizer_.optimizer));
   return absl::OkStatus();
 }
 
-absl::Status Trainer::Predict(std::vector<TaskScore>* dev_scores, at::Tensor* best_routes) {
+absl::Status Trainer::Predict(std::vector<TaskScore>* dev_scores,
+                             std::vector<TaskScore>* test_scores, at::Tensor* best_routes) {
   const std::string best = output_dir_ + "/" + kBestCheckpoint;
   if (fs::exists(best)) {
     TASKMOE_RETURN_IF_ERROR(LoadCheckpointInto(best, /*with_trainer_state=*/false));
@@ -526,26 +327,14 @@ absl::Status Trainer::Predict(std::vector<TaskScore>* dev_scores, at::Tensor* be
   model_.model()->eval();
   plugin_->eval();
   *best_routes = AllTaskRoutes();
-  const std::string predict_dir = output_dir_ + "/predict";
-  fs::create_directories(predict_dir);
   for (const std::string split : {"dev", "test"}) {
-    absl::StatusOr<SplitData> data = LoadEvaluationSplit(data_, data_.train_tasks, split, 0);
-    if (!data.ok()) return data.status();
-    absl::StatusOr<at::Tensor> to_table = TableIds(data->tokens.tasks);
-    if (!to_table.ok()) return to_table.status();
-    absl::StatusOr<std::vector<TaskScore>> scores = ScoreSplit(*data, *to_table);
-    if (!scores.ok()) return scores.status();
-    TASKMOE_RETURN_IF_ERROR(WriteScoresCsv(
-        *scores, absl::StrCat(predict_dir, "/eval-", split, "-performance.csv")));
-    fs::create_directories(predict_dir + "/" + split);
-    for (const TaskScore& score : *scores) {
-      std::string lines;
-      for (const std::string& p : score.predictions) absl::StrAppend(&lines, p, "\n");
-      TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(
-          absl::StrCat(predict_dir, "/", split, "/", score.task, ".txt"), lines));
-    }
-    LOG(INFO) << absl::StrFormat("%s average performance %.4f", split, MeanPerformance(*scores));
-    if (std::string(split) == "dev") *dev_scores = *std::move(scores);
+    TASKMOE_ASSIGN_OR_RETURN(const SplitData data,
+                             LoadEvaluationSplit(data_, data_.train_tasks, split, 0));
+    TASKMOE_ASSIGN_OR_RETURN(const at::Tensor to_table, table_.Ids(data.tokens.tasks, device_));
+    TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskScore> scores, ScoreSplit(data, to_table));
+    TASKMOE_RETURN_IF_ERROR(WritePredictions(scores, split, output_dir_ + "/predict"));
+    LOG(INFO) << absl::StrFormat("%s average performance %.4f", split, MeanPerformance(scores));
+    *(split == "dev" ? dev_scores : test_scores) = std::move(scores);
   }
   return absl::OkStatus();
 }
@@ -602,57 +391,57 @@ absl::StatusOr<RunSummary> Trainer::Run() {
     return summary;
   }
   std::vector<TaskScore> dev_scores;
+  std::vector<TaskScore> test_scores;
   at::Tensor routes = AllTaskRoutes();
-  if (e.do_predict()) TASKMOE_RETURN_IF_ERROR(Predict(&dev_scores, &routes));
-  return SummarizeRun(data_, state_, output_dir_, dev_scores, routes);
+  if (e.do_predict()) TASKMOE_RETURN_IF_ERROR(Predict(&dev_scores, &test_scores, &routes));
+  summary = SummarizeRun(data_, state_, output_dir_, dev_scores, routes);
+  summary.dev_scores = std::move(dev_scores);
+  summary.test_scores = std::move(test_scores);
+  return summary;
+}
+
+// The caller's data, else the config's: the main process reads first (it may generate the
+// gym), the others after it.
+absl::StatusOr<ExperimentData> ReadRunData(const ExperimentConfig& config,
+                                           DistributedContext& distributed,
+                                           std::optional<ExperimentData> given) {
+  if (given.has_value()) return *std::move(given);
+  const bool main = distributed.is_main();
+  absl::StatusOr<ExperimentData> data = absl::UnavailableError("not read yet");
+  if (main) data = LoadExperimentData(config, /*may_write=*/true);
+  TASKMOE_RETURN_IF_ERROR(distributed.Barrier());
+  if (!main) data = LoadExperimentData(config, /*may_write=*/false);
+  return data;
 }
 
 }  // namespace
 
 absl::StatusOr<RunSummary> RunExperiment(const ExperimentConfig& config,
-                                         const TrainerOptions& options) {
+                                         const TrainerOptions& options, RunInputs inputs) {
   const int threads = config.training().threads() > 0
                           ? config.training().threads()
                           : static_cast<int>(std::thread::hardware_concurrency());
   torch::set_num_threads(std::max(1, threads));
-  absl::StatusOr<DistributedEnv> env = DistributedEnvFromEnvironment();
-  if (!env.ok()) return env.status();
-  absl::StatusOr<at::Device> device = ChooseDevice(config.training().device(), env->local_rank);
-  if (!device.ok()) return device.status();
+  TASKMOE_ASSIGN_OR_RETURN(const DistributedEnv env, DistributedEnvFromEnvironment());
+  TASKMOE_ASSIGN_OR_RETURN(const at::Device device,
+                           ChooseDevice(config.training().device(), env.local_rank));
   DistributedOptions distributed_options;
-  distributed_options.device = *device;
-  absl::StatusOr<std::unique_ptr<DistributedContext>> distributed =
-      DistributedContext::Create(*env, distributed_options);
-  if (!distributed.ok()) return distributed.status();
-  const bool main = (*distributed)->is_main();
-  if (main) {
-    std::error_code error;
-    fs::create_directories(config.output_dir(), error);
-    if (error) {
-      return absl::InternalError(absl::StrCat("cannot create output_dir ", config.output_dir(),
-                                              ": ", error.message()));
-    }
-    google::SetLogDestination(google::GLOG_INFO, (config.output_dir() + "/train.log.").c_str());
-    TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(config.output_dir() + "/" + kExperimentFile,
-                                          ExperimentConfigToText(config)));
-  }
-  // The main process reads first (it may generate the gym); the others read after it.
-  absl::StatusOr<ExperimentData> data = absl::UnavailableError("not read yet");
-  if (main) data = LoadExperimentData(config, /*may_write=*/true);
-  TASKMOE_RETURN_IF_ERROR((*distributed)->Barrier());
-  if (!main) data = LoadExperimentData(config, /*may_write=*/false);
-  if (!data.ok()) return data.status();
+  distributed_options.device = device;
+  TASKMOE_ASSIGN_OR_RETURN(std::unique_ptr<DistributedContext> distributed,
+                           DistributedContext::Create(env, distributed_options));
+  if (distributed->is_main()) TASKMOE_RETURN_IF_ERROR(StartRunOutputs(config));
+  TASKMOE_ASSIGN_OR_RETURN(ExperimentData data,
+                           ReadRunData(config, *distributed, std::move(inputs.data)));
   torch::manual_seed(config.training().seed());
-  absl::StatusOr<MoeBart> model = BuildModel(config, *data->tokenizer);
-  if (!model.ok()) return model.status();
-  LOG(INFO) << "model: " << model->shape().encoder_layers << "+" << model->shape().decoder_layers
-            << " layers, " << model->shape().experts << " experts, d_model "
-            << model->config().d_model << ", routing plugin " << config.routing().plugin()
-            << ", " << data->train_tasks.size() << " train tasks, device " << device->str();
-  Trainer trainer(config, options, *std::move(data), *std::move(distributed), *device,
-                  *std::move(model));
+  TASKMOE_ASSIGN_OR_RETURN(MoeBart model, BuildModel(config, *data.tokenizer));
+  LOG(INFO) << "model: " << model.shape().encoder_layers << "+" << model.shape().decoder_layers
+            << " layers, " << model.shape().experts << " experts, d_model "
+            << model.config().d_model << ", routing plugin " << config.routing().plugin()
+            << ", " << data.train_tasks.size() << " train tasks, device " << device.str();
+  Trainer trainer(config, options, std::move(data), std::move(distributed), device,
+                  std::move(model));
   try {
-    TASKMOE_RETURN_IF_ERROR(trainer.Setup());
+    TASKMOE_RETURN_IF_ERROR(trainer.Setup(inputs.fresh_routing_state));
     return trainer.Run();
   } catch (const c10::Error& e) {
     // LibTorch reports numeric trouble (overflow, NaN conversions) by throwing.

@@ -2,6 +2,7 @@
 #define TASKMOE_MOE_TRAIN_TRAINER_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "moe/train/experiment.pb.h"
+#include "moe/train/run_data.h"
 #include "moe/train/run_report.h"
 
 namespace taskmoe {
@@ -24,11 +26,22 @@ struct TrainerOptions {
   std::function<absl::Status(const std::string& staging_dir)> before_checkpoint_commit;
 };
 
+// What a caller hands a run in memory instead of through the config's files (a fine-tuning
+// grid reads a prefix's data once for all its grid points).
+struct RunInputs {
+  // The run's data; unset: LoadExperimentData(config).
+  std::optional<ExperimentData> data;
+  // The routing plugin starts from its initial state even when model.checkpoint holds routing
+  // state it could continue (fine-tuning a checkpoint with a freshly initialised plugin).
+  bool fresh_routing_state = false;
+};
+
 // Runs one experiment: data, model, routing plugin, training with periodic evaluation and
 // checkpoints, then prediction on dev and test with the best checkpoint. Data parallel across
 // processes when WORLD_SIZE > 1 (see moe/distributed.h); only rank 0 writes.
 absl::StatusOr<RunSummary> RunExperiment(const ExperimentConfig& config,
-                                         const TrainerOptions& options = {});
+                                         const TrainerOptions& options = {},
+                                         RunInputs inputs = {});
 
 }  // namespace taskmoe
 

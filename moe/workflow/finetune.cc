@@ -10,15 +10,12 @@
 #include <utility>
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "data/crossfit.h"
-#include "data/gym/gym_writer.h"
 #include "data/results.h"
 #include "glog/logging.h"
 #include "moe/base/file_io.h"
@@ -41,35 +38,14 @@ constexpr char kResultsHeader[] = ",prefix,lr,bsz,dev_performance,test_performan
 constexpr char kTaskRoutesFile[] = "task_routes.npy";
 constexpr char kFileSplits[3][6] = {"train", "dev", "test"};
 
-std::string Absolute(const std::string& path) { return fs::absolute(path).lexically_normal(); }
-
 // What every run of one task shares: the config template with the model and routing resolved.
 struct TaskSetup {
   std::string task;
   std::vector<std::string> prefixes;
   ExperimentConfig base;
+  // A checkpoint's routing state is not continued: base names a plugin for the new tasks.
+  bool fresh_routing_state = false;
 };
-
-// A prefix's files as a one-task data directory: links to its train/dev/test files and a split
-// naming the task, so the trainer trains on exactly this prefix.
-absl::Status WritePrefixDataDir(const std::string& data_dir, const std::string& task,
-                                const std::string& prefix, const std::string& dir) {
-  std::error_code error;
-  fs::create_directories(dir + "/" + task, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", error.message()));
-  for (const char* split : kFileSplits) {
-    const std::string name = absl::StrCat(prefix, "_", split, ".tsv");
-    const std::string link = absl::StrCat(dir, "/", task, "/", name);
-    fs::remove(link, error);
-    fs::create_symlink(Absolute(absl::StrCat(data_dir, "/", task, "/", name)), link, error);
-    if (error) {
-      return absl::InternalError(absl::StrCat("cannot link ", link, ": ", error.message()));
-    }
-  }
-  const nlohmann::json split = {{"train", {task}}, {"dev", nlohmann::json::array()},
-                                {"test", nlohmann::json::array()}};
-  return WriteFileAtomically(dir + "/" + gym::kSplitFile, split.dump(2) + "\n");
-}
 
 // Prefixes of a task, each checked to have its three files.
 absl::StatusOr<std::vector<std::string>> CheckedPrefixes(const std::string& data_dir,
@@ -114,9 +90,9 @@ absl::StatusOr<std::optional<at::Tensor>> TaskVector(const std::string& task,
   return std::optional<at::Tensor>(table->vectors()[*id].unsqueeze(0));
 }
 
-// The initial model of a checkpoint source for one task: links to the checkpoint's weights and
-// BART config, a task table holding only this task, and (inherited routing) the task's routes.
-// No routing state is linked, so the trainer starts the run's plugin fresh.
+// The routing inputs of one task fine-tuned from a checkpoint, written to init_dir: a task table
+// holding only this task (its vector, or zeros when no table has it) and, when the checkpoint's
+// own routing is inherited, the task's routes, which stay fixed while fine-tuning.
 absl::Status PrepareCheckpointInit(const FinetuneOptions& options, const Checkpoint* inherited,
                                    int64_t vector_dim, const std::string& init_dir,
                                    TaskSetup* setup) {
@@ -126,44 +102,32 @@ absl::Status PrepareCheckpointInit(const FinetuneOptions& options, const Checkpo
   if (error) {
     return absl::InternalError(absl::StrCat("cannot create ", init_dir, ": ", error.message()));
   }
-  for (const char* file : {kModelWeightsFile, kModelConfigFile, kExperimentFile}) {
-    const std::string link = init_dir + "/" + file;
-    fs::remove(link, error);
-    fs::create_symlink(Absolute(source + "/" + file), link, error);
-    if (error) {
-      return absl::InternalError(absl::StrCat("cannot link ", link, ": ", error.message()));
-    }
-  }
-  absl::StatusOr<std::optional<at::Tensor>> vector =
-      TaskVector(setup->task, options.task_vectors_dir, source);
-  if (!vector.ok()) return vector.status();
-  if (vector->has_value() && (**vector).size(1) != vector_dim) {
+  TASKMOE_ASSIGN_OR_RETURN(const std::optional<at::Tensor> vector,
+                           TaskVector(setup->task, options.task_vectors_dir, source));
+  if (vector.has_value() && vector->size(1) != vector_dim) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "the vector of task '", setup->task, "' has dimension ", (**vector).size(1), ", but ",
+        "the vector of task '", setup->task, "' has dimension ", vector->size(1), ", but ",
         source, "/", TaskTable::kVectorsFile, " has dimension ", vector_dim));
   }
-  const at::Tensor task_vector =
-      vector->has_value() ? **vector : at::zeros({1, vector_dim}, at::kFloat);
-  absl::StatusOr<TaskTable> table = TaskTable::Create({setup->task}, task_vector);
-  if (!table.ok()) return table.status();
-  TASKMOE_RETURN_IF_ERROR(table->Save(init_dir));
-  setup->base.mutable_model()->set_checkpoint(Absolute(init_dir));
-  setup->base.mutable_task_vectors()->clear_dir();
+  const at::Tensor task_vector = vector.value_or(at::zeros({1, vector_dim}, at::kFloat));
+  TASKMOE_ASSIGN_OR_RETURN(const TaskTable table, TaskTable::Create({setup->task}, task_vector));
+  TASKMOE_RETURN_IF_ERROR(table.Save(init_dir));
+  setup->base.mutable_task_vectors()->set_dir(init_dir);
+  setup->fresh_routing_state = inherited == nullptr;
   if (inherited == nullptr) return absl::OkStatus();
 
+  // Without a vector the route must not depend on one.
+  if (!vector.has_value() && inherited->plugin->RoutesDependOnTaskVectors() &&
+      inherited->model->shape().experts > 1) {
+    return absl::NotFoundError(absl::StrCat(
+        "task '", setup->task, "' has no vector in ", source, "/", TaskTable::kNamesFile,
+        " and the checkpoint's routing plugin '", inherited->experiment.routing().plugin(),
+        "' routes from task vectors: give a task-vector table that holds it (e.g. from "
+        "tools/compute_task_embeddings), or name a routing plugin such as average"));
+  }
   const int64_t step = inherited->experiment.training().total_steps();
   const at::Tensor routes = TaskRoutes(*inherited->plugin, task_vector, step);
-  if (!vector->has_value()) {
-    // Without a vector the route must not depend on one.
-    if (inherited->plugin->RoutesDependOnTaskVectors() && inherited->model->shape().experts > 1) {
-      return absl::NotFoundError(absl::StrCat(
-          "task '", setup->task, "' has no vector in ", source, "/", TaskTable::kNamesFile,
-          " and the checkpoint's routing plugin '", inherited->experiment.routing().plugin(),
-          "' routes from task vectors: give a task-vector table that holds it (e.g. from "
-          "tools/compute_task_embeddings), or name a routing plugin such as average"));
-    }
-  }
-  const std::string routes_path = Absolute(init_dir + "/" + kTaskRoutesFile);
+  const std::string routes_path = init_dir + "/" + kTaskRoutesFile;
   TASKMOE_RETURN_IF_ERROR(WriteNpy(routes_path, routes.to(at::kFloat).contiguous()));
   RoutingConfig* routing = setup->base.mutable_routing();
   routing->Clear();
@@ -200,40 +164,18 @@ absl::Status ValidateOptions(const FinetuneOptions& options) {
   return absl::OkStatus();
 }
 
-// The template shared by every task: data paths made explicit so runs can use their own
-// per-prefix data directories, the checkpoint's MoE structure, the default routing.
+// The template shared by every task. A checkpoint brings its own MoE structure (BuildModel
+// reads its experiment.pbtxt); any other model needs a routing plugin for the new tasks.
 absl::StatusOr<ExperimentConfig> ResolveBase(const FinetuneOptions& options) {
   ExperimentConfig base = options.base;
-  const std::string data_dir = base.data().data_dir();
-  DataConfig* data = base.mutable_data();
-  data->clear_split();
-  data->clear_ontology();
-  data->clear_gym();
-  if (!data->metrics().empty()) {
-    data->set_metrics(Absolute(data->metrics()));
-  } else if (fs::exists(data_dir + "/" + gym::kMetricsFile)) {
-    data->set_metrics(Absolute(data_dir + "/" + gym::kMetricsFile));
+  if (base.model().has_checkpoint()) return base;
+  if (!base.has_routing()) {
+    return absl::InvalidArgumentError(
+        "config field routing: fine-tuning a model that is not a TaskMoE checkpoint needs a "
+        "routing plugin for the new tasks");
   }
-  // The trainer's default tokenizer (that of hf_dir, else <data_dir>/tokenizer/) made explicit.
-  TokenizerConfig* tokenizer = base.mutable_tokenizer();
-  if (!base.model().has_hf_dir()) {
-    const std::string tokenizer_dir = data_dir + "/" + gym::kTokenizerDir;
-    if (tokenizer->vocab().empty()) tokenizer->set_vocab(tokenizer_dir + "/vocab.json");
-    if (tokenizer->merges().empty()) tokenizer->set_merges(tokenizer_dir + "/merges.txt");
-  }
-  if (!tokenizer->vocab().empty()) tokenizer->set_vocab(Absolute(tokenizer->vocab()));
-  if (!tokenizer->merges().empty()) tokenizer->set_merges(Absolute(tokenizer->merges()));
-  if (base.model().has_hf_dir()) base.mutable_model()->set_hf_dir(Absolute(base.model().hf_dir()));
-  // A checkpoint brings its own MoE structure (BuildModel reads its experiment.pbtxt).
-  if (!base.model().has_checkpoint()) {
-    if (!base.has_routing()) {
-      return absl::InvalidArgumentError(
-          "config field routing: fine-tuning a model that is not a TaskMoE checkpoint needs a "
-          "routing plugin for the new tasks");
-    }
-    if (!options.task_vectors_dir.empty()) {
-      base.mutable_task_vectors()->set_dir(Absolute(options.task_vectors_dir));
-    }
+  if (!options.task_vectors_dir.empty()) {
+    base.mutable_task_vectors()->set_dir(options.task_vectors_dir);
   }
   return base;
 }
@@ -258,47 +200,41 @@ absl::StatusOr<std::vector<FinetuneResult>> ReadResults(const std::string& path)
   return results;
 }
 
-// Scores of the run's only task in <run>/predict/eval-<split>-performance.csv.
-absl::StatusOr<double> ReadRunScore(const std::string& run_dir, const std::string& task,
-                                    const std::string& split) {
-  const std::string path = absl::StrCat(run_dir, "/predict/eval-", split, "-performance.csv");
-  absl::StatusOr<std::string> text = ReadFileBytes(path);
-  if (!text.ok()) return text.status();
-  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
-    const std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
-    double value = 0;
-    if (fields.size() == 3 && fields[0] == task && absl::SimpleAtod(fields[2], &value)) {
-      return value;
-    }
+// The score of `task` among a run's per-task scores.
+absl::StatusOr<double> ScoreOf(const std::vector<TaskScore>& scores, const std::string& task,
+                               const std::string& split, const std::string& run_dir) {
+  for (const TaskScore& score : scores) {
+    if (score.task == task) return score.performance;
   }
-  return absl::NotFoundError(absl::StrCat(path, ": no score of task ", task));
+  return absl::InternalError(absl::StrCat(run_dir, ": the run has no ", split, " score of ", task));
 }
 
-absl::StatusOr<FinetuneResult> RunGridPoint(const TaskSetup& setup, const std::string& prefix,
-                                            const std::string& data_dir, double lr, int bsz,
+absl::StatusOr<FinetuneResult> RunGridPoint(const TaskSetup& setup, const ExperimentData& data,
+                                            const std::string& prefix, double lr, int bsz,
                                             const std::string& run_dir, bool keep_checkpoints) {
   std::error_code error;
   // A directory left by an interrupted run could hold a stale best checkpoint.
   fs::remove_all(run_dir, error);
   ExperimentConfig config = setup.base;
   config.set_output_dir(run_dir);
-  config.mutable_data()->set_data_dir(data_dir);
   config.mutable_optimizer()->set_lr(static_cast<float>(lr));
   config.mutable_training()->set_train_batch_size(bsz);
+  config.mutable_evaluation()->set_do_predict(true);
   TASKMOE_RETURN_IF_ERROR(ValidateExperimentConfig(config));
-  absl::StatusOr<RunSummary> summary = RunExperiment(config);
+  RunInputs inputs;
+  inputs.data = data;
+  inputs.fresh_routing_state = setup.fresh_routing_state;
+  absl::StatusOr<RunSummary> summary = RunExperiment(config, {}, std::move(inputs));
   if (!summary.ok()) {
     return absl::Status(summary.status().code(),
                         absl::StrCat(prefix, " lr ", PythonFloatRepr(lr), " bsz ", bsz, ": ",
                                      summary.status().message()));
   }
   FinetuneResult result{prefix, lr, bsz, 0, 0};
-  absl::StatusOr<double> dev = ReadRunScore(run_dir, setup.task, "dev");
-  if (!dev.ok()) return dev.status();
-  absl::StatusOr<double> test = ReadRunScore(run_dir, setup.task, "test");
-  if (!test.ok()) return test.status();
-  result.dev_performance = *dev;
-  result.test_performance = *test;
+  TASKMOE_ASSIGN_OR_RETURN(result.dev_performance,
+                           ScoreOf(summary->dev_scores, setup.task, "dev", run_dir));
+  TASKMOE_ASSIGN_OR_RETURN(result.test_performance,
+                           ScoreOf(summary->test_scores, setup.task, "test", run_dir));
   if (!keep_checkpoints) {
     fs::remove_all(run_dir + "/" + kBestCheckpoint, error);
     fs::remove_all(run_dir + "/" + kLastCheckpoint, error);
@@ -329,9 +265,8 @@ absl::Status FinetuneTask(const FinetuneOptions& options, const TaskSetup& setup
       ++report->prefixes_skipped;
       continue;
     }
-    const std::string data_dir = absl::StrCat(task_dir, "/data/", prefix);
-    TASKMOE_RETURN_IF_ERROR(
-        WritePrefixDataDir(options.base.data().data_dir(), setup.task, prefix, data_dir));
+    // Read once for all the prefix's grid points, and only when one is trained.
+    std::optional<ExperimentData> data;
     // The original's selection: the first grid point with the highest dev performance.
     double best_dev = -1.0;
     std::optional<FinetuneResult> best;
@@ -349,10 +284,11 @@ absl::Status FinetuneTask(const FinetuneOptions& options, const TaskSetup& setup
                                        grid, PythonFloatRepr(lr), bsz);
           const std::string run_dir = absl::StrCat(task_dir, "/runs/", prefix, "/lr_",
                                                    PythonFloatRepr(lr), "_bsz_", bsz);
-          absl::StatusOr<FinetuneResult> trained = RunGridPoint(
-              setup, prefix, data_dir, lr, bsz, run_dir, options.keep_checkpoints);
-          if (!trained.ok()) return trained.status();
-          result = *trained;
+          if (!data.has_value()) {
+            TASKMOE_ASSIGN_OR_RETURN(data, LoadFewShotData(setup.base, setup.task, prefix));
+          }
+          TASKMOE_ASSIGN_OR_RETURN(result, RunGridPoint(setup, *data, prefix, lr, bsz, run_dir,
+                                                        options.keep_checkpoints));
           ++report->runs_trained;
           rows->push_back(result);
           TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(results_path, FinetuneResultsCsv(*rows)));

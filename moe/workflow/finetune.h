@@ -18,7 +18,8 @@ namespace taskmoe {
 struct FinetuneOptions {
   // Template of every run: model source, data (data_dir holds the task directories; lengths,
   // tokenizer, metrics), optimizer, training (total_steps, eval_period, ...) and evaluation.
-  // Each run overrides output_dir, the split, optimizer.lr and training.train_batch_size.
+  // Each run trains on one prefix's files and overrides output_dir, optimizer.lr,
+  // training.train_batch_size and evaluation.do_predict (always on: test scores are recorded).
   //
   // Model sources:
   //  - model.hf_dir or model.random_init: as the trainer builds them (experts 1 = a dense
@@ -40,9 +41,10 @@ struct FinetuneOptions {
   int max_prefixes = 0;
   std::vector<double> learning_rates;
   std::vector<int> batch_sizes;
-  // <output_dir>/<task>/result.csv, and per task: init/ (the initial model of checkpoint
-  // sources), data/<prefix>/ (the prefix's files as a one-task data directory), and
-  // runs/<prefix>/lr_<lr>_bsz_<bsz>/ (each run's trainer outputs).
+  // <output_dir>/<task>/result.csv, and per task: init/ (checkpoint sources: the task's
+  // one-row task table and, with inherited routing, task_routes.npy) and
+  // runs/<prefix>/lr_<lr>_bsz_<bsz>/ (each run's trainer outputs). A prefix's data is read once
+  // for its grid points and handed to the trainer in memory.
   std::string output_dir;
   // Keep the best/last checkpoints of every run; by default they are deleted once the run's
   // scores are recorded (predictions, logs and losses stay).

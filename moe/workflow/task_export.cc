@@ -39,12 +39,6 @@ absl::StatusOr<int64_t> CheckpointStep(const std::string& dir, const ExperimentC
   return state->step;
 }
 
-absl::Status CopyFile(const std::string& from, const std::string& to) {
-  absl::StatusOr<std::string> bytes = ReadFileBytes(from);
-  if (!bytes.ok()) return bytes.status();
-  return WriteFileAtomically(to, *bytes);
-}
-
 }  // namespace
 
 RouteWeights HardRoutes(const at::Tensor& task_routes, const ModelShape& shape,
@@ -76,21 +70,12 @@ RouteWeights HardRoutes(const at::Tensor& task_routes, const ModelShape& shape,
   return hard;
 }
 
-absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
-  if (fs::exists(options.output_dir) && !options.overwrite) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "output directory ", options.output_dir, " exists; pass --overwrite to replace it"));
-  }
-  absl::StatusOr<Checkpoint> checkpoint = LoadCheckpoint(options.checkpoint_dir);
-  if (!checkpoint.ok()) return checkpoint.status();
-  const TaskTable& tasks = *checkpoint->tasks;
-  absl::StatusOr<int64_t> task_id = tasks.Id(options.task);
-  if (!task_id.ok()) {
-    return absl::NotFoundError(absl::StrCat(
-        "task '", options.task, "' is not in ", options.checkpoint_dir, "/", TaskTable::kNamesFile,
-        "; known tasks: ", absl::StrJoin(tasks.names(), ", ")));
-  }
-  auto [vocab, merges] = TokenizerPaths(checkpoint->experiment);
+namespace {
+
+// The tokenizer files exported with the model: the options', else the checkpoint experiment's.
+absl::StatusOr<std::pair<std::string, std::string>> ExportTokenizerFiles(
+    const TaskExportOptions& options, const ExperimentConfig& experiment) {
+  auto [vocab, merges] = TokenizerPaths(experiment);
   if (!options.vocab.empty()) vocab = options.vocab;
   if (!options.merges.empty()) merges = options.merges;
   for (const std::string& path : {vocab, merges}) {
@@ -100,9 +85,17 @@ absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
           "--vocab and --merges"));
     }
   }
+  return std::make_pair(vocab, merges);
+}
 
-  const ModelShape& shape = checkpoint->model->shape();
-  const at::Tensor& saved_routes = checkpoint->routes;
+// The task's routes [layers, E]: its row of routes.npy when that file covers every task of the
+// table, else its routing plugin's routes at the checkpoint's step. Sets result->routes_source.
+absl::StatusOr<at::Tensor> ExportedTaskRoutes(const TaskExportOptions& options,
+                                              const Checkpoint& checkpoint, int64_t task_id,
+                                              TaskExport* result) {
+  const TaskTable& tasks = *checkpoint.tasks;
+  const ModelShape& shape = checkpoint.model->shape();
+  const at::Tensor& saved_routes = checkpoint.routes;
   if (saved_routes.dim() != 3 ||
       saved_routes.size(1) != shape.encoder_layers + shape.decoder_layers ||
       saved_routes.size(2) != shape.experts) {
@@ -111,30 +104,79 @@ absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
         absl::StrJoin(saved_routes.sizes(), ", "), "], expected [tasks, ",
         shape.encoder_layers + shape.decoder_layers, ", ", shape.experts, "]"));
   }
-  TaskExport result;
-  at::Tensor task_routes;
   // routes.npy rows are the run's train tasks in sorted order; when they are all of the table's
   // tasks, the row of this task is its rank among the sorted names.
   if (saved_routes.size(0) == tasks.size()) {
     std::vector<std::string> sorted = tasks.names();
     std::sort(sorted.begin(), sorted.end());
-    const int64_t row = std::lower_bound(sorted.begin(), sorted.end(), options.task) - sorted.begin();
-    task_routes = saved_routes[row];
-    result.routes_source = absl::StrCat(options.checkpoint_dir, "/", kRoutesFile);
-  } else {
-    absl::StatusOr<int64_t> step = CheckpointStep(options.checkpoint_dir, checkpoint->experiment);
-    if (!step.ok()) return step.status();
-    torch::NoGradGuard no_grad;
-    task_routes = TaskRoutes(*checkpoint->plugin, tasks.vectors(), *step)[*task_id];
-    result.routes_source = absl::StrCat("routing plugin '", checkpoint->experiment.routing().plugin(),
-                                        "' at step ", *step);
+    const int64_t row =
+        std::lower_bound(sorted.begin(), sorted.end(), options.task) - sorted.begin();
+    result->routes_source = absl::StrCat(options.checkpoint_dir, "/", kRoutesFile);
+    return saved_routes[row];
   }
-  const MoeBart& model = *checkpoint->model;
+  TASKMOE_ASSIGN_OR_RETURN(const int64_t step,
+                           CheckpointStep(options.checkpoint_dir, checkpoint.experiment));
+  torch::NoGradGuard no_grad;
+  result->routes_source = absl::StrCat(
+      "routing plugin '", checkpoint.experiment.routing().plugin(), "' at step ", step);
+  return TaskRoutes(*checkpoint.plugin, tasks.vectors(), step)[task_id];
+}
+
+// The expert each layer uses (-1 for a vanilla layer), encoder then decoder.
+std::vector<int64_t> ChosenExperts(const RouteWeights& hard, const MoeBart& model) {
+  const ModelShape& shape = model.shape();
+  const at::Tensor chosen = at::cat({hard.encoder, hard.decoder}).squeeze(1).argmax(1);
+  std::vector<int64_t> experts;
+  for (int64_t layer = 0; layer < chosen.size(0); ++layer) {
+    const bool decoder = layer >= shape.encoder_layers;
+    const int64_t index = decoder ? layer - shape.encoder_layers : layer;
+    const bool vanilla = Contains(decoder ? model.options().decoder_vanilla_layers
+                                          : model.options().encoder_vanilla_layers,
+                                  index);
+    experts.push_back(vanilla ? -1 : chosen[layer].item<int64_t>());
+  }
+  return experts;
+}
+
+absl::Status WriteHuggingFaceDirectory(const BartForConditionalGeneration& dense,
+                                       const std::string& vocab, const std::string& merges,
+                                       const std::string& output_dir) {
+  TASKMOE_ASSIGN_OR_RETURN(AtomicDirectory out, AtomicDirectory::Begin(output_dir));
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(out.staging() + "/config.json", BartConfigJson(dense->config())));
+  TASKMOE_RETURN_IF_ERROR(SaveBartWeights(dense, out.staging() + "/model.safetensors"));
+  TASKMOE_RETURN_IF_ERROR(CopyFileAtomically(vocab, out.staging() + "/vocab.json"));
+  TASKMOE_RETURN_IF_ERROR(CopyFileAtomically(merges, out.staging() + "/merges.txt"));
+  return out.Commit();
+}
+
+}  // namespace
+
+absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
+  if (fs::exists(options.output_dir) && !options.overwrite) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "output directory ", options.output_dir, " exists; pass --overwrite to replace it"));
+  }
+  TASKMOE_ASSIGN_OR_RETURN(const Checkpoint checkpoint, LoadCheckpoint(options.checkpoint_dir));
+  const TaskTable& tasks = *checkpoint.tasks;
+  absl::StatusOr<int64_t> task_id = tasks.Id(options.task);
+  if (!task_id.ok()) {
+    return absl::NotFoundError(absl::StrCat(
+        "task '", options.task, "' is not in ", options.checkpoint_dir, "/", TaskTable::kNamesFile,
+        "; known tasks: ", absl::StrJoin(tasks.names(), ", ")));
+  }
+  TASKMOE_ASSIGN_OR_RETURN(const auto tokenizer_files,
+                           ExportTokenizerFiles(options, checkpoint.experiment));
+  TaskExport result;
+  TASKMOE_ASSIGN_OR_RETURN(const at::Tensor task_routes,
+                           ExportedTaskRoutes(options, checkpoint, *task_id, &result));
+  const MoeBart& model = *checkpoint.model;
   const RouteWeights hard =
-      HardRoutes(task_routes, shape, model.options().encoder_vanilla_layers,
+      HardRoutes(task_routes, model.shape(), model.options().encoder_vanilla_layers,
                  model.options().decoder_vanilla_layers, &result.soft_routes);
   if (result.soft_routes && !options.allow_argmax) {
-    const at::Tensor largest = std::get<0>(task_routes.to(at::kCPU, at::kDouble).max(1)).contiguous();
+    const at::Tensor largest =
+        std::get<0>(task_routes.to(at::kCPU, at::kDouble).max(1)).contiguous();
     const double* begin = largest.data_ptr<double>();
     return absl::FailedPreconditionError(absl::StrCat(
         "the routes of task '", options.task, "' (", result.routes_source,
@@ -143,26 +185,10 @@ absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
         "per layer (encoder, then decoder): ",
         absl::StrJoin(begin, begin + largest.numel(), ", ")));
   }
-  const at::Tensor chosen = at::cat({hard.encoder, hard.decoder}).squeeze(1).argmax(1);
-  for (int64_t layer = 0; layer < chosen.size(0); ++layer) {
-    const bool decoder = layer >= shape.encoder_layers;
-    const int64_t index = decoder ? layer - shape.encoder_layers : layer;
-    const bool vanilla = Contains(decoder ? model.options().decoder_vanilla_layers
-                                          : model.options().encoder_vanilla_layers,
-                                  index);
-    result.experts.push_back(vanilla ? -1 : chosen[layer].item<int64_t>());
-  }
-
-  absl::StatusOr<BartForConditionalGeneration> dense = model.ExtractDense(hard);
-  if (!dense.ok()) return dense.status();
-  absl::StatusOr<AtomicDirectory> out = AtomicDirectory::Begin(options.output_dir);
-  if (!out.ok()) return out.status();
-  TASKMOE_RETURN_IF_ERROR(
-      WriteFileAtomically(out->staging() + "/config.json", BartConfigJson((*dense)->config())));
-  TASKMOE_RETURN_IF_ERROR(SaveBartWeights(*dense, out->staging() + "/model.safetensors"));
-  TASKMOE_RETURN_IF_ERROR(CopyFile(vocab, out->staging() + "/vocab.json"));
-  TASKMOE_RETURN_IF_ERROR(CopyFile(merges, out->staging() + "/merges.txt"));
-  TASKMOE_RETURN_IF_ERROR(out->Commit());
+  result.experts = ChosenExperts(hard, model);
+  TASKMOE_ASSIGN_OR_RETURN(const BartForConditionalGeneration dense, model.ExtractDense(hard));
+  TASKMOE_RETURN_IF_ERROR(WriteHuggingFaceDirectory(dense, tokenizer_files.first,
+                                                    tokenizer_files.second, options.output_dir));
   return result;
 }
 

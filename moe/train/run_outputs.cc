@@ -1,0 +1,99 @@
+#include "moe/train/run_outputs.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
+#include "moe/formats/npy.h"
+#include "moe/formats/task_table.h"
+#include "moe/train/experiment_config.h"
+
+namespace taskmoe {
+
+absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes) {
+  if (!routes.defined() || routes.dim() != 3 || !at::isFloatingType(routes.scalar_type())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "routes tensor should be floating point [tasks, layers, experts], got ",
+        routes.defined() ? absl::StrCat(routes.dim(), "-d ", c10::toString(routes.scalar_type()))
+                         : "an undefined tensor"));
+  }
+  const at::Tensor values = routes.detach().to(at::kCPU, at::kFloat).contiguous();
+  RouteTable table;
+  table.tasks = values.size(0);
+  table.layers = values.size(1);
+  table.experts = values.size(2);
+  table.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
+  return table;
+}
+
+std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology) {
+  std::vector<RouteCategory> categories;
+  for (const Ontology::Category& category : ontology.categories) {
+    RouteCategory group{category.name, {}};
+    for (const Ontology::SubCategory& sub : category.sub_categories) {
+      group.tasks.insert(group.tasks.end(), sub.tasks.begin(), sub.tasks.end());
+    }
+    categories.push_back(std::move(group));
+  }
+  return categories;
+}
+
+absl::Status StartRunOutputs(const ExperimentConfig& config) {
+  std::error_code error;
+  std::filesystem::create_directories(config.output_dir(), error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot create output_dir ", config.output_dir(),
+                                            ": ", error.message()));
+  }
+  google::SetLogDestination(google::GLOG_INFO, (config.output_dir() + "/train.log.").c_str());
+  return WriteFileAtomically(config.output_dir() + "/" + kExperimentFile,
+                             ExperimentConfigToText(config));
+}
+
+std::string LossesCsv(const std::vector<EvalRecord>& history) {
+  std::string csv = "steps,train_loss,dev_loss,dev_performance\n";
+  for (const EvalRecord& r : history) {
+    absl::StrAppend(&csv, r.step, ",", r.train_loss, ",", r.dev_loss, ",", r.dev_performance,
+                    "\n");
+  }
+  return csv;
+}
+
+absl::Status WriteRouteFiles(const at::Tensor& routes, const std::vector<std::string>& tasks,
+                             const std::optional<Ontology>& ontology, const ModelShape& shape,
+                             int64_t step, const std::string& dir) {
+  TASKMOE_RETURN_IF_ERROR(WriteNpy(dir + "/" + kRoutesFile, routes));
+  TASKMOE_RETURN_IF_ERROR(TaskTable::WriteNames(tasks, dir + "/" + kRouteTasksFile));
+  TASKMOE_ASSIGN_OR_RETURN(const RouteTable table, RouteTableFromTensor(routes));
+  const std::vector<RouteCategory> categories =
+      ontology.has_value() ? RouteCategoriesOf(*ontology) : std::vector<RouteCategory>();
+  RouteMapOptions options;
+  options.title = absl::StrCat("routes at step ", step);
+  return WriteRouteMapPng(table, tasks, categories,
+                          EncoderDecoderLayerLabels(shape.encoder_layers, shape.decoder_layers),
+                          dir + "/" + kRoutesImageFile, options);
+}
+
+absl::Status WritePredictions(const std::vector<TaskScore>& scores, const std::string& split,
+                              const std::string& predict_dir) {
+  const std::string split_dir = predict_dir + "/" + split;
+  std::error_code error;
+  std::filesystem::create_directories(split_dir, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot create ", split_dir, ": ", error.message()));
+  }
+  TASKMOE_RETURN_IF_ERROR(WriteScoresCsv(
+      scores, absl::StrCat(predict_dir, "/eval-", split, "-performance.csv")));
+  for (const TaskScore& score : scores) {
+    std::string lines;
+    for (const std::string& p : score.predictions) absl::StrAppend(&lines, p, "\n");
+    TASKMOE_RETURN_IF_ERROR(
+        WriteFileAtomically(absl::StrCat(split_dir, "/", score.task, ".txt"), lines));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace taskmoe

@@ -1,0 +1,51 @@
+#ifndef TASKMOE_MOE_TRAIN_RUN_OUTPUTS_H_
+#define TASKMOE_MOE_TRAIN_RUN_OUTPUTS_H_
+
+// The files a run writes besides checkpoints (DESIGN.md "File formats"): losses.csv, the route
+// files of every evaluation and checkpoint, and the prediction files.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "data/crossfit.h"
+#include "moe/drawing/route_map.h"
+#include "moe/model/route_weights.h"
+#include "moe/train/checkpoint.h"
+#include "moe/train/evaluation.h"
+#include "moe/train/experiment.pb.h"
+
+namespace taskmoe {
+
+// Creates config.output_dir, sends the log to <output_dir>/train.log.* and writes the run's
+// config as <output_dir>/experiment.pbtxt.
+absl::Status StartRunOutputs(const ExperimentConfig& config);
+
+// losses.csv: "steps,train_loss,dev_loss,dev_performance", one row per evaluation.
+std::string LossesCsv(const std::vector<EvalRecord>& history);
+
+// Copies a [tasks, layers, experts] tensor of any floating dtype and device into a table.
+absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes);
+
+// The heatmap's groups from a CrossFit ontology: one per category, its tasks in sub-category
+// order.
+std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology);
+
+// routes.npy (`routes` [tasks, layers, experts]), route_tasks.json (`tasks`, one per row) and
+// routes.png (the route map titled with `step`, tasks grouped by `ontology` when given) in `dir`.
+absl::Status WriteRouteFiles(const at::Tensor& routes, const std::vector<std::string>& tasks,
+                             const std::optional<Ontology>& ontology, const ModelShape& shape,
+                             int64_t step, const std::string& dir);
+
+// <predict_dir>/eval-<split>-performance.csv and one <predict_dir>/<split>/<task>.txt of
+// predictions (one line each) per task.
+absl::Status WritePredictions(const std::vector<TaskScore>& scores, const std::string& split,
+                              const std::string& predict_dir);
+
+}  // namespace taskmoe
+
+#endif  // TASKMOE_MOE_TRAIN_RUN_OUTPUTS_H_
