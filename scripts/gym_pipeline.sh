@@ -85,13 +85,13 @@ finetune() {
 stage "dense multi-task baseline" "$OUT/dense/predict" \
   train dense --set=model.experts=1 --set=routing.plugin=average "--set=routing.params={[type.googleapis.com/taskmoe.AverageRoutingParams] {}}"
 stage "task vectors (text_emb, all tasks)" "$OUT/task_vectors/task_vecs.npy" \
-  "$BIN/compute_task_embeddings" --method=text_emb --checkpoint="$OUT/dense/best" \
+  "$BIN/compute_task_embeddings" --method=text_emb --model="$OUT/dense/best" \
   --data_dir="$DATA" --split="$DATA/split.json" --split_list=all --max_input_length=48 \
   --max_output_length=24 --output_dir="$OUT/task_vectors"
 stage "stage one (learned routing)" "$OUT/stage_one/predict" \
   train stage_one --set=task_vectors.dir="$OUT/task_vectors" --set=task_vectors.trainable=false
 stage "build_checkpoint" "$OUT/stage_two_init" \
-  "$BIN/build_checkpoint" --stage_one="$OUT/stage_one/best" --dense="$OUT/dense/best" \
+  "$BIN/build_checkpoint" --stage_one="$OUT/stage_one/best" --model="$OUT/dense/best" \
   --output_dir="$OUT/stage_two_init"
 stage "stage two (annealed routing)" "$OUT/stage_two/predict" \
   "$BIN/trainer" --config=configs/stage_two.pbtxt --set=output_dir="$OUT/stage_two" \

@@ -48,7 +48,7 @@ class GenerateToolTest : public ::testing::Test {
   std::vector<std::string> RunTool(const std::string& arguments) {
     const std::string output = ::testing::TempDir() + "/generated.txt";
     std::filesystem::remove(output);
-    EXPECT_EQ(std::system(("tools/generate --threads=1 --model_dir=" + dir_ + " --output=" +
+    EXPECT_EQ(std::system(("tools/generate --threads=1 --model=" + dir_ + " --output=" +
                            output + " " + arguments)
                               .c_str()),
               0);
@@ -104,8 +104,8 @@ TEST_F(GenerateToolTest, InputFileBatchedBeamSearchMatchesOneByOne) {
 }
 
 TEST_F(GenerateToolTest, BadFlagsFail) {
-  EXPECT_NE(std::system(("tools/generate --model_dir=" + dir_ + " 2>/dev/null").c_str()), 0);
-  EXPECT_NE(std::system(("tools/generate --model_dir=" + dir_ +
+  EXPECT_NE(std::system(("tools/generate --model=" + dir_ + " 2>/dev/null").c_str()), 0);
+  EXPECT_NE(std::system(("tools/generate --model=" + dir_ +
                          " --text=x --num_beams=0 2>/dev/null").c_str()),
             0);
 }

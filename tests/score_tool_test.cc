@@ -22,8 +22,10 @@ int RunScore(const std::string& arguments) {
 
 TEST(ScoreTool, ReproducesFixture) {
   const std::string output = ::testing::TempDir() + "/score_out.safetensors";
-  ASSERT_EQ(RunScore("--model_dir=" + BartTinyDir() + " --input=" + BartTinyDir() +
-                     "/case.safetensors --output=" + output + " --greedy_max_length=12"),
+  // Plain greedy decoding: no forced eos.
+  ASSERT_EQ(RunScore("--model=" + BartTinyDir() + " --input=" + BartTinyDir() +
+                     "/case.safetensors --output=" + output +
+                     " --greedy_max_length=12 --forced_eos_token_id=-1"),
             0);
   absl::StatusOr<TensorMap> out = ReadSafetensors(output);
   ASSERT_TRUE(out.ok()) << out.status();
@@ -33,9 +35,10 @@ TEST(ScoreTool, ReproducesFixture) {
             1e-4);
   EXPECT_TRUE(at::equal(out->at("greedy_ids"), c.at("greedy_ids")));
 
+  // By default the config's forced_eos_token_id (2) applies, as in generate(); the flag's old
+  // name --model_dir still works.
   ASSERT_EQ(RunScore("--model_dir=" + BartTinyDir() + " --input=" + BartTinyDir() +
-                     "/case.safetensors --output=" + output +
-                     " --greedy_max_length=12 --forced_eos_token_id=2"),
+                     "/case.safetensors --output=" + output + " --greedy_max_length=12"),
             0);
   out = ReadSafetensors(output);
   ASSERT_TRUE(out.ok());
@@ -46,10 +49,18 @@ TEST(ScoreTool, ReproducesFixture) {
 TEST(ScoreTool, FailsCleanlyOnBadInput) {
   const std::string output = ::testing::TempDir() + "/score_bad.safetensors";
   // The model file is not an input file: it lacks input_ids.
-  EXPECT_NE(RunScore("--model_dir=" + BartTinyDir() + " --input=" + BartTinyDir() +
+  EXPECT_NE(RunScore("--model=" + BartTinyDir() + " --input=" + BartTinyDir() +
                      "/model.safetensors --output=" + output + " 2>/dev/null"),
             0);
-  EXPECT_NE(RunScore("--model_dir=/nonexistent --input=" + BartTinyDir() +
+  EXPECT_NE(RunScore("--model=/nonexistent --input=" + BartTinyDir() +
+                     "/case.safetensors --output=" + output + " 2>/dev/null"),
+            0);
+  // The new and the old name of one flag together, and an unknown device.
+  EXPECT_NE(RunScore("--model=" + BartTinyDir() + " --model_dir=" + BartTinyDir() +
+                     " --input=" + BartTinyDir() + "/case.safetensors --output=" + output +
+                     " 2>/dev/null"),
+            0);
+  EXPECT_NE(RunScore("--model=" + BartTinyDir() + " --device=tpu --input=" + BartTinyDir() +
                      "/case.safetensors --output=" + output + " 2>/dev/null"),
             0);
   EXPECT_FALSE(ReadSafetensors(output).ok());

@@ -34,7 +34,7 @@ std::string ReadAll(const std::string& path) {
 
 TEST(TokenizeToolTest, ReproducesTheFixtureCases) {
   const std::string output = ::testing::TempDir() + "/tokenized.jsonl";
-  const std::string command = "tools/tokenize --model_dir=" + kFixtures + " --input=" + kFixtures +
+  const std::string command = "tools/tokenize --model=" + kFixtures + " --input=" + kFixtures +
                               "/cases.jsonl --output=" + output;
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   const std::vector<std::string> cases = ReadLines(kFixtures + "/cases.jsonl");
@@ -66,7 +66,7 @@ TEST(TokenizeToolTest, NeedsModelDirOrVocabAndMerges) {
   const std::string errors = ::testing::TempDir() + "/usage.txt";
   const std::string command = "tools/tokenize --vocab=" + kFixtures + "/vocab.json 2>" + errors;
   EXPECT_NE(std::system(command.c_str()), 0);
-  EXPECT_THAT(ReadAll(errors), HasSubstr("give either --model_dir, or both --vocab and --merges"));
+  EXPECT_THAT(ReadAll(errors), HasSubstr("give either --model, or both --vocab and --merges"));
 }
 
 }  // namespace

@@ -14,7 +14,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -32,7 +31,9 @@
 #include "moe/model/moe_model.h"
 #include "moe/model/optimization.h"
 #include "moe/routing/routing.h"
+#include "moe/base/status_macros.h"
 #include "moe/train/train_step.h"
+#include "tools/model_flags.h"
 #include "tools/tool_main.h"
 #include "routing_plugins/learned/learned.pb.h"
 
@@ -43,7 +44,6 @@ ABSL_FLAG(int64_t, src_len, 64, "source length (padded)");
 ABSL_FLAG(int64_t, tgt_len, 16, "target length (padded)");
 ABSL_FLAG(int64_t, steps, 5, "timed steps");
 ABSL_FLAG(int64_t, warmup, 1, "untimed steps before timing");
-ABSL_FLAG(int64_t, threads, 0, "intra-op threads (0: all cores)");
 ABSL_FLAG(std::string, routing, "soft",
           "soft: softmax(logits / 2); hard: one-hot straight-through Gumbel routes, each example a "
           "random expert per layer");
@@ -55,6 +55,7 @@ ABSL_FLAG(double, max_grad_norm, 0.1, "global gradient-norm clipping");
 ABSL_FLAG(int64_t, seed, 42, "seed of weights and data");
 ABSL_FLAG(bool, concurrent_experts, true,
           "run a layer's experts concurrently on single-threaded workers (with --threads > 1)");
+// --threads (0: all cores) and --device are the shared model flags (tools/model_flags.h).
 
 namespace taskmoe {
 namespace {
@@ -125,9 +126,123 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
-absl::Status Run() {
-  const std::string mode = absl::GetFlag(FLAGS_mode);
-  const std::string routing = absl::GetFlag(FLAGS_routing);
+// The benchmarked model, its router and task table, one random batch, on the --device.
+struct BenchModel {
+  MoeBart moe;
+  std::shared_ptr<RoutingPlugin> router;
+  at::Tensor task_table;
+  BatchTensors batch;
+  TrainableParameters trainable;
+  int64_t params = 0;
+};
+
+// The `learned` plugin as ref_moe.py routes: linear_layer_specific, softmax or straight-through
+// Gumbel at a constant tau of 2.
+absl::StatusOr<std::shared_ptr<RoutingPlugin>> MakeRouter(const ModelShape& shape,
+                                                          const std::string& routing) {
+  LearnedRoutingParams learned;
+  learned.mutable_router()->set_architecture(RouterNetworkParams::LINEAR_LAYER_SPECIFIC);
+  learned.mutable_selection()->set_function(routing == "soft"
+                                                ? RouteSelectionParams::SOFTMAX
+                                                : RouteSelectionParams::GUMBEL_SOFTMAX_ST);
+  learned.mutable_selection()->set_initial_tau(2.0);
+  learned.mutable_selection()->set_anneal_rate(0.0);
+  RoutingConfig routing_config;
+  routing_config.set_plugin("learned");
+  routing_config.mutable_params()->PackFrom(learned);
+  RoutingContext context;
+  context.shape = shape;
+  context.task_vector_dim = absl::GetFlag(FLAGS_task_dim);
+  context.num_tasks = absl::GetFlag(FLAGS_n_tasks);
+  return CreateRoutingPlugin(routing_config, context);
+}
+
+BatchTensors RandomBatch(const BartConfig& config, const at::Device& device) {
+  const int64_t batch = absl::GetFlag(FLAGS_batch);
+  at::Generator generator = at::detail::createCPUGenerator(absl::GetFlag(FLAGS_seed));
+  BatchTensors tensors;
+  tensors.input_ids =
+      RandomSequences(batch, absl::GetFlag(FLAGS_src_len), config.vocab_size, generator);
+  tensors.attention_mask = tensors.input_ids.ne(kPad).to(at::kLong);
+  tensors.labels =
+      RandomSequences(batch, absl::GetFlag(FLAGS_tgt_len), config.vocab_size, generator);
+  tensors.decoder_input_ids = ShiftRight(tensors.labels, config.decoder_start_token_id);
+  tensors.task_ids =
+      at::randint(0, absl::GetFlag(FLAGS_n_tasks), {batch}, generator, at::kLong);
+  for (at::Tensor* t : {&tensors.input_ids, &tensors.attention_mask, &tensors.labels,
+                        &tensors.decoder_input_ids, &tensors.task_ids}) {
+    *t = t->to(device);
+  }
+  return tensors;
+}
+
+absl::StatusOr<BenchModel> MakeBenchModel(const std::string& routing, const at::Device& device) {
+  TASKMOE_ASSIGN_OR_RETURN(
+      const BartConfig config,
+      PresetConfig(absl::GetFlag(FLAGS_preset), absl::GetFlag(FLAGS_dropout)));
+  MoeOptions options;
+  options.experts = absl::GetFlag(FLAGS_experts);
+  options.concurrent_experts = absl::GetFlag(FLAGS_concurrent_experts);
+  TASKMOE_ASSIGN_OR_RETURN(MoeBart moe, MoeBart::Create(config, options));
+  TASKMOE_ASSIGN_OR_RETURN(std::shared_ptr<RoutingPlugin> router,
+                           MakeRouter(moe.shape(), routing));
+  at::Tensor task_table = at::randn({absl::GetFlag(FLAGS_n_tasks), absl::GetFlag(FLAGS_task_dim)});
+  moe.model()->to(device);
+  router->to(device);
+  task_table = task_table.to(device).requires_grad_();
+  BenchModel bench{std::move(moe), std::move(router), task_table, RandomBatch(config, device)};
+  for (const auto& item : bench.moe.model()->named_parameters()) {
+    bench.trainable.model.emplace_back(item.key(), item.value());
+  }
+  for (const auto& item : bench.router->named_parameters()) {
+    bench.trainable.router.emplace_back(item.key(), item.value());
+  }
+  bench.trainable.task_vectors = {task_table};
+  bench.params = task_table.numel();
+  for (const auto& [name, p] : bench.trainable.model) bench.params += p.numel();
+  for (const auto& [name, p] : bench.trainable.router) bench.params += p.numel();
+  return bench;
+}
+
+// Runs `step` `count` times; returns the wall seconds of each.
+std::vector<double> RunSteps(const std::function<double()>& step, int64_t count,
+                             const char* label) {
+  std::vector<double> times;
+  for (int64_t i = 0; i < count; ++i) {
+    const auto t = std::chrono::steady_clock::now();
+    const double loss = step();
+    times.push_back(Seconds(t));
+    std::cerr << "[bench] " << label << " " << i << ": " << times.back() << " s loss=" << loss
+              << "\n";
+  }
+  return times;
+}
+
+void PrintMedianPhases(const std::vector<StepPhases>& phases) {
+  if (phases.empty()) return;
+  const auto median_of = [&phases](double StepPhases::*phase) {
+    std::vector<double> column;
+    for (const StepPhases& p : phases) column.push_back(p.*phase);
+    return Median(column);
+  };
+  std::cerr << "[bench] median phases: forward=" << median_of(&StepPhases::forward)
+            << " backward=" << median_of(&StepPhases::backward)
+            << " clip=" << median_of(&StepPhases::clip)
+            << " optimizer=" << median_of(&StepPhases::optimizer)
+            << " zero_grad=" << median_of(&StepPhases::zero_grad) << "\n";
+}
+
+// CPU time per step is less sensitive to other processes than wall time.
+void PrintCpuUsage(const rusage& before, const rusage& after, double steps) {
+  const auto cpu_seconds = [](const timeval& t) { return t.tv_sec + 1e-6 * t.tv_usec; };
+  std::cerr << "[bench] per timed step: user "
+            << (cpu_seconds(after.ru_utime) - cpu_seconds(before.ru_utime)) / steps << " s, sys "
+            << (cpu_seconds(after.ru_stime) - cpu_seconds(before.ru_stime)) / steps << " s, "
+            << static_cast<double>(after.ru_minflt - before.ru_minflt) / steps
+            << " minor page faults\n";
+}
+
+absl::Status CheckFlags(const std::string& mode, const std::string& routing) {
   if (mode != "train" && mode != "forward") {
     return absl::InvalidArgumentError(
         absl::StrCat("--mode must be train or forward, got '", mode, "'"));
@@ -137,161 +252,81 @@ absl::Status Run() {
         absl::StrCat("--routing must be soft or hard, got '", routing, "'"));
   }
   if (absl::GetFlag(FLAGS_steps) < 1) return absl::InvalidArgumentError("--steps must be at least 1");
-  const int64_t threads = absl::GetFlag(FLAGS_threads) > 0
-                              ? absl::GetFlag(FLAGS_threads)
-                              : static_cast<int64_t>(std::thread::hardware_concurrency());
-  at::set_num_threads(static_cast<int>(threads));
-  torch::manual_seed(absl::GetFlag(FLAGS_seed));
+  return absl::OkStatus();
+}
 
-  absl::StatusOr<BartConfig> config =
-      PresetConfig(absl::GetFlag(FLAGS_preset), absl::GetFlag(FLAGS_dropout));
-  if (!config.ok()) return config.status();
-  MoeOptions options;
-  options.experts = absl::GetFlag(FLAGS_experts);
-  options.concurrent_experts = absl::GetFlag(FLAGS_concurrent_experts);
-  absl::StatusOr<MoeBart> moe = MoeBart::Create(*config, options);
-  if (!moe.ok()) return moe.status();
+// One benchmarked step (the trainer's TrainStep, or a forward pass and loss) with its state.
+struct BenchStep {
+  GroupedAdamW optimizer;
+  std::unique_ptr<TrainStep> train_step;
+  std::vector<StepPhases> phases;  // of every training step so far
+  int64_t count = 0;
+  std::function<double()> run;  // returns the step's loss
+};
 
-  LearnedRoutingParams learned;
-  learned.mutable_router()->set_architecture(RouterNetworkParams::LINEAR_LAYER_SPECIFIC);
-  learned.mutable_selection()->set_function(routing == "soft" ? RouteSelectionParams::SOFTMAX
-                                                               : RouteSelectionParams::GUMBEL_SOFTMAX_ST);
-  learned.mutable_selection()->set_initial_tau(2.0);
-  learned.mutable_selection()->set_anneal_rate(0.0);  // ref_moe.py keeps tau at 2
-  RoutingConfig routing_config;
-  routing_config.set_plugin("learned");
-  routing_config.mutable_params()->PackFrom(learned);
-  RoutingContext context;
-  context.shape = moe->shape();
-  context.task_vector_dim = absl::GetFlag(FLAGS_task_dim);
-  context.num_tasks = absl::GetFlag(FLAGS_n_tasks);
-  absl::StatusOr<std::shared_ptr<RoutingPlugin>> router = CreateRoutingPlugin(routing_config, context);
-  if (!router.ok()) return router.status();
-  at::Tensor task_table =
-      at::randn({context.num_tasks, context.task_vector_dim}).requires_grad_();
+std::unique_ptr<BenchStep> MakeStep(BenchModel& bench, const std::string& mode) {
+  auto step = std::make_unique<BenchStep>();
+  BenchStep* s = step.get();
+  const auto routes_of = [&bench, s](const at::Tensor& ids) {
+    RoutingInput input;
+    input.task_ids = ids;
+    input.task_vectors = bench.task_table.index_select(0, ids);
+    input.step = s->count;
+    return bench.router->Route(input);
+  };
+  if (mode == "forward") {
+    bench.moe.model()->eval();
+    bench.router->eval();
+    s->run = [&bench, routes_of]() {
+      torch::NoGradGuard no_grad;
+      const BatchTensors& b = bench.batch;
+      absl::StatusOr<BartOutput> out = bench.moe.Forward(
+          b.input_ids, b.attention_mask, b.decoder_input_ids, routes_of(b.task_ids));
+      CHECK(out.ok()) << out.status();
+      return LabelSmoothedNllLoss(out->logits, b.labels, kLabelSmoothing, kPad).loss.item<double>();
+    };
+    return step;
+  }
+  // The trainer's own step; the schedule of a long run (warmup 6000 of 100000 steps).
+  s->optimizer = MakeGroupedAdamW(bench.trainable, OptimizerOptions());
+  TrainStepOptions options;
+  options.label_smoothing = kLabelSmoothing;
+  options.max_grad_norm = absl::GetFlag(FLAGS_max_grad_norm);
+  options.warmup_steps = 6000;
+  options.total_steps = 100000;
+  options.pad_id = kPad;
+  std::vector<at::Tensor> router_and_task_parameters = {bench.task_table};
+  for (const auto& [name, p] : bench.trainable.router) router_and_task_parameters.push_back(p);
+  s->train_step = std::make_unique<TrainStep>(bench.moe, s->optimizer, router_and_task_parameters,
+                                              /*distributed=*/nullptr, options);
+  bench.moe.model()->train();
+  bench.router->train();
+  s->run = [&bench, s, routes_of]() {
+    absl::StatusOr<StepResult> result =
+        s->train_step->Run(s->count, [&bench] { return bench.batch; }, routes_of);
+    CHECK(result.ok()) << result.status();
+    ++s->count;
+    s->phases.push_back(result->phases);
+    return result->loss_sum;
+  };
+  return step;
+}
 
+// The result line in ref_moe.py's schema.
+std::string ResultLine(const std::string& mode, const std::string& routing,
+                       const std::vector<double>& times, int64_t params, const rusage& usage) {
   const int64_t batch = absl::GetFlag(FLAGS_batch);
   const int64_t src_len = absl::GetFlag(FLAGS_src_len);
   const int64_t tgt_len = absl::GetFlag(FLAGS_tgt_len);
-  at::Generator generator = at::detail::createCPUGenerator(absl::GetFlag(FLAGS_seed));
-  const at::Tensor input_ids = RandomSequences(batch, src_len, config->vocab_size, generator);
-  const at::Tensor attention_mask = input_ids.ne(kPad).to(at::kLong);
-  const at::Tensor labels = RandomSequences(batch, tgt_len, config->vocab_size, generator);
-  const at::Tensor decoder_input_ids = ShiftRight(labels, config->decoder_start_token_id);
-  const at::Tensor task_ids = at::randint(0, context.num_tasks, {batch}, generator, at::kLong);
-
-  BartForConditionalGeneration& model = moe->model();
-  TrainableParameters trainable;
-  for (const auto& item : model->named_parameters()) trainable.model.emplace_back(item.key(), item.value());
-  for (const auto& item : (*router)->named_parameters()) {
-    trainable.router.emplace_back(item.key(), item.value());
-  }
-  trainable.task_vectors = {task_table};
-  int64_t params = task_table.numel();
-  for (const auto& [name, p] : trainable.model) params += p.numel();
-  for (const auto& [name, p] : trainable.router) params += p.numel();
-
-  int64_t step_count = 0;
-  const auto routes_of = [&](const at::Tensor& ids) {
-    RoutingInput input;
-    input.task_ids = ids;
-    input.task_vectors = task_table.index_select(0, ids);
-    input.step = step_count;
-    return (*router)->Route(input);
-  };
-  BatchTensors tensors;
-  tensors.input_ids = input_ids;
-  tensors.attention_mask = attention_mask;
-  tensors.decoder_input_ids = decoder_input_ids;
-  tensors.labels = labels;
-  tensors.task_ids = task_ids;
-
-  std::function<double()> step;
-  GroupedAdamW optimizer;
-  std::unique_ptr<TrainStep> train_step;
-  std::vector<StepPhases> phases;
-  if (mode == "train") {
-    // The trainer's own step; the schedule of a long run (warmup 6000 of 100000 steps).
-    optimizer = MakeGroupedAdamW(trainable, OptimizerOptions());
-    TrainStepOptions options;
-    options.label_smoothing = kLabelSmoothing;
-    options.max_grad_norm = absl::GetFlag(FLAGS_max_grad_norm);
-    options.warmup_steps = 6000;
-    options.total_steps = 100000;
-    options.pad_id = kPad;
-    std::vector<at::Tensor> router_and_task_parameters = {task_table};
-    for (const auto& [name, p] : trainable.router) router_and_task_parameters.push_back(p);
-    train_step = std::make_unique<TrainStep>(*moe, optimizer, router_and_task_parameters,
-                                             /*distributed=*/nullptr, options);
-    model->train();
-    (*router)->train();
-    step = [&]() {
-      absl::StatusOr<StepResult> result =
-          train_step->Run(step_count, [&] { return tensors; }, routes_of);
-      CHECK(result.ok()) << result.status();
-      ++step_count;
-      phases.push_back(result->phases);
-      return result->loss_sum;
-    };
-  } else {
-    model->eval();
-    (*router)->eval();
-    step = [&]() {
-      torch::NoGradGuard no_grad;
-      absl::StatusOr<BartOutput> out =
-          moe->Forward(input_ids, attention_mask, decoder_input_ids, routes_of(task_ids));
-      CHECK(out.ok()) << out.status();
-      return LabelSmoothedNllLoss(out->logits, labels, kLabelSmoothing, kPad).loss.item<double>();
-    };
-  }
-
-  for (int64_t i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) {
-    const auto t = std::chrono::steady_clock::now();
-    const double loss = step();
-    std::cerr << "[bench] warmup " << i << ": " << Seconds(t) << " s loss=" << loss << "\n";
-  }
-  phases.clear();
-  rusage before{};
-  getrusage(RUSAGE_SELF, &before);
-  std::vector<double> times;
-  for (int64_t i = 0; i < absl::GetFlag(FLAGS_steps); ++i) {
-    const auto t = std::chrono::steady_clock::now();
-    const double loss = step();
-    times.push_back(Seconds(t));
-    std::cerr << "[bench] step " << i << ": " << times.back() << " s loss=" << loss << "\n";
-  }
-  if (!phases.empty()) {
-    const auto median_of = [&phases](double StepPhases::*phase) {
-      std::vector<double> column;
-      for (const StepPhases& p : phases) column.push_back(p.*phase);
-      return Median(column);
-    };
-    std::cerr << "[bench] median phases: forward=" << median_of(&StepPhases::forward)
-              << " backward=" << median_of(&StepPhases::backward)
-              << " clip=" << median_of(&StepPhases::clip)
-              << " optimizer=" << median_of(&StepPhases::optimizer)
-              << " zero_grad=" << median_of(&StepPhases::zero_grad) << "\n";
-  }
-
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  // CPU time per step is less sensitive to other processes than wall time.
-  const auto cpu_seconds = [](const timeval& t) { return t.tv_sec + 1e-6 * t.tv_usec; };
-  const double steps = static_cast<double>(times.size());
-  std::cerr << "[bench] per timed step: user "
-            << (cpu_seconds(usage.ru_utime) - cpu_seconds(before.ru_utime)) / steps << " s, sys "
-            << (cpu_seconds(usage.ru_stime) - cpu_seconds(before.ru_stime)) / steps << " s, "
-            << static_cast<double>(usage.ru_minflt - before.ru_minflt) / steps
-            << " minor page faults\n";
   const double sec_per_step = Median(times);
   nlohmann::ordered_json line;
   line["impl"] = "taskmoe";
   line["preset"] = absl::GetFlag(FLAGS_preset);
-  line["experts"] = options.experts;
+  line["experts"] = absl::GetFlag(FLAGS_experts);
   line["batch"] = batch;
   line["src_len"] = src_len;
   line["tgt_len"] = tgt_len;
-  line["threads"] = threads;
+  line["threads"] = at::get_num_threads();
   line["mode"] = mode;
   line["routing"] = routing;
   line["steps"] = absl::GetFlag(FLAGS_steps);
@@ -299,7 +334,27 @@ absl::Status Run() {
   line["tokens_per_sec"] = static_cast<double>((src_len + tgt_len) * batch) / sec_per_step;
   line["params"] = params;
   line["peak_rss_mb"] = usage.ru_maxrss / 1024.0;
-  std::cout << line.dump() << std::endl;
+  return line.dump();
+}
+
+absl::Status Run() {
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  const std::string routing = absl::GetFlag(FLAGS_routing);
+  TASKMOE_RETURN_IF_ERROR(CheckFlags(mode, routing));
+  TASKMOE_ASSIGN_OR_RETURN(const at::Device device, SetUpDeviceAndThreads());
+  torch::manual_seed(absl::GetFlag(FLAGS_seed));
+  TASKMOE_ASSIGN_OR_RETURN(BenchModel bench, MakeBenchModel(routing, device));
+  std::unique_ptr<BenchStep> step = MakeStep(bench, mode);
+  RunSteps(step->run, absl::GetFlag(FLAGS_warmup), "warmup");
+  step->phases.clear();
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  const std::vector<double> times = RunSteps(step->run, absl::GetFlag(FLAGS_steps), "step");
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  PrintMedianPhases(step->phases);
+  PrintCpuUsage(before, after, static_cast<double>(times.size()));
+  std::cout << ResultLine(mode, routing, times, bench.params, after) << std::endl;
   return absl::OkStatus();
 }
 

@@ -2,11 +2,12 @@
 // checkpoint with every expert re-initialised from a pretrained dense model (a copy of its layer
 // plus init_eps noise). Train it with the annealed routing plugin, e.g. configs/stage_two.pbtxt.
 //
-//   build_checkpoint --stage_one=runs/default/best --dense=runs/dense/best
+//   build_checkpoint --stage_one=runs/default/best --model=runs/dense/best
 //                    --output_dir=runs/two_stage/init [--init_eps=0.01] [--seed=42] [--overwrite]
 //
-// --dense is a Hugging Face BART directory (e.g. facebook/bart-base) or a dense TaskMoE
-// checkpoint (one expert per layer or every layer vanilla, e.g. the dense multi-task baseline).
+// --model, the pretrained dense model, is a Hugging Face BART directory (e.g.
+// facebook/bart-base) or a dense TaskMoE checkpoint (one expert per layer or every layer
+// vanilla, e.g. the dense multi-task baseline).
 
 #include <iostream>
 #include <optional>
@@ -14,12 +15,13 @@
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
+#include "moe/base/status_macros.h"
 #include "moe/workflow/two_stage.h"
+#include "tools/model_flags.h"
 #include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, stage_one, "", "Stage-one checkpoint directory (learned routing).");
-ABSL_FLAG(std::string, dense, "",
-          "Pretrained dense model: Hugging Face BART directory or dense TaskMoE checkpoint.");
+ABSL_FLAG(std::string, dense, "", "Deprecated name of --model (the pretrained dense model).");
 ABSL_FLAG(std::string, output_dir, "", "Directory of the checkpoint to write.");
 ABSL_FLAG(std::optional<double>, init_eps, std::nullopt,
           "Noise of the expert copies; unset: the stage-one experiment's model.init_eps.");
@@ -32,19 +34,19 @@ namespace {
 absl::Status Run() {
   BuildCheckpointOptions options;
   options.stage_one_dir = absl::GetFlag(FLAGS_stage_one);
-  options.dense_dir = absl::GetFlag(FLAGS_dense);
+  TASKMOE_ASSIGN_OR_RETURN(options.dense_dir, ModelFlag("dense", absl::GetFlag(FLAGS_dense)));
   options.output_dir = absl::GetFlag(FLAGS_output_dir);
   options.init_eps = absl::GetFlag(FLAGS_init_eps);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.overwrite = absl::GetFlag(FLAGS_overwrite);
-  if (options.stage_one_dir.empty() || options.dense_dir.empty() || options.output_dir.empty()) {
-    return absl::InvalidArgumentError("--stage_one, --dense and --output_dir are required");
+  if (options.stage_one_dir.empty() || options.output_dir.empty()) {
+    return absl::InvalidArgumentError("--stage_one, --model and --output_dir are required");
   }
-  absl::StatusOr<BuiltCheckpoint> built = BuildStageTwoCheckpoint(options);
-  if (!built.ok()) return built.status();
-  std::cout << "wrote " << options.output_dir << ": experts from the " << built->dense_kind << " "
-            << options.dense_dir << ", routing state (" << built->routing_state_tensors << " tensors) and "
-            << built->tasks << " task vectors from " << options.stage_one_dir << "\n";
+  TASKMOE_ASSIGN_OR_RETURN(const BuiltCheckpoint built, BuildStageTwoCheckpoint(options));
+  std::cout << "wrote " << options.output_dir << ": experts from the " << built.dense_kind << " "
+            << options.dense_dir << ", routing state (" << built.routing_state_tensors
+            << " tensors) and " << built.tasks << " task vectors from " << options.stage_one_dir
+            << "\n";
   return absl::OkStatus();
 }
 

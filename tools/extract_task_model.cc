@@ -2,7 +2,7 @@
 // expert the task's hard route picks) as a Hugging Face directory: config.json,
 // model.safetensors, vocab.json, merges.txt. tools/score, tools/generate and transformers load it.
 //
-//   extract_task_model --checkpoint=runs/moe/best --task=gym_copy --output_dir=exports/gym_copy
+//   extract_task_model --model=runs/moe/best --task=gym_copy --output_dir=exports/gym_copy
 //                      [--allow_argmax] [--overwrite] [--vocab=... --merges=...]
 
 #include <iostream>
@@ -11,10 +11,12 @@
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_join.h"
+#include "moe/base/status_macros.h"
 #include "moe/workflow/task_export.h"
+#include "tools/model_flags.h"
 #include "tools/tool_main.h"
 
-ABSL_FLAG(std::string, checkpoint, "", "TaskMoE checkpoint directory (e.g. <output_dir>/best).");
+ABSL_FLAG(std::string, checkpoint, "", "Deprecated name of --model (a TaskMoE checkpoint).");
 ABSL_FLAG(std::string, task, "", "Task name as listed in the checkpoint's id2task.json.");
 ABSL_FLAG(std::string, output_dir, "", "Directory to write the dense model to.");
 ABSL_FLAG(bool, allow_argmax, false,
@@ -29,22 +31,22 @@ namespace {
 
 absl::Status Run() {
   TaskExportOptions options;
-  options.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint);
+  TASKMOE_ASSIGN_OR_RETURN(options.checkpoint_dir,
+                           ModelFlag("checkpoint", absl::GetFlag(FLAGS_checkpoint)));
   options.task = absl::GetFlag(FLAGS_task);
   options.output_dir = absl::GetFlag(FLAGS_output_dir);
   options.allow_argmax = absl::GetFlag(FLAGS_allow_argmax);
   options.overwrite = absl::GetFlag(FLAGS_overwrite);
   options.vocab = absl::GetFlag(FLAGS_vocab);
   options.merges = absl::GetFlag(FLAGS_merges);
-  if (options.checkpoint_dir.empty() || options.task.empty() || options.output_dir.empty()) {
-    return absl::InvalidArgumentError("--checkpoint, --task and --output_dir are required");
+  if (options.task.empty() || options.output_dir.empty()) {
+    return absl::InvalidArgumentError("--model, --task and --output_dir are required");
   }
-  absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
-  if (!exported.ok()) return exported.status();
+  TASKMOE_ASSIGN_OR_RETURN(const TaskExport exported, ExportTaskModel(options));
   std::cout << "wrote " << options.output_dir << " (task " << options.task << ", routes from "
-            << exported->routes_source << "; expert per layer, encoder then decoder, -1 = vanilla: "
-            << absl::StrJoin(exported->experts, " ") << ")\n";
-  if (exported->soft_routes) {
+            << exported.routes_source << "; expert per layer, encoder then decoder, -1 = vanilla: "
+            << absl::StrJoin(exported.experts, " ") << ")\n";
+  if (exported.soft_routes) {
     std::cout << "note: the task's routes were soft; each layer took its highest-weighted expert, "
                  "so this model differs from the MoE\n";
   }

@@ -6,7 +6,6 @@
 //       --output_dir=runs/finetune_moe --learning_rates=1e-4,5e-4 --batch_sizes=8
 //   bazel run //tools:finetune_tasks -- --model=runs/moe/best --routing=average
 //       --tasks=span-max,dedupe-sort --output_dir=runs/finetune_avg
-#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -18,18 +17,15 @@
 #include "absl/strings/str_split.h"
 #include "data/crossfit.h"
 #include "data/results.h"
-#include "moe/train/checkpoint.h"
 #include "moe/train/experiment_config.h"
 #include "moe/workflow/finetune.h"
+#include "tools/experiment_flags.h"
 #include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, config, "configs/pipeline/finetune.pbtxt",
           "Template of every run (text-format taskmoe.ExperimentConfig): data, training, "
           "evaluation; override fields with --set=path=value (repeatable).");
 ABSL_FLAG(std::string, set, "", "An override path=value of the config; repeat for several.");
-ABSL_FLAG(std::string, model, "",
-          "The initial model: a TaskMoE checkpoint directory (with experiment.pbtxt; dense = 1 "
-          "expert) or a Hugging Face BART directory. Empty: the config's model section.");
 ABSL_FLAG(std::string, routing, "",
           "Routing plugin for the new tasks (average, task_random, fixed, ...; params with "
           "--set=routing.params=...). Empty: a checkpoint's route for each task from its task "
@@ -65,13 +61,10 @@ bool ParseList(const std::string& text, bool (*parse)(absl::string_view, T*),
 bool ParseDouble(absl::string_view text, double* value) { return absl::SimpleAtod(text, value); }
 bool ParseInt(absl::string_view text, int* value) { return absl::SimpleAtoi(text, value); }
 
-absl::Status Run(std::vector<std::string> overrides) {
-  const std::string model = absl::GetFlag(FLAGS_model);
-  if (!model.empty()) {
-    const bool checkpoint = std::filesystem::exists(model + "/" + kExperimentFile);
-    overrides.insert(overrides.begin(),
-                     (checkpoint ? "model.checkpoint=" : "model.hf_dir=") + model);
-  }
+// The initial model is --model (a TaskMoE checkpoint, dense = 1 expert, or a Hugging Face BART
+// directory); without it, the config's model section.
+absl::Status Run(const std::vector<std::string>& set_overrides) {
+  std::vector<std::string> overrides = WithExperimentFlagOverrides(set_overrides);
   if (!absl::GetFlag(FLAGS_routing).empty()) {
     overrides.push_back("routing.plugin=" + absl::GetFlag(FLAGS_routing));
   }

@@ -9,6 +9,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "glog/logging.h"
+#include "moe/base/file_io.h"
 #include "moe/base/cpu_runtime.h"
 #include "tools/config_flags.h"
 
@@ -41,6 +42,12 @@ int RunTool(int argc, char** argv, const ToolOptions& options,
     return fail(std::string("internal error: ") + e.what());
   }
   return 0;
+}
+
+absl::Status WriteToolOutput(const std::string& path, const std::string& text) {
+  if (!path.empty()) return WriteFileAtomically(path, text);
+  std::cout << text << std::flush;
+  return std::cout ? absl::OkStatus() : absl::DataLossError("writing to stdout failed");
 }
 
 }  // namespace taskmoe

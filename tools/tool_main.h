@@ -29,6 +29,9 @@ struct ToolOptions {
 int RunTool(int argc, char** argv, const ToolOptions& options,
             const std::function<absl::Status(const std::vector<std::string>& overrides)>& run);
 
+// Writes a tool's text output: to `path` atomically, or to stdout when `path` is empty.
+absl::Status WriteToolOutput(const std::string& path, const std::string& text);
+
 }  // namespace taskmoe
 
 #endif  // TASKMOE_TOOLS_TOOL_MAIN_H_

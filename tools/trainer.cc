@@ -4,6 +4,7 @@
 //   bazel run //:trainer
 //   bazel run //:trainer -- --config=configs/average.pbtxt --set=training.total_steps=500
 //   bazel run //:trainer -- --config=runs/default/experiment.pbtxt --resume
+//   bazel run //:trainer -- --seed=7 --threads=2 --model=runs/dense/best
 #include <iostream>
 #include <string>
 #include <vector>
@@ -12,11 +13,15 @@
 #include "absl/status/status.h"
 #include "moe/train/experiment_config.h"
 #include "moe/train/trainer.h"
+#include "tools/experiment_flags.h"
 #include "tools/tool_main.h"
 
 ABSL_FLAG(std::string, config, "configs/default.pbtxt",
           "Experiment config (text-format taskmoe.ExperimentConfig); relative paths in it and "
-          "in flags are relative to the directory the command runs from.");
+          "in flags are relative to the directory the command runs from, except its base: "
+          "field, which names a config relative to this file that it extends (fields set here "
+          "override the base's field by field, repeated fields are appended, a routing block "
+          "replaces the base's whole; see docs/training.md).");
 ABSL_FLAG(std::string, set, "",
           "An override path=value, e.g. --set=optimizer.lr=1e-4 or "
           "--set=model.encoder_vanilla_layers=0,1; repeat the flag for several.");
@@ -32,7 +37,8 @@ int main(int argc, char** argv) {
   return taskmoe::RunTool(
       argc, argv, tool, [](const std::vector<std::string>& overrides) -> absl::Status {
         absl::StatusOr<taskmoe::ExperimentConfig> config =
-            taskmoe::LoadExperimentConfig(absl::GetFlag(FLAGS_config), overrides);
+            taskmoe::LoadExperimentConfig(absl::GetFlag(FLAGS_config),
+                                          taskmoe::WithExperimentFlagOverrides(overrides));
         if (!config.ok()) return config.status();
         taskmoe::TrainerOptions options;
         options.resume = absl::GetFlag(FLAGS_resume);
