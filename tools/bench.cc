@@ -48,6 +48,9 @@ ABSL_FLAG(std::string, routing, "soft",
           "soft: softmax(logits / 2); hard: one-hot straight-through Gumbel routes, each example a "
           "random expert per layer");
 ABSL_FLAG(std::string, mode, "train", "train: full training step; forward: loss under no_grad");
+ABSL_FLAG(std::string, route_gradient, "all",
+          "all: unselected experts run forward only for the router's exact straight-through "
+          "gradient (the default estimator); selected: they do not run");
 ABSL_FLAG(int64_t, n_tasks, 16, "rows of the task-vector table; each example draws a task");
 ABSL_FLAG(int64_t, task_dim, 768, "task-vector size");
 ABSL_FLAG(double, dropout, 0.0, "dropout, attention_dropout and activation_dropout");
@@ -183,6 +186,9 @@ absl::StatusOr<BenchModel> MakeBenchModel(const std::string& routing, const at::
   MoeOptions options;
   options.experts = absl::GetFlag(FLAGS_experts);
   options.concurrent_experts = absl::GetFlag(FLAGS_concurrent_experts);
+  options.route_gradient = absl::GetFlag(FLAGS_route_gradient) == "selected"
+                               ? RouteGradient::kSelectedExperts
+                               : RouteGradient::kAllExperts;
   TASKMOE_ASSIGN_OR_RETURN(MoeBart moe, MoeBart::Create(config, options));
   TASKMOE_ASSIGN_OR_RETURN(std::shared_ptr<RoutingPlugin> router,
                            MakeRouter(moe.shape(), routing));
@@ -250,6 +256,11 @@ absl::Status CheckFlags(const std::string& mode, const std::string& routing) {
   if (routing != "soft" && routing != "hard") {
     return absl::InvalidArgumentError(
         absl::StrCat("--routing must be soft or hard, got '", routing, "'"));
+  }
+  if (absl::GetFlag(FLAGS_route_gradient) != "all" &&
+      absl::GetFlag(FLAGS_route_gradient) != "selected") {
+    return absl::InvalidArgumentError(absl::StrCat("--route_gradient must be all or selected, got '",
+                                                   absl::GetFlag(FLAGS_route_gradient), "'"));
   }
   if (absl::GetFlag(FLAGS_steps) < 1) return absl::InvalidArgumentError("--steps must be at least 1");
   return absl::OkStatus();
@@ -329,6 +340,7 @@ std::string ResultLine(const std::string& mode, const std::string& routing,
   line["threads"] = at::get_num_threads();
   line["mode"] = mode;
   line["routing"] = routing;
+  line["route_gradient"] = absl::GetFlag(FLAGS_route_gradient);
   line["steps"] = absl::GetFlag(FLAGS_steps);
   line["sec_per_step"] = sec_per_step;
   line["tokens_per_sec"] = static_cast<double>((src_len + tgt_len) * batch) / sec_per_step;

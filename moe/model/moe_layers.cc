@@ -224,6 +224,41 @@ at::Tensor RunExperts(const at::Tensor& hidden_states, const at::Tensor& route,
   return MixOutputs(hidden_states, route, assignments, assignment_outputs);
 }
 
+// `mixed` plus route[b, e] * expert_e(x[b]) for every (example, expert) whose route weight is
+// zero, the experts run without an autograd graph: the value does not change, and the route
+// gets the straight-through gradient of every expert (RouteGradient::kAllExperts).
+at::Tensor AddUnselectedExperts(const at::Tensor& mixed, const at::Tensor& hidden_states,
+                                const at::Tensor& route, const std::vector<at::Tensor>& inputs,
+                                const RunExpert& run) {
+  const std::vector<ExpertAssignment> unselected = AssignExperts(route.detach().eq(0));
+  if (unselected.empty()) return mixed;
+  std::vector<at::Tensor> outputs;
+  {
+    at::NoGradGuard no_grad;
+    for (const ExpertAssignment& assignment : unselected) {
+      ExpertJob job;
+      job.expert = assignment.expert;
+      job.rows = assignment.rows;
+      job.end = route.size(0);
+      outputs.push_back(run(job, inputs));
+    }
+  }
+  return mixed + MixOutputs(hidden_states, route, unselected, outputs);
+}
+
+// RunExperts, plus the unselected experts' forward passes when the route's zero weights need
+// their exact gradient.
+at::Tensor RunLayerExperts(const at::Tensor& hidden_states, const at::Tensor& route,
+                           const std::vector<ExpertAssignment>& assignments,
+                           std::vector<at::Tensor> inputs, const RunExpert& run, bool concurrent,
+                           RouteGradient route_gradient) {
+  const bool exact = route_gradient == RouteGradient::kAllExperts && at::GradMode::is_enabled() &&
+                     route.requires_grad();
+  at::Tensor mixed = RunExperts(hidden_states, route, assignments, inputs, run, concurrent);
+  if (!exact) return mixed;
+  return AddUnselectedExperts(mixed, hidden_states, route, inputs, run);
+}
+
 void CheckRoute(const at::Tensor& route, int64_t batch, int64_t experts) {
   CHECK(route.defined()) << "an MoE layer needs route weights (pass RouteWeights to the model)";
   CHECK(route.dim() == 2 && route.size(0) == batch && route.size(1) == experts)
@@ -256,8 +291,8 @@ std::vector<ExpertAssignment> AssignExperts(const at::Tensor& route) {
 }
 
 MoeEncoderLayerImpl::MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t num_experts,
-                                         bool concurrent)
-    : concurrent_(concurrent) {
+                                         bool concurrent, RouteGradient route_gradient)
+    : concurrent_(concurrent), route_gradient_(route_gradient) {
   CHECK_GE(num_experts, 1);
   experts = register_module("experts", torch::nn::ModuleList());
   for (int64_t e = 0; e < num_experts; ++e) experts->push_back(BartEncoderLayer(options));
@@ -271,13 +306,13 @@ at::Tensor MoeEncoderLayerImpl::Forward(const at::Tensor& hidden_states,
                                         const at::Tensor& attention_bias,
                                         const at::Tensor& route) {
   CheckRoute(route, hidden_states.size(0), num_experts());
-  return RunExperts(
+  return RunLayerExperts(
       hidden_states, route, AssignExperts(route), {hidden_states},
       [&](const ExpertJob& job, at::TensorList inputs) {
         return expert(job.expert)
             .Forward(SelectRows(inputs[0], job), SelectRows(attention_bias, job), at::Tensor());
       },
-      concurrent_);
+      concurrent_, route_gradient_);
 }
 
 void MoeDecoderLayerCache::Reorder(const at::Tensor& batch_index) {
@@ -307,8 +342,8 @@ void MoeDecoderLayerCache::Reorder(const at::Tensor& batch_index) {
 }
 
 MoeDecoderLayerImpl::MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t num_experts,
-                                         bool concurrent)
-    : concurrent_(concurrent) {
+                                         bool concurrent, RouteGradient route_gradient)
+    : concurrent_(concurrent), route_gradient_(route_gradient) {
   CHECK_GE(num_experts, 1);
   experts = register_module("experts", torch::nn::ModuleList());
   for (int64_t e = 0; e < num_experts; ++e) experts->push_back(BartDecoderLayer(options));
@@ -362,7 +397,7 @@ at::Tensor MoeDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
     }
   }
 
-  return RunExperts(
+  return RunLayerExperts(
       hidden_states, route, assignments, {hidden_states, encoder_hidden_states},
       [&](const ExpertJob& job, at::TensorList inputs) {
         return expert(job.expert)
@@ -370,7 +405,7 @@ at::Tensor MoeDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
                      SelectRows(cross_attention_bias, job), at::Tensor(),
                      moe_cache != nullptr ? moe_cache->experts[job.expert].cache.get() : nullptr);
       },
-      concurrent_ && moe_cache == nullptr);
+      concurrent_ && moe_cache == nullptr, route_gradient_);
 }
 
 }  // namespace taskmoe

@@ -4,13 +4,18 @@
 // Task-level mixture-of-experts layers: E full BART layers at one layer position, mixed by the
 // route weights of each example, output[b] = sum_e route[b, e] * expert_e(x[b]).
 //
-// Execution does no wasted work: an expert whose weight is zero for every example of the batch
-// does not run, and an expert that only some examples use runs on those examples alone (gathered,
-// run, scattered back), so a batch of one-hot routes costs one expert per example. The result
-// equals the plain weighted sum; gradients reach every expert that ran and the route weights
-// of those (example, expert) pairs. Weights that are exactly zero get no gradient (their expert
-// did not run for that example); with softmax-style selection the router still learns through
-// the nonzero entries.
+// An expert whose weight is zero for every example of the batch does not run with an autograd
+// graph, and an expert that only some examples use runs on those examples alone (gathered, run,
+// scattered back), so a batch of one-hot routes costs one backward pass per example. The result
+// equals the plain weighted sum, and so do the gradients of the experts and inputs.
+//
+// The gradient of a route weight that is zero in the forward pass (a straight-through one-hot
+// route) is d loss / d route[b, e] = <d loss / d output[b], expert_e(x[b])>, as when every expert
+// runs (the original's estimator). RouteGradient::kAllExperts computes it exactly: when the route
+// requires grad, each unselected expert also runs forward on its zero-weight examples without
+// an autograd graph (its parameters and inputs get no gradient from those examples anyway), and
+// only the route receives its output. RouteGradient::kSelectedExperts skips those passes: a
+// cheaper, different estimator whose zero weights get no gradient.
 //
 // With more than one intra-op thread (at::set_num_threads) and no decoding cache, the experts'
 // forward and backward passes run concurrently on the OpenMP threads, each single-threaded (each
@@ -33,6 +38,12 @@
 
 namespace taskmoe {
 
+// How the gradient of zero route weights is computed (see above).
+enum class RouteGradient {
+  kAllExperts,       // exact: unselected experts run forward only, for the route's gradient
+  kSelectedExperts,  // zero weights get no gradient; no extra forward passes
+};
+
 // Which experts run, and on which examples, for one layer's route [batch, experts].
 struct ExpertAssignment {
   int64_t expert = 0;
@@ -48,7 +59,8 @@ class MoeEncoderLayerImpl : public EncoderBlock {
  public:
   // concurrent: allow the concurrent execution described above (it still needs more than one
   // intra-op thread); false runs the experts one after another.
-  MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true);
+  MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true,
+                      RouteGradient route_gradient = RouteGradient::kAllExperts);
 
   // route: [batch, experts], required.
   at::Tensor Forward(const at::Tensor& hidden_states, const at::Tensor& attention_bias,
@@ -61,6 +73,7 @@ class MoeEncoderLayerImpl : public EncoderBlock {
 
  private:
   bool concurrent_;
+  RouteGradient route_gradient_;
 };
 TORCH_MODULE(MoeEncoderLayer);
 
@@ -80,7 +93,8 @@ struct MoeDecoderLayerCache : DecoderBlockCache {
 // A decoder layer position holding `experts` BART decoder layers.
 class MoeDecoderLayerImpl : public DecoderBlock {
  public:
-  MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true);
+  MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true,
+                      RouteGradient route_gradient = RouteGradient::kAllExperts);
 
   at::Tensor Forward(const at::Tensor& hidden_states, const at::Tensor& self_attention_bias,
                      const at::Tensor& encoder_hidden_states, const at::Tensor& cross_attention_bias,
@@ -94,6 +108,7 @@ class MoeDecoderLayerImpl : public DecoderBlock {
 
  private:
   bool concurrent_;
+  RouteGradient route_gradient_;
 };
 TORCH_MODULE(MoeDecoderLayer);
 

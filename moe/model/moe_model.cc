@@ -227,7 +227,7 @@ absl::StatusOr<MoeBart> MoeBart::Create(const BartConfig& config, const MoeOptio
       return BartEncoderLayer(BartLayerOptions::Encoder(c)).ptr();
     }
     return MoeEncoderLayer(BartLayerOptions::Encoder(c), options.experts,
-                           options.concurrent_experts)
+                           options.concurrent_experts, options.route_gradient)
         .ptr();
   };
   factories.decoder = [options](const BartConfig& c,
@@ -236,7 +236,7 @@ absl::StatusOr<MoeBart> MoeBart::Create(const BartConfig& config, const MoeOptio
       return BartDecoderLayer(BartLayerOptions::Decoder(c)).ptr();
     }
     return MoeDecoderLayer(BartLayerOptions::Decoder(c), options.experts,
-                           options.concurrent_experts)
+                           options.concurrent_experts, options.route_gradient)
         .ptr();
   };
   return MoeBart(BartForConditionalGeneration(config, factories), config, options);

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "moe/formats/bart_config.h"
 #include "moe/model/bart.h"
+#include "moe/model/moe_layers.h"
 #include "moe/model/route_weights.h"
 
 namespace taskmoe {
@@ -33,6 +34,8 @@ struct MoeOptions {
   // Run the experts of a layer concurrently on single-threaded workers when LibTorch has more
   // than one intra-op thread (see moe/moe_layers.h); false: one expert after another.
   bool concurrent_experts = true;
+  // The gradient of route weights that are zero in the forward pass (moe/model/moe_layers.h).
+  RouteGradient route_gradient = RouteGradient::kAllExperts;
 };
 
 // Errors name the offending field: experts < 1, a vanilla index outside the model's layers or

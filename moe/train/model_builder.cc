@@ -65,6 +65,9 @@ MoeOptions ToMoeOptions(const ModelConfig& m) {
   options.decoder_vanilla_layers.assign(m.decoder_vanilla_layers().begin(),
                                         m.decoder_vanilla_layers().end());
   options.init_eps = m.init_eps();
+  options.route_gradient = m.route_gradient() == ModelConfig::SELECTED_EXPERTS
+                               ? RouteGradient::kSelectedExperts
+                               : RouteGradient::kAllExperts;
   return options;
 }
 

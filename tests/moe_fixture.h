@@ -1,0 +1,72 @@
+#ifndef TASKMOE_TESTS_MOE_FIXTURE_H_
+#define TASKMOE_TESTS_MOE_FIXTURE_H_
+
+// Small MoE configurations and the plain definition of an MoE layer, for tests of the MoE model.
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "moe/formats/bart_config.h"
+#include "moe/model/moe_layers.h"
+
+namespace taskmoe::testing {
+
+inline BartConfig TinyConfig() {
+  BartConfig config;
+  config.vocab_size = 40;
+  config.d_model = 16;
+  config.encoder_layers = 3;
+  config.decoder_layers = 2;
+  config.encoder_attention_heads = 2;
+  config.decoder_attention_heads = 4;
+  config.encoder_ffn_dim = 24;
+  config.decoder_ffn_dim = 20;
+  config.max_position_embeddings = 32;
+  config.dropout = 0.0;
+  return config;
+}
+
+inline double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
+  EXPECT_EQ(a.sizes(), b.sizes());
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+// The definition: every expert on the whole batch, then sum_e w[b, e] * out_e[b].
+inline at::Tensor PlainEncoderMix(MoeEncoderLayerImpl& layer, const at::Tensor& x,
+                                  const at::Tensor& bias, const at::Tensor& route) {
+  at::Tensor sum = at::zeros_like(x);
+  for (int64_t e = 0; e < layer.num_experts(); ++e) {
+    sum = sum + layer.expert(e).Forward(x, bias, at::Tensor()) * route.select(1, e).view({-1, 1, 1});
+  }
+  return sum;
+}
+
+inline at::Tensor PlainDecoderMix(MoeDecoderLayerImpl& layer, const at::Tensor& y,
+                                  const at::Tensor& self_bias, const at::Tensor& memory,
+                                  const at::Tensor& cross_bias, const at::Tensor& route) {
+  at::Tensor sum = at::zeros_like(y);
+  for (int64_t e = 0; e < layer.num_experts(); ++e) {
+    sum = sum + layer.expert(e).Forward(y, self_bias, memory, cross_bias, at::Tensor(), nullptr) *
+                    route.select(1, e).view({-1, 1, 1});
+  }
+  return sum;
+}
+
+inline at::Tensor PaddingBias(int64_t batch, int64_t length) {
+  at::Tensor bias = at::zeros({batch, 1, 1, length});
+  for (int64_t b = 1; b < batch; ++b) {
+    bias[b].slice(2, length - b).fill_(std::numeric_limits<float>::lowest());
+  }
+  return bias;
+}
+
+inline at::Tensor CausalBias(int64_t length) {
+  return at::full({length, length}, std::numeric_limits<float>::lowest()).triu(1).view(
+      {1, 1, length, length});
+}
+
+}  // namespace taskmoe::testing
+
+#endif  // TASKMOE_TESTS_MOE_FIXTURE_H_
