@@ -205,6 +205,14 @@ absl::StatusOr<std::vector<TaskFile>> ReadTaskFiles(const std::string& data_dir,
   return files;
 }
 
+absl::StatusOr<TaskFile> ReadPrefixTaskFile(const std::string& data_dir, const std::string& task,
+                                            const std::string& prefix, std::string_view split) {
+  TASKMOE_RETURN_IF_ERROR(CheckSplitName(split));
+  TASKMOE_ASSIGN_OR_RETURN(const std::string task_dir, TaskDirectory(data_dir, task));
+  return ReadTaskFile(task, prefix,
+                      JoinPath(task_dir, absl::StrCat(prefix, "_", std::string(split), ".tsv")));
+}
+
 absl::StatusOr<TaskFile> ReadSingleTaskFile(const std::string& data_dir, const std::string& task,
                                             std::string_view split) {
   TASKMOE_RETURN_IF_ERROR(CheckSplitName(split));

@@ -50,6 +50,10 @@ std::string TaskNameOfFile(std::string_view path);
 absl::StatusOr<std::vector<TaskFile>> ReadTaskFiles(const std::string& data_dir,
                                                     const std::string& task,
                                                     std::string_view split);
+// <data_dir>/<task>/<prefix>_<split>.tsv alone (a few-shot run of one prefix). Errors: no
+// directory for the task, no such file.
+absl::StatusOr<TaskFile> ReadPrefixTaskFile(const std::string& data_dir, const std::string& task,
+                                            const std::string& prefix, std::string_view split);
 // The one *_<split>.tsv of a task directory (evaluation data); an error if there are none or
 // several.
 absl::StatusOr<TaskFile> ReadSingleTaskFile(const std::string& data_dir, const std::string& task,

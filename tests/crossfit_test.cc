@@ -135,6 +135,23 @@ TEST_F(TaskDirTest, MissingFilesAndDirectoriesAreErrors) {
   EXPECT_THAT(ErrorOf(bad_line.status()), HasSubstr("alpha_16_13_dev.tsv:2: no tab"));
 }
 
+TEST_F(TaskDirTest, OnePrefixFileAlone) {
+  const absl::StatusOr<TaskFile> file =
+      ReadPrefixTaskFile(data_dir_, "alpha", "alpha_16_21", "train");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->task, "alpha");
+  EXPECT_EQ(file->prefix, "alpha_16_21");
+  EXPECT_EQ(file->examples[0].input, "in 21");
+  EXPECT_EQ(fs::path(file->path).filename(), "alpha_16_21_train.tsv");
+  const absl::StatusOr<TaskFile> missing =
+      ReadPrefixTaskFile(data_dir_, "beta", "beta_32_100", "dev");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(ErrorOf(missing.status()), HasSubstr("beta_32_100_dev.tsv"));
+  EXPECT_FALSE(ReadPrefixTaskFile(data_dir_, "gamma", "gamma_16_1", "train").ok());
+  EXPECT_FALSE(ReadPrefixTaskFile(data_dir_, "alpha", "alpha_16_21", "validation").ok());
+}
+
 TEST_F(TaskDirTest, SingleFileForEvaluation) {
   const absl::StatusOr<TaskFile> test = ReadSingleTaskFile(data_dir_, "beta", "test");
   ASSERT_TRUE(test.ok()) << test.status();

@@ -91,24 +91,13 @@ absl::Status LoadMetricsAndTokenizer(const ExperimentConfig& config, ExperimentD
   return absl::OkStatus();
 }
 
-// <task>/<data.prefix>_<split>.tsv.
-absl::StatusOr<TaskFile> ReadPrefixFile(const ExperimentData& data, const std::string& task,
-                                        const std::string& split) {
-  TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskFile> files,
-                           ReadTaskFiles(data.data_dir, task, split));
-  for (TaskFile& file : files) {
-    if (file.prefix == data.prefix) return std::move(file);
-  }
-  return absl::NotFoundError(absl::StrCat("task '", task, "': no file ", data.data_dir, "/", task,
-                                          "/", data.prefix, "_", split, ".tsv"));
-}
-
 // Tokenised train files of the train tasks (every prefix, or data.prefix) and the dev split.
 absl::Status LoadTrainAndDev(const ExperimentConfig& config, ExperimentData* data) {
   std::vector<TaskFile> train_files;
   for (const std::string& task : data->train_tasks) {
     if (!data->prefix.empty()) {
-      TASKMOE_ASSIGN_OR_RETURN(TaskFile file, ReadPrefixFile(*data, task, "train"));
+      TASKMOE_ASSIGN_OR_RETURN(TaskFile file,
+                               ReadPrefixTaskFile(data->data_dir, task, data->prefix, "train"));
       train_files.push_back(std::move(file));
       continue;
     }
@@ -178,7 +167,8 @@ absl::StatusOr<SplitData> LoadEvaluationSplit(const ExperimentData& data,
   for (const std::string& task : tasks) {
     TASKMOE_ASSIGN_OR_RETURN(TaskFile file, data.prefix.empty()
                                                 ? ReadSingleTaskFile(data.data_dir, task, split)
-                                                : ReadPrefixFile(data, task, split));
+                                                : ReadPrefixTaskFile(data.data_dir, task,
+                                                                     data.prefix, split));
     if (max_examples > 0 && static_cast<int64_t>(file.examples.size()) > max_examples) {
       file.examples.resize(max_examples);
     }
