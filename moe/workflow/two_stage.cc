@@ -85,29 +85,25 @@ absl::StatusOr<BuiltCheckpoint> BuildStageTwoCheckpoint(const BuildCheckpointOpt
         "plugin routes from task vectors (learned routing)"));
   }
   built.routing_state_tensors = static_cast<int64_t>(RoutingState(*checkpoint->plugin).size());
-  absl::StatusOr<TaskTable> tasks = TaskTable::Load(stage_one);
-  if (!tasks.ok()) return tasks.status();
-  built.tasks = tasks->size();
-  absl::StatusOr<BartConfig> stage_one_config =
-      LoadBartConfig(stage_one + "/" + kModelConfigFile);
-  if (!stage_one_config.ok()) return stage_one_config.status();
+  built.tasks = checkpoint->tasks->size();
+  const BartConfig& stage_one_config = checkpoint->model->config();
 
   // The dense model must fit the router (layer counts) and the tokenizer (vocabulary).
   absl::StatusOr<BartForConditionalGeneration> dense =
       LoadDenseModel(options.dense_dir, &built.dense_kind);
   if (!dense.ok()) return dense.status();
   const BartConfig& dense_config = (*dense)->config();
-  if (dense_config.encoder_layers != stage_one_config->encoder_layers ||
-      dense_config.decoder_layers != stage_one_config->decoder_layers) {
+  if (dense_config.encoder_layers != stage_one_config.encoder_layers ||
+      dense_config.decoder_layers != stage_one_config.decoder_layers) {
     return absl::InvalidArgumentError(absl::StrCat(
         options.dense_dir, ": ", dense_config.encoder_layers, " encoder and ",
         dense_config.decoder_layers, " decoder layers, but the stage-one router routes ",
-        stage_one_config->encoder_layers, " and ", stage_one_config->decoder_layers));
+        stage_one_config.encoder_layers, " and ", stage_one_config.decoder_layers));
   }
-  if (dense_config.vocab_size != stage_one_config->vocab_size) {
+  if (dense_config.vocab_size != stage_one_config.vocab_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         options.dense_dir, ": vocab_size ", dense_config.vocab_size, ", but stage one's is ",
-        stage_one_config->vocab_size, " (the two models must share the tokenizer)"));
+        stage_one_config.vocab_size, " (the two models must share the tokenizer)"));
   }
 
   ModelConfig& model_config = *experiment->mutable_model();
