@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -34,6 +35,13 @@ TEST(ConfigureCpuRuntime, KeepsTheMachinesKernelsAndEnvironment) {
   const at::Tensor b = at::randn({257, 129});
   const at::Tensor expected = at::mm(a.to(at::kDouble), b.to(at::kDouble)).to(at::kFloat);
   EXPECT_TRUE(at::allclose(at::mm(a, b), expected, 1e-4, 1e-4)) << note;
+}
+
+TEST(IntraOpThreads, ZeroMeansEveryCore) {
+  EXPECT_EQ(IntraOpThreads(3), 3);
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  EXPECT_EQ(IntraOpThreads(0), cores > 0 ? cores : 1);
+  EXPECT_EQ(IntraOpThreads(-1), IntraOpThreads(0));
 }
 
 }  // namespace

@@ -1,13 +1,13 @@
 #include "tools/model_flags.h"
 
 #include <iostream>
-#include <thread>
 
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "moe/base/cpu_runtime.h"
 #include "moe/train/checkpoint.h"
 
 ABSL_FLAG(std::string, model, "",
@@ -51,8 +51,7 @@ absl::StatusOr<std::string> HuggingFaceModelFlag(absl::string_view old_name,
 absl::StatusOr<c10::Device> SetUpDeviceAndThreads() {
   const int threads = absl::GetFlag(FLAGS_threads).value_or(0);
   if (threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads=", threads));
-  at::set_num_threads(threads > 0 ? threads
-                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  at::set_num_threads(IntraOpThreads(threads));
   const std::string name = absl::GetFlag(FLAGS_device).value_or("cpu");
   if (name == "auto") {
     return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);

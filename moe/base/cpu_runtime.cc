@@ -3,8 +3,10 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -25,6 +27,11 @@ std::string BlasKernelNote() {
 std::string ConfigureCpuRuntime() {
   mallopt(M_ARENA_MAX, 1);
   return absl::StrCat("malloc: one arena; ", BlasKernelNote());
+}
+
+int IntraOpThreads(int requested) {
+  if (requested > 0) return requested;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 }  // namespace taskmoe

@@ -19,6 +19,10 @@ namespace taskmoe {
 //   own risk on such machines). The note names the kernels so that speed figures can say them.
 std::string ConfigureCpuRuntime();
 
+// The intra-op thread count a `requested` setting means: itself when > 0; 0 (or less): every core
+// (at least 1).
+int IntraOpThreads(int requested);
+
 // The BLAS kernels in use, e.g. "OpenBLAS kernels: Haswell (OPENBLAS_CORETYPE=Haswell)".
 std::string BlasKernelNote();
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
-#include <thread>
 
 #include <torch/autograd.h>
 #include <torch/utils.h>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "glog/logging.h"
 #include "moe/base/atomic_directory.h"
+#include "moe/base/cpu_runtime.h"
 #include "moe/base/file_io.h"
 #include "moe/base/progress.h"
 #include "moe/base/status_macros.h"
@@ -418,10 +418,7 @@ absl::StatusOr<ExperimentData> ReadRunData(const ExperimentConfig& config,
 
 absl::StatusOr<RunSummary> RunExperiment(const ExperimentConfig& config,
                                          const TrainerOptions& options, RunInputs inputs) {
-  const int threads = config.training().threads() > 0
-                          ? config.training().threads()
-                          : static_cast<int>(std::thread::hardware_concurrency());
-  torch::set_num_threads(std::max(1, threads));
+  torch::set_num_threads(IntraOpThreads(config.training().threads()));
   TASKMOE_ASSIGN_OR_RETURN(const DistributedEnv env, DistributedEnvFromEnvironment());
   TASKMOE_ASSIGN_OR_RETURN(const at::Device device,
                            ChooseDevice(config.training().device(), env.local_rank));
