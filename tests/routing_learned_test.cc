@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "moe/routing/routing.h"
+#include "moe/routing/routing.pb.h"
 #include "routing_plugins/annealed/annealed.pb.h"
 #include "routing_plugins/learned/learned.pb.h"
 #include "routing_plugins/router/router.h"
@@ -74,28 +75,74 @@ TEST(TemperatureScheduleTest, FollowsTheFormula) {
 
 TEST(SelectRoutesTest, SoftmaxDividesLogitsByTau) {
   const at::Tensor logits = at::randn({kLayers, 3, 4});
-  EXPECT_TRUE(at::allclose(SelectRoutes(logits, SelectionFunction::kSoftmax, 0.5, true),
+  EXPECT_TRUE(at::allclose(SelectRoutes(logits, SelectionFunction::kSoftmax, 0.5, true, EvaluationRoute::kSample),
                            at::softmax(logits * 2, -1)));
 }
 
 TEST(SelectRoutesTest, StraightThroughIsOneHotForwardWithSoftGradient) {
   const at::Tensor logits = at::randn({kLayers, 3, 4}).requires_grad_(true);
-  const at::Tensor routes = SelectRoutes(logits, SelectionFunction::kGumbelSoftmaxStraightThrough, 0.7, true);
+  const at::Tensor routes = SelectRoutes(logits, SelectionFunction::kGumbelSoftmaxStraightThrough, 0.7, true,
+                                         EvaluationRoute::kSample);
   EXPECT_TRUE(at::equal((routes == 1).sum(-1), at::ones({kLayers, 3}, at::kLong)));
   EXPECT_TRUE(at::equal((routes == 0).sum(-1), at::full({kLayers, 3}, 3, at::kLong)));
   (routes * at::randn({kLayers, 3, 4})).sum().backward();
   EXPECT_GT(logits.grad().abs().sum().item<double>(), 0.0);
 }
 
-TEST(SelectRoutesTest, GumbelSoftmaxSamplesDistributionsAndEvaluationTakesArgmax) {
+TEST(SelectRoutesTest, GumbelSoftmaxSamplesDistributionsInTraining) {
   const at::Tensor logits = at::randn({kLayers, 64, 4});
-  const at::Tensor sample = SelectRoutes(logits, SelectionFunction::kGumbelSoftmax, 1.0, true);
-  EXPECT_TRUE(at::allclose(sample.sum(-1), at::ones({kLayers, 64})));
-  EXPECT_TRUE((sample > 0).all().item<bool>());
-  EXPECT_FALSE(at::equal(sample, SelectRoutes(logits, SelectionFunction::kGumbelSoftmax, 1.0, true)));
+  auto sample = [&] {
+    return SelectRoutes(logits, SelectionFunction::kGumbelSoftmax, 1.0, true, EvaluationRoute::kArgmax);
+  };
+  const at::Tensor first = sample();
+  EXPECT_TRUE(at::allclose(first.sum(-1), at::ones({kLayers, 64})));
+  EXPECT_TRUE((first > 0).all().item<bool>());
+  EXPECT_FALSE(at::equal(first, sample()));
+}
+
+TEST(SelectRoutesTest, ArgmaxEvaluationIsTheNoiseFreeOneHotArgmax) {
+  const at::Tensor logits = at::randn({kLayers, 64, 4});
   for (SelectionFunction f : {SelectionFunction::kGumbelSoftmax, SelectionFunction::kGumbelSoftmaxStraightThrough}) {
-    EXPECT_TRUE(at::equal(SelectRoutes(logits, f, 1.0, /*training=*/false),
+    EXPECT_TRUE(at::equal(SelectRoutes(logits, f, 1.0, /*training=*/false, EvaluationRoute::kArgmax),
                           at::one_hot(logits.argmax(-1), 4).to(at::kFloat)));
+  }
+  // Softmax ignores the evaluation setting.
+  EXPECT_TRUE(at::allclose(SelectRoutes(logits, SelectionFunction::kSoftmax, 0.5, false, EvaluationRoute::kArgmax),
+                           at::softmax(logits * 2, -1)));
+}
+
+// One-hot draws: every row has a single 1 and the rest 0.
+void ExpectOneHot(const at::Tensor& routes) {
+  EXPECT_TRUE(at::equal((routes == 1).sum(-1), at::ones(routes.sizes().slice(0, routes.dim() - 1), at::kLong)));
+  EXPECT_TRUE(at::equal(routes.sum(-1), at::ones(routes.sizes().slice(0, routes.dim() - 1))));
+}
+
+TEST(SelectRoutesTest, SampleEvaluationDrawsOneHotRoutesReproducibleWithTheSeed) {
+  const at::Tensor logits = at::randn({kLayers, 16, 4});
+  for (SelectionFunction f : {SelectionFunction::kGumbelSoftmax, SelectionFunction::kGumbelSoftmaxStraightThrough}) {
+    auto draw = [&](uint64_t seed) {
+      at::manual_seed(seed);
+      return SelectRoutes(logits, f, 0.3, /*training=*/false, EvaluationRoute::kSample);
+    };
+    const at::Tensor first = draw(1);
+    ExpectOneHot(first);
+    EXPECT_TRUE(at::equal(first, draw(1)));
+    // 80 rows of 4 experts: identical draws under another seed are vanishingly unlikely.
+    EXPECT_FALSE(at::equal(first, draw(2)));
+  }
+}
+
+TEST(SelectRoutesTest, SampleEvaluationFollowsTheSoftmaxOfTheLogits) {
+  // One row of logits repeated: the frequency of each expert estimates its probability. The argmax
+  // of a Gumbel sample does not depend on tau, so any tau gives softmax(logits) (Gumbel-max).
+  const at::Tensor logits = at::tensor({1.5f, 0.0f, -1.0f, 0.7f});
+  const int64_t draws = 40000;
+  at::manual_seed(7);
+  for (double tau : {1.0, 0.1, 5.0}) {
+    const at::Tensor routes = SelectRoutes(logits.expand({draws, 4}), SelectionFunction::kGumbelSoftmaxStraightThrough,
+                                           tau, /*training=*/false, EvaluationRoute::kSample);
+    // Standard error of each frequency <= sqrt(0.25 / 40000) = 0.0025.
+    EXPECT_TRUE(at::allclose(routes.mean(0), at::softmax(logits, -1), 0, 0.015)) << routes.mean(0);
   }
 }
 
@@ -173,14 +220,43 @@ TEST(LearnedRoutingTest, SoftmaxTemperatureFollowsTheScheduleOverSteps) {
   EXPECT_TRUE(at::allclose(scaled_gap(100000, 0.5), at_start, 1e-4, 1e-4));
 }
 
-TEST(LearnedRoutingTest, EvaluationRoutesAreDeterministic) {
-  std::shared_ptr<RoutingPlugin> plugin =
-      *Create("learned", Learned(RouterNetworkParams::LINEAR_LAYER_SPECIFIC, RouteSelectionParams::GUMBEL_SOFTMAX_ST));
+TEST(LearnedRoutingTest, ArgmaxEvaluationRoutesAreDeterministic) {
+  LearnedRoutingParams params =
+      Learned(RouterNetworkParams::LINEAR_LAYER_SPECIFIC, RouteSelectionParams::GUMBEL_SOFTMAX_ST);
+  params.mutable_selection()->set_eval_route(RouteSelectionParams::ARGMAX);
+  std::shared_ptr<RoutingPlugin> plugin = *Create("learned", params);
   plugin->eval();
   Batch batch;
   const at::Tensor first = AllLayers(plugin->Route({batch.task_ids, batch.task_vectors, 3}));
   EXPECT_TRUE(at::equal(first, AllLayers(plugin->Route({batch.task_ids, batch.task_vectors, 3}))));
   EXPECT_TRUE(at::equal((first == 1).sum(-1), at::ones({kLayers, 4}, at::kLong)));
+  // The argmax view of TaskRouteViews is the same route.
+  const at::Tensor vectors = at::randn({kContext.num_tasks, kContext.task_vector_dim});
+  EXPECT_TRUE(at::equal(TaskRoutes(*plugin, vectors, 3), TaskRouteViews(*plugin, vectors, 3).argmax));
+}
+
+TEST(LearnedRoutingTest, SampleEvaluationIsTheDefaultAndDrawsPerTaskFromTheSeed) {
+  for (auto function : {RouteSelectionParams::GUMBEL_SOFTMAX, RouteSelectionParams::GUMBEL_SOFTMAX_ST}) {
+    SCOPED_TRACE(RouteSelectionParams::Function_Name(function));
+    LearnedRoutingParams params = Learned(RouterNetworkParams::LINEAR_LAYER_SPECIFIC, function);
+    // Flat logits (zero output layer) make every expert equally likely: draws vary a lot.
+    std::shared_ptr<RoutingPlugin> plugin = *Create("learned", params);
+    for (auto& parameter : plugin->named_parameters()) {
+      if (parameter.key().find("output") != std::string::npos) parameter.value().detach().zero_();
+    }
+    plugin->train();
+    const at::Tensor vectors = at::randn({kContext.num_tasks, kContext.task_vector_dim});
+    auto draw = [&](uint64_t seed) {
+      at::manual_seed(seed);
+      return TaskRoutes(*plugin, vectors, /*step=*/5);
+    };
+    const at::Tensor first = draw(3);
+    EXPECT_EQ(first.sizes(), (std::vector<int64_t>{kContext.num_tasks, kLayers, 4}));
+    ExpectOneHot(first);
+    EXPECT_TRUE(at::equal(first, draw(3)));
+    EXPECT_FALSE(at::equal(first, draw(4)));  // 30 uniform draws of 4: equal with chance 4^-30
+    EXPECT_TRUE(plugin->is_training());
+  }
 }
 
 TEST(LearnedRoutingTest, ExplorationReplacesRoutesOnlyInTraining) {
@@ -242,6 +318,117 @@ TEST(AnnealedRoutingTest, FrozenStageOneRouterAnnealsFromUniformToLearnedRoutes)
   // Nothing is trained: no router parameter requires grad and the routes carry no gradient.
   for (const auto& parameter : annealed->named_parameters()) EXPECT_FALSE(parameter.value().requires_grad()) << parameter.key();
   EXPECT_FALSE(end.encoder.requires_grad());
+}
+
+// Logits of a LINEAR_LAYER_SPECIFIC router computed by hand from its parameters, [layers, batch, E].
+at::Tensor HandLogits(RoutingPlugin& plugin, const at::Tensor& vectors) {
+  std::map<std::string, at::Tensor> p;
+  for (const auto& item : plugin.named_parameters()) p[item.key()] = item.value().detach();
+  const at::Tensor hidden =
+      at::gelu(at::matmul(vectors.unsqueeze(0), p.at("router.hidden_weight")) + p.at("router.hidden_bias"));
+  return at::matmul(hidden, p.at("router.output_weight")) + p.at("router.output_bias");
+}
+
+TEST(TaskRouteViewsTest, RouterViewsAreSoftmaxAtTauAndAtOneAndTheArgmaxOfTheLogits) {
+  LearnedRoutingParams params =
+      Learned(RouterNetworkParams::LINEAR_LAYER_SPECIFIC, RouteSelectionParams::GUMBEL_SOFTMAX_ST);
+  params.mutable_selection()->set_initial_tau(2.0);
+  params.mutable_selection()->set_anneal_rate(1e-3);
+  std::shared_ptr<RoutingPlugin> plugin = *Create("learned", params);
+  plugin->train();
+  const at::Tensor vectors = at::randn({kContext.num_tasks, kContext.task_vector_dim});
+
+  at::manual_seed(11);
+  const RouteViews views = TaskRouteViews(*plugin, vectors, /*step=*/700);
+  const at::Tensor next_random = at::rand({4});
+  at::manual_seed(11);
+  EXPECT_TRUE(at::equal(next_random, at::rand({4}))) << "views must not draw random numbers";
+  EXPECT_TRUE(plugin->is_training());
+
+  const at::Tensor logits = HandLogits(*plugin, vectors).transpose(0, 1);  // [tasks, layers, E]
+  const double tau = 2.0 * std::exp(-0.7);
+  for (const at::Tensor& view : {views.soft, views.soft_t1, views.argmax}) {
+    EXPECT_EQ(view.sizes(), (std::vector<int64_t>{kContext.num_tasks, kLayers, 4}));
+    EXPECT_EQ(view.device(), at::kCPU);
+    EXPECT_EQ(view.scalar_type(), at::kFloat);
+    EXPECT_FALSE(view.requires_grad());
+  }
+  EXPECT_TRUE(at::allclose(views.soft, at::softmax(logits / tau, -1), 1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(views.soft_t1, at::softmax(logits, -1), 1e-5, 1e-6));
+  EXPECT_TRUE(at::equal(views.argmax, at::one_hot(logits.argmax(-1), 4).to(at::kFloat)));
+  // Views are deterministic.
+  EXPECT_TRUE(at::equal(TaskRouteViews(*plugin, vectors, 700).soft, views.soft));
+}
+
+TEST(TaskRouteViewsTest, AnnealedViewsUseTheAnnealedTemperature) {
+  AnnealedRoutingParams params;
+  params.mutable_router()->set_hidden_dim(16);
+  std::shared_ptr<RoutingPlugin> plugin = *Create("annealed", params);
+  const at::Tensor vectors = at::randn({kContext.num_tasks, kContext.task_vector_dim});
+  const RouteViews views = TaskRouteViews(*plugin, vectors, /*step=*/20000);
+  const at::Tensor logits = HandLogits(*plugin, vectors).transpose(0, 1);
+  EXPECT_TRUE(at::allclose(views.soft, at::softmax(logits / (300 * std::exp(-2.0)), -1), 1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(views.soft_t1, at::softmax(logits, -1), 1e-5, 1e-6));
+  // Softmax evaluation routes are the soft view.
+  EXPECT_TRUE(at::allclose(TaskRoutes(*plugin, vectors, 20000), views.soft, 1e-6, 1e-6));
+}
+
+absl::StatusOr<std::shared_ptr<RoutingPlugin>> CreateMasked(const LearnedRoutingParams& params,
+                                                            const std::string& mask) {
+  RoutingConfig config;
+  config.set_plugin("learned");
+  config.mutable_params()->PackFrom(params);
+  config.set_eval_expert_mask(mask);
+  return CreateRoutingPlugin(config, kContext);
+}
+
+TEST(EvaluationExpertMaskTest, GumbelSamplingNeverPicksAMaskedExpertInEvaluation) {
+  // Encoder layer 1 loses experts 0 and 2, every layer loses expert 0.
+  std::shared_ptr<RoutingPlugin> plugin =
+      *CreateMasked(Learned(RouterNetworkParams::LINEAR_LAYER_SPECIFIC, RouteSelectionParams::GUMBEL_SOFTMAX_ST),
+                    "*:0, enc1:2");
+  // Flat logits: unmasked, every expert would be drawn often.
+  for (auto& parameter : plugin->named_parameters()) {
+    if (parameter.key().find("output") != std::string::npos) parameter.value().detach().zero_();
+  }
+  const int64_t batch = 600;
+  const at::Tensor ids = at::arange(batch, at::kLong) % kContext.num_tasks;
+  const at::Tensor vectors = at::randn({batch, kContext.task_vector_dim});
+  plugin->eval();
+  const at::Tensor routes = AllLayers(plugin->Route({ids, vectors, 0}));
+  ExpectOneHot(routes);
+  const at::Tensor used = routes.sum(1);  // [layers, E]: how often each expert was drawn
+  EXPECT_EQ(used.select(-1, 0).sum().item<double>(), 0.0);
+  EXPECT_EQ(used[1][2].item<double>(), 0.0);
+  EXPECT_EQ(used[1][1].item<double>() + used[1][3].item<double>(), batch);
+  EXPECT_GT(used[1][1].item<double>(), 200);
+  EXPECT_GT(used[0][2].item<double>(), 100);
+  // Training is not masked.
+  plugin->train();
+  EXPECT_GT(AllLayers(plugin->Route({ids, vectors, 0})).sum(1).select(-1, 0).sum().item<double>(), 0.0);
+}
+
+TEST(EvaluationExpertMaskTest, SoftmaxRenormalisesOverTheRestAndViewsAreMasked) {
+  LearnedRoutingParams params = Learned(RouterNetworkParams::LINEAR_LAYER_SPECIFIC, RouteSelectionParams::SOFTMAX);
+  params.mutable_selection()->set_initial_tau(1.0);
+  params.mutable_selection()->set_minimum_tau(1.0);
+  std::shared_ptr<RoutingPlugin> plugin = *CreateMasked(params, "dec1:3,enc0:1");
+  plugin->eval();
+  const at::Tensor vectors = at::randn({kContext.num_tasks, kContext.task_vector_dim});
+  const at::Tensor logits = HandLogits(*plugin, vectors).transpose(0, 1);  // [tasks, layers, E]
+  at::Tensor expected = at::softmax(logits, -1);
+  // Layer 0 (enc0) without expert 1, layer 4 (dec1) without expert 3.
+  for (const auto& [layer, expert] : {std::pair<int64_t, int64_t>{0, 1}, {4, 3}}) {
+    at::Tensor kept = logits.select(1, layer).clone();
+    kept.select(-1, expert).fill_(-INFINITY);
+    expected.select(1, layer).copy_(at::softmax(kept, -1));
+  }
+  EXPECT_TRUE(at::allclose(TaskRoutes(*plugin, vectors, 0), expected, 1e-5, 1e-6));
+  const RouteViews views = TaskRouteViews(*plugin, vectors, 0);
+  EXPECT_TRUE(at::allclose(views.soft, expected, 1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(views.soft_t1, expected, 1e-5, 1e-6));
+  EXPECT_TRUE(at::equal(views.argmax, at::one_hot(expected.argmax(-1), 4).to(at::kFloat)));
+  EXPECT_EQ(views.argmax.select(1, 0).select(-1, 1).sum().item<double>(), 0.0);
 }
 
 }  // namespace

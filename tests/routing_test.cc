@@ -7,12 +7,14 @@
 
 #include <ATen/ATen.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "moe/formats/npy.h"
+#include "moe/routing/expert_mask.h"
 #include "routing_plugins/learned/learned.pb.h"
 #include "routing_plugins/task_random/task_random.pb.h"
 
@@ -211,20 +213,172 @@ TEST(InstanceRandomRoutingTest, TrainingDrawsFreshOneHotRoutesEveryStep) {
                          AllLayers(first).narrow(1, 0, 8)));
 }
 
-TEST(InstanceRandomRoutingTest, EvaluationUsesOneFixedRouteThatIsCheckpointed) {
-  std::shared_ptr<RoutingPlugin> plugin = Create(R"(plugin: "instance_random")");
+TEST(InstanceRandomRoutingTest, FixedEvaluationUsesOneRouteThatIsCheckpointed) {
+  const std::string fixed = R"(
+      plugin: "instance_random"
+      params { [type.googleapis.com/taskmoe.InstanceRandomRoutingParams] { evaluation_route: FIXED } })";
+  std::shared_ptr<RoutingPlugin> plugin = Create(fixed);
   plugin->eval();
   const at::Tensor routes = AllLayers(plugin->Route(Batch({0, 1, 4})));
   EXPECT_TRUE(at::equal(routes, AllLayers(plugin->Route(Batch({3, 3, 2}, /*step=*/7)))));
   EXPECT_TRUE(at::equal(routes.select(1, 0), routes.select(1, 2)));
   EXPECT_TRUE(at::equal((routes == 1).sum(-1), at::ones({5, 3}, at::kLong)));
 
-  std::shared_ptr<RoutingPlugin> other = Create(R"(plugin: "instance_random")");
+  std::shared_ptr<RoutingPlugin> other = Create(fixed);
   other->eval();
   std::map<std::string, at::Tensor> state;
   for (const auto& [name, tensor] : RoutingState(*plugin)) state[name] = tensor;
   ASSERT_TRUE(LoadRoutingState(state, *other).ok());
   EXPECT_TRUE(at::equal(AllLayers(other->Route(Batch({0, 1, 4}))), routes));
+}
+
+TEST(InstanceRandomRoutingTest, PerCallEvaluationIsTheDefaultAndDrawsAnewEveryCall) {
+  std::shared_ptr<RoutingPlugin> plugin = Create(R"(plugin: "instance_random")");
+  plugin->train();
+  const at::Tensor vectors = at::randn({5, kContext.task_vector_dim});
+  std::vector<at::Tensor> calls;
+  for (int call = 0; call < 3; ++call) calls.push_back(TaskRoutes(*plugin, vectors, /*step=*/call));
+  for (const at::Tensor& routes : calls) {
+    // One-hot, and one route shared by every task of the call.
+    EXPECT_TRUE(at::equal((routes == 1).sum(-1), at::ones({5, 5}, at::kLong)));
+    EXPECT_TRUE(at::equal(routes.sum(-1), at::ones({5, 5})));
+    EXPECT_TRUE(at::equal(routes, routes[0].unsqueeze(0).expand({5, -1, -1})));
+  }
+  // 5 layers of 4 experts: two calls drawing the same route have chance 4^-5; three, 4^-10.
+  EXPECT_FALSE(at::equal(calls[0], calls[1]) && at::equal(calls[1], calls[2]));
+  // The latest draw is the state and the views, which draw nothing.
+  EXPECT_TRUE(at::equal(RoutingState(*plugin)[0].second, calls[2][0]));
+  at::manual_seed(5);
+  const RouteViews views = TaskRouteViews(*plugin, vectors, 3);
+  const at::Tensor next_random = at::rand({3});
+  at::manual_seed(5);
+  EXPECT_TRUE(at::equal(next_random, at::rand({3})));
+  EXPECT_TRUE(at::equal(views.soft, calls[2]));
+  EXPECT_TRUE(at::equal(views.argmax, calls[2]));
+  // Same seed, same draw.
+  at::manual_seed(9);
+  const at::Tensor seeded = TaskRoutes(*plugin, vectors, 0);
+  at::manual_seed(9);
+  EXPECT_TRUE(at::equal(TaskRoutes(*plugin, vectors, 0), seeded));
+}
+
+TEST(TaskRandomRoutingTest, RoutesTrainUnlessFrozen) {
+  const RoutingInput batch = Batch({0, 3, 3});
+  std::shared_ptr<RoutingPlugin> trainable = Create(R"(plugin: "task_random")");
+  trainable->train();
+  ASSERT_EQ(trainable->parameters().size(), 1u);
+  (AllLayers(trainable->Route(batch)) * at::randn({5, 3, 4})).sum().backward();
+  const at::Tensor grad = trainable->named_parameters()["task_routes"].grad();
+  ASSERT_TRUE(grad.defined());
+  EXPECT_GT(grad[3].abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(grad[1].abs().sum().item<double>(), 0.0);  // a task outside the batch
+
+  std::shared_ptr<RoutingPlugin> frozen = Create(R"(
+      plugin: "task_random"
+      params { [type.googleapis.com/taskmoe.TaskRandomRoutingParams] { freeze: true } })");
+  frozen->train();
+  EXPECT_FALSE(frozen->named_parameters()["task_routes"].requires_grad());
+  EXPECT_FALSE(AllLayers(frozen->Route(batch)).requires_grad());
+  EXPECT_EQ(RoutingState(*frozen)[0].first, "task_routes");
+}
+
+TEST(TaskRandomRoutingTest, EvaluationOfOneExpertRoutesTakesTheArgmaxOfTheTrainedRow) {
+  std::shared_ptr<RoutingPlugin> plugin = Create(R"(plugin: "task_random")");
+  {
+    at::NoGradGuard no_grad;
+    plugin->named_parameters()["task_routes"].copy_(at::softmax(at::randn({5, 5, 4}), -1));
+  }
+  const at::Tensor table = plugin->named_parameters()["task_routes"].detach();
+  const at::Tensor vectors = at::randn({5, kContext.task_vector_dim});
+  EXPECT_TRUE(at::equal(TaskRoutes(*plugin, vectors, 0), at::one_hot(table.argmax(-1), 4).to(at::kFloat)));
+  // Training mixes with the weights themselves; so do the soft views.
+  plugin->train();
+  EXPECT_TRUE(at::equal(AllLayers(plugin->Route(Batch({2}))).select(1, 0), table[2]));
+  const RouteViews views = TaskRouteViews(*plugin, vectors, 0);
+  EXPECT_TRUE(at::allclose(views.soft, at::one_hot(table.argmax(-1), 4).to(at::kFloat)));
+}
+
+TEST(TaskRouteViewsTest, PluginsWithoutLogitsShowTheirEvaluationRoutes) {
+  std::shared_ptr<RoutingPlugin> plugin = Create(R"(
+      plugin: "task_random"
+      params { [type.googleapis.com/taskmoe.TaskRandomRoutingParams] { top_n: 2 } })");
+  const at::Tensor vectors = at::randn({5, kContext.task_vector_dim});
+  const RouteViews views = TaskRouteViews(*plugin, vectors, 0);
+  const at::Tensor table = RoutingState(*plugin)[0].second.detach();
+  EXPECT_TRUE(at::equal(views.soft, table));
+  EXPECT_TRUE(at::equal(views.soft_t1, table));
+  EXPECT_TRUE(at::equal(views.argmax, at::one_hot(table.argmax(-1), 4).to(at::kFloat)));
+  EXPECT_TRUE(plugin->is_training());
+
+  const RouteViews average = TaskRouteViews(*Create(R"(plugin: "average")"), vectors, 0);
+  EXPECT_TRUE(at::equal(average.soft, at::full({5, 5, 4}, 0.25)));
+  // Ties: the first maximum.
+  EXPECT_TRUE(at::equal(average.argmax.select(-1, 0), at::ones({5, 5})));
+}
+
+TEST(EvaluationExpertMaskTest, PluginsWithoutLogitsZeroMaskedExpertsAndRenormalise) {
+  std::shared_ptr<RoutingPlugin> plugin =
+      Create(R"(plugin: "average" eval_expert_mask: "enc0:1,dec1:0,dec1:2")");
+  plugin->train();
+  EXPECT_TRUE(at::equal(AllLayers(plugin->Route(Batch({0, 1}))), at::full({5, 2, 4}, 0.25)));
+  plugin->eval();
+  const at::Tensor routes = AllLayers(plugin->Route(Batch({0, 1})));
+  at::Tensor expected = at::full({5, 2, 4}, 0.25);
+  expected[0] = at::tensor({1.f / 3, 0.f, 1.f / 3, 1.f / 3}).expand({2, 4});
+  expected[4] = at::tensor({0.f, 0.5f, 0.f, 0.5f}).expand({2, 4});
+  EXPECT_TRUE(at::allclose(routes, expected));
+  EXPECT_TRUE(at::allclose(TaskRouteViews(*plugin, at::randn({5, 8}), 0).soft[1], expected.select(1, 0)));
+}
+
+TEST(EvaluationExpertMaskTest, ARouteOnlyOnMaskedExpertsBecomesUniformOverTheRest) {
+  at::Tensor table = at::zeros({5, 5, 4});
+  table.select(-1, 2).fill_(1.0);  // every task on expert 2 everywhere
+  std::shared_ptr<RoutingPlugin> plugin = *MakeTaskRouteTable(kContext, table, "test");
+  plugin->SetEvaluationExpertMask(*ParseEvaluationExpertMask("*:2,enc1:0", kContext.shape));
+  plugin->eval();
+  const at::Tensor routes = AllLayers(plugin->Route(Batch({4})));
+  EXPECT_TRUE(at::allclose(routes[0][0], at::tensor({1.f / 3, 1.f / 3, 0.f, 1.f / 3})));
+  EXPECT_TRUE(at::allclose(routes[1][0], at::tensor({0.f, 0.5f, 0.f, 0.5f})));
+}
+
+TEST(EvaluationExpertMaskTest, FixedRoutesFilesAreMaskedToo) {
+  const std::string path = ::testing::TempDir() + "/masked_routes.npy";
+  ASSERT_TRUE(WriteNpy(path, at::full({5, 5, 4}, 0.25)).ok());
+  std::shared_ptr<RoutingPlugin> plugin =
+      Create(absl::StrCat(R"(fixed_routes_npy: ")", path, R"(" eval_expert_mask: "*:3")"));
+  plugin->eval();
+  EXPECT_TRUE(at::allclose(AllLayers(plugin->Route(Batch({1}))).select(-1, 3), at::zeros({5, 1})));
+}
+
+TEST(EvaluationExpertMaskTest, ParsesLayerLabelsAndExperts) {
+  absl::StatusOr<at::Tensor> mask = ParseEvaluationExpertMask(" enc2:3 , dec0:0,*:1", kContext.shape);
+  ASSERT_TRUE(mask.ok()) << mask.status();
+  at::Tensor expected = at::zeros({5, 4});
+  expected.select(-1, 1).fill_(1);
+  expected[2][3] = 1;
+  expected[3][0] = 1;
+  EXPECT_TRUE(at::equal(*mask, expected));
+  EXPECT_FALSE(ParseEvaluationExpertMask("", kContext.shape)->defined());
+}
+
+TEST(EvaluationExpertMaskTest, BadItemsAndFullyMaskedLayersAreErrors) {
+  auto error = [](const std::string& spec) {
+    RoutingConfig config;
+    config.set_plugin("average");
+    config.set_eval_expert_mask(spec);
+    const absl::Status status = CreateRoutingPlugin(config, kContext).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << spec;
+    return std::string(status.message());
+  };
+  EXPECT_THAT(error("enc0:1,enc3:0"), HasSubstr("routing.eval_expert_mask item 'enc3:0': layer 'enc3' is not one"));
+  EXPECT_THAT(error("enc0:1,enc3:0"), HasSubstr("enc0..enc2, dec0..dec1"));
+  EXPECT_THAT(error("dec1:4"), HasSubstr("item 'dec1:4': expert '4' is not an index in [0, 4)"));
+  EXPECT_THAT(error("dec1"), HasSubstr("item 'dec1': expected <layer>:<expert>"));
+  EXPECT_THAT(error("layer0:1"), HasSubstr("item 'layer0:1'"));
+  EXPECT_THAT(error("enc0:x"), HasSubstr("expert 'x'"));
+  EXPECT_THAT(error("enc0:1,,dec0:1"), HasSubstr("item ''"));
+  EXPECT_THAT(error("*:0,*:1,*:2,enc1:3"), HasSubstr("masks every expert of layer enc1"));
+  EXPECT_THAT(error("dec0:0,dec0:1,dec0:2,dec0:3"), HasSubstr("masks every expert of layer dec0"));
 }
 
 }  // namespace

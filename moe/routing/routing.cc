@@ -7,6 +7,7 @@
 #include "moe/base/status_macros.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/tensor_shape.h"
+#include "moe/routing/expert_mask.h"
 
 namespace taskmoe {
 namespace {
@@ -44,7 +45,7 @@ absl::Status CheckContext(const RoutingContext& context) {
 
 }  // namespace
 
-RouteWeights RoutingPlugin::Route(const RoutingInput& input) {
+void RoutingPlugin::CheckInput(const RoutingInput& input) const {
   CHECK(input.task_ids.defined() && input.task_vectors.defined()) << "routing input is incomplete";
   CHECK_EQ(input.task_ids.dim(), 1)
       << "task_ids must be [batch], got " << ShapeString(input.task_ids.sizes());
@@ -64,10 +65,80 @@ RouteWeights RoutingPlugin::Route(const RoutingInput& input) {
         << "task ids span [" << min_id << ", " << max_id << "], the plugin knows "
         << context_.num_tasks << " tasks";
   }
-  return ComputeRoutes(input);
 }
 
-absl::StatusOr<std::shared_ptr<RoutingPlugin>> CreateRoutingPlugin(const RoutingConfig& config,
+RouteWeights RoutingPlugin::Route(const RoutingInput& input) {
+  CheckInput(input);
+  const bool masked = !is_training() && evaluation_expert_mask_.defined();
+  if (std::optional<RouteLogits> logits = ComputeLogits(input)) {
+    if (masked) logits->logits = MaskLogits(logits->logits);
+    return SplitLayers(SelectFromLogits(*logits, input), context_.shape);
+  }
+  const RouteWeights routes = ComputeRoutes(input);
+  if (!masked) return routes;
+  return SplitLayers(MaskRoutes(at::cat({routes.encoder, routes.decoder}, 0)), context_.shape);
+}
+
+RouteWeights RoutingPlugin::ComputeRoutes(const RoutingInput&) {
+  LOG(FATAL) << "a routing plugin overrides ComputeRoutes, or ComputeLogits and SelectFromLogits";
+}
+
+at::Tensor RoutingPlugin::SelectFromLogits(const RouteLogits&, const RoutingInput&) {
+  LOG(FATAL) << "a routing plugin that overrides ComputeLogits overrides SelectFromLogits too";
+}
+
+at::Tensor RoutingPlugin::ViewedRoutes(const RoutingInput& input) {
+  const RouteWeights routes = ComputeRoutes(input);
+  return at::cat({routes.encoder, routes.decoder}, 0);
+}
+
+void RoutingPlugin::SetEvaluationExpertMask(const at::Tensor& mask) {
+  if (mask.defined()) {
+    const ModelShape& shape = context_.shape;
+    CHECK(mask.sizes().vec() ==
+          std::vector<int64_t>({shape.encoder_layers + shape.decoder_layers, shape.experts}))
+        << "expert mask of shape " << ShapeString(mask.sizes());
+    CHECK(((mask == 0).sum(-1) > 0).all().item<bool>()) << "the expert mask leaves a layer no expert";
+  }
+  evaluation_expert_mask_ = mask.defined() ? mask.to(at::kFloat) : mask;
+}
+
+at::Tensor RoutingPlugin::MaskLike(const at::Tensor& like) const {
+  return evaluation_expert_mask_.unsqueeze(1).to(like.device(), like.scalar_type());
+}
+
+at::Tensor RoutingPlugin::MaskLogits(const at::Tensor& logits) const {
+  // As the original's override: a masked logit is lowered by 1e10, far below any other.
+  return logits - 1e10 * MaskLike(logits);
+}
+
+at::Tensor RoutingPlugin::MaskRoutes(const at::Tensor& routes) const {
+  const at::Tensor kept = 1 - MaskLike(routes);
+  const at::Tensor remaining = routes * kept;
+  const at::Tensor total = remaining.sum(-1, /*keepdim=*/true);
+  // A route whose weight was all on masked experts has nothing to renormalise: uniform over the rest.
+  const at::Tensor uniform_rest = (kept / kept.sum(-1, /*keepdim=*/true)).expand_as(routes);
+  return at::where(total > 0, remaining / total.clamp_min(1e-30), uniform_rest);
+}
+
+RouteViews RoutingPlugin::Views(const RoutingInput& input) {
+  CheckInput(input);
+  const bool masked = evaluation_expert_mask_.defined();
+  const int64_t experts = context_.shape.experts;
+  if (std::optional<RouteLogits> logits = ComputeLogits(input)) {
+    const at::Tensor values = masked ? MaskLogits(logits->logits) : logits->logits;
+    return {at::softmax(values / logits->tau, -1), at::softmax(values, -1),
+            at::one_hot(values.argmax(-1), experts).to(values.scalar_type())};
+  }
+  at::Tensor routes = ViewedRoutes(input);
+  if (masked) routes = MaskRoutes(routes);
+  return {routes, routes, at::one_hot(routes.argmax(-1), experts).to(routes.scalar_type())};
+}
+
+namespace {
+
+// The plugin (or fixed table) the config names, before its evaluation expert mask is set.
+absl::StatusOr<std::shared_ptr<RoutingPlugin>> CreateUnmaskedPlugin(const RoutingConfig& config,
                                                                    const RoutingContext& context) {
   if (config.has_fixed_routes_npy()) {
     absl::StatusOr<std::shared_ptr<RoutingPlugin>> table =
@@ -85,6 +156,21 @@ absl::StatusOr<std::shared_ptr<RoutingPlugin>> CreateRoutingPlugin(const Routing
     return absl::Status(plugin.status().code(),
                         absl::StrCat("routing.plugin: ", plugin.status().message()));
   }
+  return plugin;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<RoutingPlugin>> CreateRoutingPlugin(const RoutingConfig& config,
+                                                                   const RoutingContext& context) {
+  TASKMOE_ASSIGN_OR_RETURN(std::shared_ptr<RoutingPlugin> plugin,
+                           CreateUnmaskedPlugin(config, context));
+  absl::StatusOr<at::Tensor> mask =
+      ParseEvaluationExpertMask(config.eval_expert_mask(), context.shape);
+  if (!mask.ok()) {
+    return absl::Status(mask.status().code(), absl::StrCat("routing.", mask.status().message()));
+  }
+  plugin->SetEvaluationExpertMask(*mask);
   return plugin;
 }
 
@@ -133,6 +219,21 @@ at::Tensor TaskRoutes(RoutingPlugin& plugin, const at::Tensor& task_vectors, int
   const RouteWeights routes = plugin.Route({task_ids, task_vectors, step});
   plugin.train(was_training);
   return PerTaskLayout(routes);
+}
+
+RouteViews TaskRouteViews(RoutingPlugin& plugin, const at::Tensor& task_vectors, int64_t step) {
+  const bool was_training = plugin.is_training();
+  plugin.eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor task_ids = at::arange(
+      task_vectors.size(0), at::TensorOptions().dtype(at::kLong).device(task_vectors.device()));
+  const RouteViews views = plugin.Views({task_ids, task_vectors, step});
+  plugin.train(was_training);
+  // [layers, tasks, E] -> [tasks, layers, E] on the CPU, the layout of routes.npy.
+  auto per_task = [](const at::Tensor& view) {
+    return view.transpose(0, 1).to(at::kCPU, at::kFloat).contiguous();
+  };
+  return {per_task(views.soft), per_task(views.soft_t1), per_task(views.argmax)};
 }
 
 std::vector<std::pair<std::string, at::Tensor>> RoutingState(const RoutingPlugin& plugin) {

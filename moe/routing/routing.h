@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,15 +37,42 @@ struct RoutingInput {
   int64_t step = 0;         // optimizer steps completed so far (drives temperature schedules)
 };
 
+// Router logits of a plugin whose routes are a selection function of them.
+struct RouteLogits {
+  at::Tensor logits;  // [layers, batch, E], encoder layers then decoder layers
+  double tau = 1.0;   // the selection's temperature at the input's step
+};
+
+// The views of every task's routes that the original saves per evaluation, each [tasks, layers, E]
+// (the layout of routes.npy), CPU float:
+//   soft    = what the selection function produces before sampling: softmax(logits / tau) at the
+//             step for plugins with router logits (the original's route.npy);
+//   soft_t1 = the same at tau = 1 (route_t1.npy);
+//   argmax  = the one-hot argmax of the logits.
+// Plugins without logits: soft = soft_t1 = their evaluation routes, argmax = the one-hot argmax of
+// those (first maximum on ties). The evaluation expert mask applies to all three.
+struct RouteViews {
+  at::Tensor soft;
+  at::Tensor soft_t1;
+  at::Tensor argmax;
+};
+
 // A routing strategy. It owns its trainable parameters (the optimiser gives them the router
 // learning rate; parameters with requires_grad == false are frozen) and keeps everything that
 // must survive a checkpoint as parameters or buffers (see RoutingState).
+//
+// A plugin implements one of two things:
+//   - ComputeRoutes, the routes themselves; or
+//   - ComputeLogits and SelectFromLogits, when its routes are a selection function of router
+//     logits. The core then masks the logits for the evaluation expert mask and derives the
+//     route views (TaskRouteViews) from them.
 class RoutingPlugin : public torch::nn::Module {
  public:
   explicit RoutingPlugin(const RoutingContext& context) : context_(context) {}
 
   // Routes for the batch: encoder [encoder_layers, batch, E], decoder [decoder_layers, batch, E],
-  // on the device of `input.task_vectors`. Malformed input is a programmer error (CHECK).
+  // on the device of `input.task_vectors`. In evaluation mode the evaluation expert mask applies.
+  // Malformed input is a programmer error (CHECK).
   RouteWeights Route(const RoutingInput& input);
 
   const RoutingContext& context() const { return context_; }
@@ -58,12 +86,41 @@ class RoutingPlugin : public torch::nn::Module {
   // continues the router of stage one.
   virtual bool ContinuesStateOf(const std::string& saved_plugin) const { return false; }
 
+  // Experts switched off in evaluation: [encoder_layers + decoder_layers, E], 1 = masked, or an
+  // undefined tensor for none. CreateRoutingPlugin sets it from routing.eval_expert_mask; a
+  // layer must keep at least one expert (CHECK).
+  void SetEvaluationExpertMask(const at::Tensor& mask);
+
  protected:
-  // The strategy itself; `input` is already checked against the context.
-  virtual RouteWeights ComputeRoutes(const RoutingInput& input) = 0;
+  // The strategy itself, for plugins without logits; `input` is already checked against the
+  // context.
+  virtual RouteWeights ComputeRoutes(const RoutingInput& input);
+
+  // Router logits of the batch, for plugins whose routes select from them; nullopt (the
+  // default) for the rest.
+  virtual std::optional<RouteLogits> ComputeLogits(const RoutingInput& input) { return std::nullopt; }
+  // Routes [layers, batch, E] from the logits ComputeLogits gave (masked in evaluation).
+  virtual at::Tensor SelectFromLogits(const RouteLogits& logits, const RoutingInput& input);
+
+  // Evaluation routes [layers, batch, E] that the views of a plugin without logits show; called in
+  // evaluation mode without gradient. Default: ComputeRoutes. A plugin whose evaluation routes
+  // are drawn at random returns the ones in effect instead, so views use no randomness.
+  virtual at::Tensor ViewedRoutes(const RoutingInput& input);
 
  private:
+  friend RouteViews TaskRouteViews(RoutingPlugin& plugin, const at::Tensor& task_vectors,
+                                   int64_t step);
+
+  void CheckInput(const RoutingInput& input) const;
+  // Views of the batch, [layers, batch, E] each.
+  RouteViews Views(const RoutingInput& input);
+  // The mask [layers, 1, E] on the device and dtype of `like`.
+  at::Tensor MaskLike(const at::Tensor& like) const;
+  at::Tensor MaskLogits(const at::Tensor& logits) const;
+  at::Tensor MaskRoutes(const at::Tensor& routes) const;
+
   RoutingContext context_;
+  at::Tensor evaluation_expert_mask_;  // [layers, E] float, or undefined
 };
 
 using RoutingRegistry =
@@ -71,7 +128,8 @@ using RoutingRegistry =
 
 // Builds the plugin `config.plugin()` with `config.params()`, or the per-task table of
 // `config.fixed_routes_npy()` when that is set. Errors: unknown name (lists the registered ones),
-// params of the wrong message type, invalid params, a routes file of the wrong shape.
+// params of the wrong message type, invalid params, a routes file of the wrong shape, an invalid
+// eval_expert_mask (applied to the plugin built either way).
 absl::StatusOr<std::shared_ptr<RoutingPlugin>> CreateRoutingPlugin(const RoutingConfig& config,
                                                                    const RoutingContext& context);
 
@@ -94,9 +152,17 @@ bool CanLoadRoutingState(const std::string& saved_plugin, const RoutingConfig& c
 std::vector<std::string> RegisteredRoutingPlugins();
 
 // Evaluation-mode routes of every task, [tasks, encoder_layers + decoder_layers, E] (the layout of
-// routes.npy), from the task table's vectors [tasks, dim] at training step `step`. The plugin's
-// train/eval mode is restored afterwards.
+// routes.npy), from the task table's vectors [tasks, dim] at training step `step`, without
+// gradient. The plugin's train/eval mode is restored afterwards. Evaluation routes may be random
+// (a Gumbel router's SAMPLE evaluation draws one route per task, a plugin with random evaluation
+// routes one route per call), drawn from torch's generator: compute the table once per prediction or
+// evaluation call and reuse it for every batch of that call, as the original does.
 at::Tensor TaskRoutes(RoutingPlugin& plugin, const at::Tensor& task_vectors, int64_t step);
+
+// The route views (see RouteViews) of every task, from the task table's vectors [tasks, dim] at
+// training step `step`: computed in evaluation mode without gradient and without drawing from
+// any random generator; the plugin's train/eval mode is restored afterwards.
+RouteViews TaskRouteViews(RoutingPlugin& plugin, const at::Tensor& task_vectors, int64_t step);
 
 // Everything of a plugin that a checkpoint stores: parameters and buffers by their module
 // path (e.g. "router.output_bias", "task_routes").

@@ -1,5 +1,6 @@
 // Routing plugin "annealed": frozen stage-one router, softmax with an annealed temperature.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <ATen/ATen.h>
@@ -29,12 +30,13 @@ class AnnealedRouting : public RoutingPlugin {
   }
 
  protected:
-  RouteWeights ComputeRoutes(const RoutingInput& input) override {
+  std::optional<RouteLogits> ComputeLogits(const RoutingInput& input) override {
     // The routes are fixed by stage one: no gradient reaches the router or the task vectors.
-    const at::Tensor logits = router_->forward(input.task_vectors.detach());
-    return SplitLayers(SelectRoutes(logits, SelectionFunction::kSoftmax, temperature_.At(input.step),
-                                    is_training()),
-                       context().shape);
+    return RouteLogits{router_->forward(input.task_vectors.detach()), temperature_.At(input.step)};
+  }
+
+  at::Tensor SelectFromLogits(const RouteLogits& logits, const RoutingInput&) override {
+    return at::softmax(logits.logits / logits.tau, -1);
   }
 
  private:

@@ -1,5 +1,6 @@
 // Routing plugin "learned": router network + selection function, trained with the model.
 #include <memory>
+#include <optional>
 
 #include <ATen/ATen.h>
 
@@ -46,11 +47,15 @@ class LearnedRouting : public RoutingPlugin {
   }
 
  protected:
-  RouteWeights ComputeRoutes(const RoutingInput& input) override {
-    at::Tensor routes = SelectRoutes(router_->forward(input.task_vectors), options_.selection.function,
-                                     options_.selection.temperature.At(input.step), is_training());
+  std::optional<RouteLogits> ComputeLogits(const RoutingInput& input) override {
+    return RouteLogits{router_->forward(input.task_vectors), options_.selection.temperature.At(input.step)};
+  }
+
+  at::Tensor SelectFromLogits(const RouteLogits& logits, const RoutingInput&) override {
+    at::Tensor routes = SelectRoutes(logits.logits, options_.selection.function, logits.tau,
+                                     is_training(), options_.selection.evaluation);
     if (is_training() && options_.exploration_epsilon > 0) routes = Explore(routes);
-    return SplitLayers(routes, context().shape);
+    return routes;
   }
 
  private:

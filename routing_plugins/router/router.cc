@@ -220,6 +220,9 @@ absl::StatusOr<SelectionOptions> SelectionOptionsFromProto(const RouteSelectionP
       break;
   }
   options.temperature = {params.initial_tau(), params.minimum_tau(), params.anneal_rate()};
+  options.evaluation = params.eval_route() == RouteSelectionParams::ARGMAX
+                           ? EvaluationRoute::kArgmax
+                           : EvaluationRoute::kSample;
   if (!(params.initial_tau() > 0) || !(params.minimum_tau() > 0) || !(params.anneal_rate() >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "selection: initial_tau and minimum_tau must be > 0 and anneal_rate >= 0, got ",
@@ -228,16 +231,21 @@ absl::StatusOr<SelectionOptions> SelectionOptionsFromProto(const RouteSelectionP
   return options;
 }
 
-at::Tensor SelectRoutes(const at::Tensor& logits, SelectionFunction function, double tau, bool training) {
+at::Tensor SelectRoutes(const at::Tensor& logits, SelectionFunction function, double tau,
+                        bool training, EvaluationRoute evaluation) {
   CHECK_GT(tau, 0.0);
   if (function == SelectionFunction::kSoftmax) return at::softmax(logits / tau, -1);
   const int64_t experts = logits.size(-1);
-  if (!training) return at::one_hot(logits.argmax(-1), experts).to(logits.scalar_type());
+  if (!training && evaluation == EvaluationRoute::kArgmax) {
+    return at::one_hot(logits.argmax(-1), experts).to(logits.scalar_type());
+  }
   // Gumbel(0, 1) noise is -log(Exponential(1)).
   const at::Tensor gumbels = -at::empty_like(logits).exponential_().log();
   const at::Tensor soft = at::softmax((logits + gumbels) / tau, -1);
-  if (function == SelectionFunction::kGumbelSoftmax) return soft;
   const at::Tensor hard = at::one_hot(soft.argmax(-1), experts).to(soft.scalar_type());
+  // The original evaluates with the argmax of its sample (use_sparse), for both functions.
+  if (!training) return hard;
+  if (function == SelectionFunction::kGumbelSoftmax) return soft;
   // Straight-through: the forward value is `hard`, the gradient that of `soft`.
   return hard - soft.detach() + soft;
 }

@@ -58,19 +58,24 @@ struct TemperatureSchedule {
   double At(int64_t step) const;
 };
 
+// What the Gumbel functions give in evaluation mode (RouteSelectionParams.eval_route).
+enum class EvaluationRoute { kSample, kArgmax };
+
 struct SelectionOptions {
   SelectionFunction function = SelectionFunction::kGumbelSoftmaxStraightThrough;
   TemperatureSchedule temperature;
+  EvaluationRoute evaluation = EvaluationRoute::kSample;
 };
 
 absl::StatusOr<SelectionOptions> SelectionOptionsFromProto(const RouteSelectionParams& params);
 
 // Mixing weights from logits [..., experts] along the last dimension. Training: softmax(logits /
 // tau), a Gumbel-softmax sample, or its straight-through one-hot. Evaluation: softmax as in
-// training; the Gumbel functions give the one-hot argmax of the logits (the noise-free route;
-// the original sampled once per task and then took the argmax).
+// training; the Gumbel functions give, with kSample, the one-hot argmax of a Gumbel-softmax
+// sample at tau (one independent draw per row from torch's generator: a draw of expert e with
+// probability softmax(logits)[e]), or with kArgmax the one-hot argmax of the logits.
 at::Tensor SelectRoutes(const at::Tensor& logits, SelectionFunction function, double tau,
-                        bool training);
+                        bool training, EvaluationRoute evaluation);
 
 }  // namespace taskmoe
 

@@ -1,5 +1,5 @@
-// Routing plugin "task_random": fixed random top_n experts per task and layer, drawn once and
-// kept as a per-task route table (saved with checkpoints).
+// Routing plugin "task_random": a per-task route table drawn at random (top_n experts per task
+// and layer), trained with the model unless frozen.
 #include <memory>
 
 #include <ATen/ATen.h>
@@ -11,6 +11,30 @@
 
 namespace taskmoe {
 namespace {
+
+class TaskRandomRouting : public RoutingPlugin {
+ public:
+  TaskRandomRouting(const RoutingContext& context, const at::Tensor& task_routes,
+                    bool one_hot_evaluation, bool freeze)
+      : RoutingPlugin(context), one_hot_evaluation_(one_hot_evaluation) {
+    task_routes_ = register_parameter("task_routes", task_routes, /*requires_grad=*/!freeze);
+  }
+
+  bool RoutesDependOnTaskVectors() const override { return false; }
+
+ protected:
+  RouteWeights ComputeRoutes(const RoutingInput& input) override {
+    const at::Tensor table =
+        !is_training() && one_hot_evaluation_
+            ? at::one_hot(task_routes_.argmax(-1), task_routes_.size(-1)).to(task_routes_.scalar_type())
+            : task_routes_;
+    return RoutesForTasks(table, input.task_ids, context().shape);
+  }
+
+ private:
+  bool one_hot_evaluation_;
+  at::Tensor task_routes_;  // [tasks, layers, E]
+};
 
 absl::StatusOr<std::shared_ptr<RoutingPlugin>> MakeTaskRandomRouting(
     const RoutingContext& context, const TaskRandomRoutingParams& params) {
@@ -24,9 +48,9 @@ absl::StatusOr<std::shared_ptr<RoutingPlugin>> MakeTaskRandomRouting(
   const at::Tensor scores =
       at::rand({context.num_tasks, shape.encoder_layers + shape.decoder_layers, shape.experts});
   const at::Tensor chosen = std::get<1>(scores.topk(params.top_n(), -1));
-  return MakeTaskRouteTable(context,
-                            at::zeros_like(scores).scatter_(-1, chosen, 1.0 / params.top_n()),
-                            "task_random routing");
+  return std::make_shared<TaskRandomRouting>(
+      context, at::zeros_like(scores).scatter_(-1, chosen, 1.0 / params.top_n()),
+      /*one_hot_evaluation=*/params.top_n() == 1, params.freeze());
 }
 
 TASKMOE_REGISTER_ROUTING_PLUGIN("task_random", TaskRandomRoutingParams, MakeTaskRandomRouting);
