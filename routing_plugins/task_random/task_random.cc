@@ -17,7 +17,10 @@ class TaskRandomRouting : public RoutingPlugin {
   TaskRandomRouting(const RoutingContext& context, const at::Tensor& task_routes,
                     bool one_hot_evaluation, bool freeze)
       : RoutingPlugin(context), one_hot_evaluation_(one_hot_evaluation) {
-    task_routes_ = register_parameter("task_routes", task_routes, /*requires_grad=*/!freeze);
+    // Frozen routes are a buffer, as any fixed table: checkpointed and synchronised across
+    // replicas like the trainable parameter.
+    task_routes_ = freeze ? register_buffer("task_routes", task_routes)
+                          : register_parameter("task_routes", task_routes);
   }
 
   bool RoutesDependOnTaskVectors() const override { return false; }
