@@ -9,50 +9,18 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include "moe/model/moe_model.h"
 #include "task_embeddings/fisher/fisher.pb.h"
 #include "task_embeddings/ft_text_emb/ft_text_emb.pb.h"
 #include "task_embeddings/random/random.pb.h"
-#include "tests/bart_fixture.h"
+#include "task_embeddings/text_emb/text_emb.pb.h"
+#include "tests/task_embedding_fixture.h"
 
 namespace taskmoe {
 namespace {
 
-using ::taskmoe::testing::LoadBartTiny;
-
-// Two tasks of hand-made token ids (bart_tiny's vocabulary has 96 ids, pad 1) with inputs of
-// different lengths, so batches of two hold padding.
-TokenizedDataset TinyDataset() {
-  TokenizedDataset data;
-  data.tasks = {"task_a", "task_b"};
-  auto add = [&](int32_t task, std::vector<int64_t> input, std::vector<int64_t> output) {
-    TokenizedExample example;
-    example.task_id = task;
-    example.input_ids = std::move(input);
-    example.output_ids = {std::move(output)};
-    data.examples.push_back(std::move(example));
-  };
-  add(0, {0, 10, 11, 12, 2}, {0, 40, 2});
-  add(0, {0, 13, 2}, {0, 41, 42, 2});
-  add(0, {0, 14, 15, 16, 17, 18, 2}, {0, 43, 2});
-  add(1, {0, 50, 51, 2}, {0, 60, 2});
-  add(1, {0, 52, 53, 54, 55, 2}, {0, 61, 62, 2});
-  return data;
-}
-
-TaskEmbeddingInput InputFor(TaskEmbeddingModel* model, const TokenizedDataset& data) {
-  TaskEmbeddingInput input;
-  input.model = model;
-  input.data = &data;
-  return input;
-}
-
-template <typename Params>
-google::protobuf::Any Pack(const Params& params) {
-  google::protobuf::Any any;
-  any.PackFrom(params);
-  return any;
-}
+using ::taskmoe::testing::InputFor;
+using ::taskmoe::testing::Pack;
+using ::taskmoe::testing::TinyDataset;
 
 TEST(TaskEmbeddingTest, RegistryListsEveryBuiltInMethod) {
   const std::vector<std::string> names = RegisteredTaskEmbeddingMethods();
@@ -128,115 +96,48 @@ TEST(TaskEmbeddingTest, ModelMethodsNeedAModel) {
             absl::StatusCode::kInvalidArgument);
 }
 
-// Per example, without batching or padding: the mean of the encoder's states over its tokens.
-at::Tensor DirectTextEmbedding(BartForConditionalGeneration& model, const TokenizedDataset& data,
-                               int32_t task) {
-  at::NoGradGuard no_grad;
-  at::Tensor sum = at::zeros({model->config().d_model});
-  int64_t count = 0;
-  for (const TokenizedExample& example : data.examples) {
-    if (example.task_id != task) continue;
-    const at::Tensor ids = at::tensor(example.input_ids, at::kLong).unsqueeze(0);
-    sum += model->Encode(ids, at::ones_like(ids)).squeeze(0).mean(0);
-    ++count;
-  }
-  return sum / count;
-}
-
-TEST(TaskEmbeddingTest, TextEmbeddingIsTheMeanOfMeanPooledEncoderStates) {
+// Params a method rejects before it runs (so no model is needed); the error names the message.
+template <typename Params>
+void ExpectRejected(const std::string& method, const Params& params, const std::string& name) {
   const TokenizedDataset data = TinyDataset();
-  TaskEmbeddingModel model;
-  model.model = LoadBartTiny();
   TaskEmbeddingRequest request;
-  request.method = "text_emb";
-  const absl::StatusOr<TaskTable> table = ComputeTaskEmbeddings(request, InputFor(&model, data));
-  ASSERT_TRUE(table.ok()) << table.status();
-  ASSERT_EQ(table->vectors().sizes(), (std::vector<int64_t>{2, 32}));
-  for (int32_t task = 0; task < 2; ++task) {
-    EXPECT_TRUE(at::allclose(table->vectors()[task], DirectTextEmbedding(model.model, data, task),
-                             1e-4, 1e-5))
-        << task;
-  }
-  request.context.dim = 16;  // not d_model
-  EXPECT_EQ(ComputeTaskEmbeddings(request, InputFor(&model, data)).status().code(),
-            absl::StatusCode::kInvalidArgument);
-}
-
-TEST(TaskEmbeddingTest, MoeModelWithIdenticalExpertsEmbedsLikeItsDenseModel) {
-  const TokenizedDataset data = TinyDataset();
-  TaskEmbeddingModel dense;
-  dense.model = LoadBartTiny();
-  MoeOptions options;
-  options.experts = 2;
-  options.init_eps = 0;  // experts are exact copies, so average routes reproduce the dense layer
-  absl::StatusOr<MoeBart> moe = MoeBart::FromDense(dense.model, options);
-  ASSERT_TRUE(moe.ok()) << moe.status();
-  TaskEmbeddingModel routed;
-  routed.model = moe->model();
-  routed.routed = true;
-  routed.shape = moe->shape();
-  TaskEmbeddingRequest request;
-  request.method = "text_emb";
-  const absl::StatusOr<TaskTable> from_dense = ComputeTaskEmbeddings(request, InputFor(&dense, data));
-  const absl::StatusOr<TaskTable> from_moe = ComputeTaskEmbeddings(request, InputFor(&routed, data));
-  ASSERT_TRUE(from_dense.ok() && from_moe.ok()) << from_moe.status();
-  EXPECT_TRUE(at::allclose(from_dense->vectors(), from_moe->vectors(), 1e-4, 1e-5));
-}
-
-TEST(TaskEmbeddingTest, FineTunedTextEmbeddingTrainsPerTaskAndRestoresTheModel) {
-  const TokenizedDataset data = TinyDataset();
-  TaskEmbeddingModel model;
-  model.model = LoadBartTiny();
-  const at::Tensor embedding_before = model.model->model->shared->weight.clone();
-  TaskEmbeddingRequest text;
-  text.method = "text_emb";
-  const absl::StatusOr<TaskTable> plain = ComputeTaskEmbeddings(text, InputFor(&model, data));
-
-  FineTunedTextEmbeddingParams params;
-  params.set_steps(0);
-  TaskEmbeddingRequest request;
-  request.method = "ft_text_emb";
+  request.method = method;
   request.params = Pack(params);
-  const absl::StatusOr<TaskTable> untrained = ComputeTaskEmbeddings(request, InputFor(&model, data));
-  params.set_steps(3);
-  params.set_learning_rate(1e-2);
-  request.params = Pack(params);
-  const absl::StatusOr<TaskTable> tuned = ComputeTaskEmbeddings(request, InputFor(&model, data));
-  ASSERT_TRUE(plain.ok() && untrained.ok() && tuned.ok()) << tuned.status();
-  EXPECT_TRUE(at::allclose(plain->vectors(), untrained->vectors(), 1e-5, 1e-6));
-  EXPECT_FALSE(at::allclose(plain->vectors(), tuned->vectors(), 1e-3, 1e-3));
-  EXPECT_TRUE(at::equal(model.model->model->shared->weight, embedding_before));
-  // The restored model embeds as before.
-  const absl::StatusOr<TaskTable> after = ComputeTaskEmbeddings(text, InputFor(&model, data));
-  ASSERT_TRUE(after.ok());
-  EXPECT_TRUE(at::equal(plain->vectors(), after->vectors()));
+  const absl::Status status = ComputeTaskEmbeddings(request, InputFor(nullptr, data)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << params.ShortDebugString();
+  EXPECT_NE(status.message().find(name), std::string::npos) << status;
 }
 
-TEST(TaskEmbeddingTest, FisherIsNonNegativeWithOneValuePerAdapterWeight) {
-  const TokenizedDataset data = TinyDataset();
-  TaskEmbeddingModel model;
-  model.model = LoadBartTiny();
-  FisherEmbeddingParams params;
-  params.set_adapter_dim(4);
-  params.set_steps(2);
-  TaskEmbeddingRequest request;
-  request.method = "fisher";
-  request.params = Pack(params);
-  const absl::StatusOr<TaskTable> table = ComputeTaskEmbeddings(request, InputFor(&model, data));
-  ASSERT_TRUE(table.ok()) << table.status();
-  // Two adapters (encoder, decoder), each down [4, 32] + [4] and up [32, 4] + [32].
-  const int64_t per_adapter = 4 * 32 + 4 + 32 * 4 + 32;
-  EXPECT_EQ(table->vectors().sizes(), (std::vector<int64_t>{2, 2 * per_adapter}));
-  EXPECT_TRUE(table->vectors().isfinite().all().item<bool>());
-  EXPECT_GE(table->vectors().min().item<float>(), 0.0f);
-  EXPECT_GT(table->vectors().sum().item<float>(), 0.0f);
-  // The frozen model's parameters train again afterwards.
-  for (const at::Tensor& parameter : model.model->parameters()) EXPECT_TRUE(parameter.requires_grad());
+TEST(TaskEmbeddingTest, ModelMethodsRejectInvalidParams) {
+  TextEmbeddingParams text;
+  text.set_batch_size(0);
+  ExpectRejected("text_emb", text, "TextEmbeddingParams.batch_size");
 
-  request.context.dim = 1;  // PCA across the two tasks
-  const absl::StatusOr<TaskTable> reduced = ComputeTaskEmbeddings(request, InputFor(&model, data));
-  ASSERT_TRUE(reduced.ok()) << reduced.status();
-  EXPECT_EQ(reduced->vectors().sizes(), (std::vector<int64_t>{2, 1}));
+  FineTunedTextEmbeddingParams tuned;
+  tuned.set_predict_batch_size(0);
+  ExpectRejected("ft_text_emb", tuned, "FineTunedTextEmbeddingParams");
+  tuned = FineTunedTextEmbeddingParams();
+  tuned.set_max_grad_norm(0);
+  ExpectRejected("ft_text_emb", tuned, "FineTunedTextEmbeddingParams");
+  tuned = FineTunedTextEmbeddingParams();
+  tuned.set_label_smoothing(1.0);
+  ExpectRejected("ft_text_emb", tuned, "FineTunedTextEmbeddingParams");
+  tuned = FineTunedTextEmbeddingParams();
+  tuned.set_steps(-1);
+  ExpectRejected("ft_text_emb", tuned, "FineTunedTextEmbeddingParams");
+
+  FisherEmbeddingParams fisher;
+  fisher.set_adapter_dim(0);
+  ExpectRejected("fisher", fisher, "FisherEmbeddingParams");
+  fisher = FisherEmbeddingParams();
+  fisher.set_fisher_batch_size(0);
+  ExpectRejected("fisher", fisher, "FisherEmbeddingParams");
+  fisher = FisherEmbeddingParams();
+  fisher.set_warmup_steps(-1);
+  ExpectRejected("fisher", fisher, "FisherEmbeddingParams");
+  fisher = FisherEmbeddingParams();
+  fisher.set_learning_rate(0);
+  ExpectRejected("fisher", fisher, "FisherEmbeddingParams");
 }
 
 std::string ReadBytes(const std::string& path) {

@@ -92,8 +92,8 @@ TokenizedDataset TaskSubset(const TokenizedDataset& data, int32_t task_id) {
   return subset;
 }
 
-at::Tensor MeanPooledEncoderStates(const TaskEmbeddingInput& input, const TokenizedDataset& task_data,
-                                   int64_t batch_size) {
+at::Tensor MeanOfPooledRows(const TaskEmbeddingInput& input, const TokenizedDataset& task_data,
+                            int64_t batch_size, const PooledRows& pool) {
   CHECK(input.model != nullptr);
   CHECK(!task_data.examples.empty()) << "task " << task_data.tasks.at(0) << " has no examples";
   BartForConditionalGeneration& model = input.model->model;
@@ -105,18 +105,27 @@ at::Tensor MeanPooledEncoderStates(const TaskEmbeddingInput& input, const Tokeni
   options.shuffle = false;
   options.pad_id = input.pad_id;
   at::Tensor sum;
+  int64_t rows = 0;
   for (const Batch& batch : MakeEpochBatches(task_data, options, /*epoch=*/0)) {
     const BatchTensors tensors = ToTensors(batch, input.decoder_start_token_id, input.device);
     const RouteWeights routes = input.model->AverageRoutes(batch.size, input.device);
-    const at::Tensor states =
-        model->Encode(tensors.input_ids, tensors.attention_mask, RoutesOrNull(*input.model, routes));
-    const at::Tensor mask = tensors.attention_mask.to(at::kFloat).unsqueeze(-1);  // [B, T, 1]
-    const at::Tensor pooled = (states.to(at::kFloat) * mask).sum(1) / mask.sum(1);  // [B, D]
-    const at::Tensor batch_sum = pooled.sum(0);
-    sum = sum.defined() ? sum + batch_sum : batch_sum;
+    const at::Tensor pooled = pool(tensors, RoutesOrNull(*input.model, routes)).to(at::kFloat);
+    rows += pooled.size(0);
+    sum = sum.defined() ? sum + pooled.sum(0) : pooled.sum(0);
   }
   model->train(was_training);
-  return (sum / static_cast<double>(task_data.examples.size())).to(at::kCPU);
+  return (sum / static_cast<double>(rows)).to(at::kCPU);
+}
+
+at::Tensor MeanPooledEncoderStates(const TaskEmbeddingInput& input, const TokenizedDataset& task_data,
+                                   int64_t batch_size) {
+  BartForConditionalGeneration& model = input.model->model;
+  return MeanOfPooledRows(
+      input, task_data, batch_size, [&model](const BatchTensors& batch, const RouteWeights* routes) {
+        const at::Tensor states = model->Encode(batch.input_ids, batch.attention_mask, routes);
+        const at::Tensor mask = batch.attention_mask.to(at::kFloat).unsqueeze(-1);  // [B, T, 1]
+        return (states.to(at::kFloat) * mask).sum(1) / mask.sum(1);                 // [B, D]
+      });
 }
 
 ModuleSnapshot::ModuleSnapshot(torch::nn::Module& module) {

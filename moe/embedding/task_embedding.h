@@ -122,9 +122,18 @@ inline const RouteWeights* RoutesOrNull(const TaskEmbeddingModel& model, const R
   return model.routed ? &routes : nullptr;
 }
 
-// Mean over the examples of `task_data` (a one-task dataset) of the encoder's last hidden states
-// averaged over non-pad tokens: [d_model] float32 on the CPU. Runs input.model in eval mode
-// without gradients (its mode is restored), `batch_size` examples at a time.
+// Rows [n, d_model] pooled from one batch of examples (routes: nullptr for a dense model).
+using PooledRows = std::function<at::Tensor(const BatchTensors& batch, const RouteWeights* routes)>;
+
+// The mean of every row `pool` returns over the batches of `task_data` (a one-task dataset):
+// [d_model] float32 on the CPU. Batches hold `batch_size` examples in dataset order, padded to
+// their longest input (what the original's trim_batch leaves). Runs input.model in eval mode
+// without gradients; its mode is restored.
+at::Tensor MeanOfPooledRows(const TaskEmbeddingInput& input, const TokenizedDataset& task_data,
+                            int64_t batch_size, const PooledRows& pool);
+
+// Mean over the examples of `task_data` of the encoder's last hidden states averaged over
+// non-pad tokens (MeanOfPooledRows, one row per example).
 at::Tensor MeanPooledEncoderStates(const TaskEmbeddingInput& input, const TokenizedDataset& task_data,
                                    int64_t batch_size);
 

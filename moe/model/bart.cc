@@ -12,11 +12,8 @@ namespace {
 
 thread_local at::Generator dropout_generator;
 
-at::Tensor Activate(const at::Tensor& x, Activation activation) {
-  if (activation == Activation::kGelu) return at::gelu(x);
-  if (activation == Activation::kGeluNew) return at::gelu(x, "tanh");
-  CHECK(activation == Activation::kRelu) << "unknown activation " << static_cast<int>(activation);
-  return at::relu(x);
+at::Tensor Hooked(const SublayerHook& hook, Sublayer sublayer, const at::Tensor& output) {
+  return hook ? hook(sublayer, output) : output;
 }
 
 torch::nn::LayerNorm MakeLayerNorm(int64_t d_model) {
@@ -68,6 +65,13 @@ at::Tensor RouteRow(const at::Tensor& routes, int64_t layer, int64_t layers) {
 }
 
 }  // namespace
+
+at::Tensor Activate(const at::Tensor& x, Activation activation) {
+  if (activation == Activation::kGelu) return at::gelu(x);
+  if (activation == Activation::kGeluNew) return at::gelu(x, "tanh");
+  CHECK(activation == Activation::kRelu) << "unknown activation " << static_cast<int>(activation);
+  return at::relu(x);
+}
 
 at::Tensor Dropout(const at::Tensor& x, double p, bool training) {
   if (!dropout_generator.defined()) return at::dropout(x, p, training);
@@ -174,10 +178,12 @@ at::Tensor BartEncoderLayerImpl::Forward(const at::Tensor& hidden_states,
                                          const at::Tensor& /*route*/) {
   const bool training = is_training();
   at::Tensor x = self_attn->Forward(hidden_states, at::Tensor(), attention_bias, nullptr);
-  x = self_attn_layer_norm->forward(hidden_states + Dropout(x, options.dropout(), training));
+  x = Hooked(sublayer_hook, Sublayer::kSelfAttention, Dropout(x, options.dropout(), training));
+  x = self_attn_layer_norm->forward(hidden_states + x);
   at::Tensor ffn = Dropout(Activate(fc1->forward(x), options.activation()),
                                options.activation_dropout(), training);
-  ffn = Dropout(fc2->forward(ffn), options.dropout(), training);
+  ffn = Hooked(sublayer_hook, Sublayer::kFeedForward,
+               Dropout(fc2->forward(ffn), options.dropout(), training));
   return final_layer_norm->forward(x + ffn);
 }
 
@@ -216,13 +222,17 @@ at::Tensor BartDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
   const bool training = is_training();
   at::Tensor x = self_attn->Forward(hidden_states, at::Tensor(), self_attention_bias,
                                     layer_cache ? &layer_cache->self_attn : nullptr);
-  x = self_attn_layer_norm->forward(hidden_states + Dropout(x, options.dropout(), training));
+  x = Hooked(sublayer_hook, Sublayer::kSelfAttention, Dropout(x, options.dropout(), training));
+  x = self_attn_layer_norm->forward(hidden_states + x);
   at::Tensor cross = encoder_attn->Forward(x, encoder_hidden_states, cross_attention_bias,
                                            layer_cache ? &layer_cache->encoder_attn : nullptr);
-  x = encoder_attn_layer_norm->forward(x + Dropout(cross, options.dropout(), training));
+  cross = Hooked(sublayer_hook, Sublayer::kCrossAttention,
+                 Dropout(cross, options.dropout(), training));
+  x = encoder_attn_layer_norm->forward(x + cross);
   at::Tensor ffn = Dropout(Activate(fc1->forward(x), options.activation()),
                                options.activation_dropout(), training);
-  ffn = Dropout(fc2->forward(ffn), options.dropout(), training);
+  ffn = Hooked(sublayer_hook, Sublayer::kFeedForward,
+               Dropout(fc2->forward(ffn), options.dropout(), training));
   return final_layer_norm->forward(x + ffn);
 }
 

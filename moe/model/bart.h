@@ -90,6 +90,16 @@ class BartAttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BartAttention);
 
+// The activation function of a config (gelu, gelu_new or relu) applied to `x`.
+at::Tensor Activate(const at::Tensor& x, Activation activation);
+
+// The sublayers of a BART layer whose outputs a SublayerHook sees.
+enum class Sublayer { kSelfAttention, kCrossAttention, kFeedForward };
+
+// Transforms a sublayer's output after its dropout, before the residual sum and layer norm: where
+// the original's Fisher task embeddings put bottleneck adapters. Empty: the output unchanged.
+using SublayerHook = std::function<at::Tensor(Sublayer sublayer, const at::Tensor& output)>;
+
 // Sizes and dropouts of one encoder or decoder layer.
 struct BartLayerOptions {
   static BartLayerOptions Encoder(const BartConfig& config);
@@ -145,6 +155,7 @@ class BartEncoderLayerImpl : public EncoderBlock {
   torch::nn::Linear fc1{nullptr};
   torch::nn::Linear fc2{nullptr};
   torch::nn::LayerNorm final_layer_norm{nullptr};
+  SublayerHook sublayer_hook;  // kSelfAttention, kFeedForward; empty by default
 };
 TORCH_MODULE(BartEncoderLayer);
 
@@ -172,6 +183,7 @@ class BartDecoderLayerImpl : public DecoderBlock {
   torch::nn::Linear fc1{nullptr};
   torch::nn::Linear fc2{nullptr};
   torch::nn::LayerNorm final_layer_norm{nullptr};
+  SublayerHook sublayer_hook;  // all three sublayers; empty by default
 };
 TORCH_MODULE(BartDecoderLayer);
 

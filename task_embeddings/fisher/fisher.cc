@@ -1,38 +1,145 @@
-// Task-embedding method "fisher": diagonal Fisher information of per-task adapter weights.
-#include <cmath>
-#include <memory>
-#include <vector>
-
+// Task-embedding method "fisher": diagonal Fisher information of bottleneck adapters trained in
+// every layer of the frozen model (see fisher.proto).
 #include <ATen/ATen.h>
+#include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
 
+#include <memory>
+#include <optional>
+#include <vector>
+
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "data/batching.h"
 #include "moe/embedding/task_embedding.h"
-#include "moe/model/loss.h"
-#include "moe/model/optimization.h"
+#include "moe/embedding/task_training.h"
 #include "task_embeddings/fisher/fisher.pb.h"
 
 namespace taskmoe {
 namespace {
 
-// h + up(relu(down(h))); `up` starts at zero so the adapted model starts as the frozen one.
+// h + up(act(down(h))).
 class BottleneckAdapterImpl : public torch::nn::Module {
  public:
-  BottleneckAdapterImpl(int64_t d_model, int64_t adapter_dim)
-      : down(register_module("down", torch::nn::Linear(d_model, adapter_dim))),
-        up(register_module("up", torch::nn::Linear(adapter_dim, d_model))) {
+  BottleneckAdapterImpl(int64_t d_model, const FisherEmbeddingParams& params, Activation activation)
+      : down(register_module("down", torch::nn::Linear(d_model, params.adapter_dim()))),
+        up(register_module("up", torch::nn::Linear(params.adapter_dim(), d_model))),
+        activation_(activation) {
     at::NoGradGuard no_grad;
-    up->weight.zero_();
+    if (params.adapter_init() == FisherEmbeddingParams::ONES) {
+      down->weight.fill_(1.0);
+      up->weight.fill_(1.0);
+    } else {
+      up->weight.zero_();
+    }
+    down->bias.zero_();
     up->bias.zero_();
   }
-  at::Tensor forward(const at::Tensor& hidden) { return hidden + up(at::relu(down(hidden))); }
+
+  at::Tensor forward(const at::Tensor& hidden) {
+    return hidden + up(Activate(down(hidden), activation_));
+  }
 
   torch::nn::Linear down;
   torch::nn::Linear up;
+
+ private:
+  Activation activation_;
 };
 TORCH_MODULE(BottleneckAdapter);
+
+// The adapters of one layer, one per sublayer (an encoder layer has no cross-attention).
+class LayerAdaptersImpl : public torch::nn::Module {
+ public:
+  LayerAdaptersImpl(bool decoder, const BartConfig& config, const FisherEmbeddingParams& params) {
+    auto make = [&] {
+      return BottleneckAdapter(config.d_model, params, config.activation_function);
+    };
+    self_attention = register_module("self_attention", make());
+    if (decoder) cross_attention = register_module("cross_attention", make());
+    feed_forward = register_module("feed_forward", make());
+  }
+
+  at::Tensor Apply(Sublayer sublayer, const at::Tensor& output) {
+    switch (sublayer) {
+      case Sublayer::kSelfAttention:
+        return self_attention(output);
+      case Sublayer::kCrossAttention:
+        CHECK(!cross_attention.is_empty()) << "an encoder layer has no cross-attention";
+        return cross_attention(output);
+      case Sublayer::kFeedForward:
+        return feed_forward(output);
+    }
+    LOG(FATAL) << "unknown sublayer " << static_cast<int>(sublayer);
+  }
+
+  BottleneckAdapter self_attention{nullptr};
+  BottleneckAdapter cross_attention{nullptr};
+  BottleneckAdapter feed_forward{nullptr};
+};
+
+// Every layer's adapters; registration order is the original's parameter order.
+class ModelAdaptersImpl : public torch::nn::Module {
+ public:
+  ModelAdaptersImpl(const BartConfig& config, const FisherEmbeddingParams& params)
+      : encoder(register_module("encoder", torch::nn::ModuleList())),
+        decoder(register_module("decoder", torch::nn::ModuleList())) {
+    for (int64_t i = 0; i < config.encoder_layers; ++i) {
+      encoder->push_back(std::make_shared<LayerAdaptersImpl>(false, config, params));
+    }
+    for (int64_t i = 0; i < config.decoder_layers; ++i) {
+      decoder->push_back(std::make_shared<LayerAdaptersImpl>(true, config, params));
+    }
+  }
+
+  // The weight matrices (no biases), in the order of the task vector.
+  std::vector<at::Tensor> Weights() const {
+    std::vector<at::Tensor> weights;
+    for (const auto& parameter : named_parameters()) {
+      if (absl::EndsWith(parameter.key(), ".weight")) weights.push_back(parameter.value());
+    }
+    return weights;
+  }
+
+  torch::nn::ModuleList encoder;
+  torch::nn::ModuleList decoder;
+};
+TORCH_MODULE(ModelAdapters);
+
+// Hooks the adapters into every BART layer of the model while it lives. Every expert of an MoE
+// layer position (each a BART layer) shares its position's adapters.
+class InstalledAdapters {
+ public:
+  InstalledAdapters(BartForConditionalGeneration& model, ModelAdapters& adapters) {
+    Install<BartEncoderLayerImpl>(*model->model->encoder->layers, *adapters->encoder);
+    Install<BartDecoderLayerImpl>(*model->model->decoder->layers, *adapters->decoder);
+  }
+  ~InstalledAdapters() {
+    for (SublayerHook* hook : hooks_) *hook = nullptr;
+  }
+  InstalledAdapters(const InstalledAdapters&) = delete;
+  InstalledAdapters& operator=(const InstalledAdapters&) = delete;
+
+ private:
+  template <typename Layer>
+  void Install(const torch::nn::ModuleListImpl& layers, const torch::nn::ModuleListImpl& adapters) {
+    CHECK_EQ(layers.size(), adapters.size());
+    for (size_t i = 0; i < layers.size(); ++i) {
+      std::shared_ptr<LayerAdaptersImpl> layer_adapters = adapters.ptr<LayerAdaptersImpl>(i);
+      for (const auto& module : layers.ptr(i)->modules(/*include_self=*/true)) {
+        auto* layer = dynamic_cast<Layer*>(module.get());
+        if (layer == nullptr) continue;
+        layer->sublayer_hook = [layer_adapters](Sublayer sublayer, const at::Tensor& output) {
+          return layer_adapters->Apply(sublayer, output);
+        };
+        hooks_.push_back(&layer->sublayer_hook);
+      }
+    }
+  }
+
+  std::vector<SublayerHook*> hooks_;
+};
 
 // The model's parameters stop requiring gradients while this lives.
 class FrozenParameters {
@@ -58,110 +165,75 @@ class FisherEmbedding : public TaskEmbeddingMethod {
       : TaskEmbeddingMethod(context), params_(params) {}
 
   absl::StatusOr<at::Tensor> Compute(const TaskEmbeddingInput& input) override {
-    BartForConditionalGeneration& model = input.model->model;
-    const bool was_training = model->is_training();
-    FrozenParameters frozen(*model);
     std::vector<at::Tensor> rows;
     for (int32_t task = 0; task < static_cast<int32_t>(input.data->tasks.size()); ++task) {
-      absl::StatusOr<at::Tensor> fisher = TaskFisher(input, TaskSubset(*input.data, task),
-                                                     context().seed + task);
-      if (!fisher.ok()) {
-        model->train(was_training);
-        return fisher.status();
-      }
+      absl::StatusOr<at::Tensor> fisher =
+          TaskFisher(input, TaskSubset(*input.data, task), context().seed + task);
+      if (!fisher.ok()) return fisher.status();
       rows.push_back(*fisher);
       if (input.on_task_done) input.on_task_done(task + 1);
     }
-    model->train(was_training);
     const at::Tensor vectors = at::stack(rows);
     if (context().dim == 0) return vectors;
     return PcaReduce(vectors, context().dim);
   }
 
  private:
-  struct Adapters {
-    BottleneckAdapter encoder{nullptr};
-    BottleneckAdapter decoder{nullptr};
-    std::vector<at::Tensor> Parameters() const {
-      std::vector<at::Tensor> parameters = encoder->parameters();
-      for (const at::Tensor& parameter : decoder->parameters()) parameters.push_back(parameter);
-      return parameters;
-    }
-  };
-
-  // Per-token loss of the adapted model on one batch: label-smoothed, or plain NLL when
-  // `label_smoothing` is 0.
-  static at::Tensor AdaptedLoss(const TaskEmbeddingInput& input, Adapters& adapters,
-                                const Batch& batch, double label_smoothing) {
-    BartForConditionalGeneration& model = input.model->model;
-    const BatchTensors tensors = ToTensors(batch, input.decoder_start_token_id, input.device);
-    const RouteWeights routes = input.model->AverageRoutes(batch.size, input.device);
-    const RouteWeights* route_pointer = RoutesOrNull(*input.model, routes);
-    const at::Tensor encoded =
-        adapters.encoder(model->Encode(tensors.input_ids, tensors.attention_mask, route_pointer));
-    const at::Tensor decoded = model->model->decoder->Forward(
-        tensors.decoder_input_ids, encoded, tensors.attention_mask, route_pointer, nullptr);
-    const at::Tensor logits = model->LmHead(adapters.decoder(decoded));
-    const LabelSmoothedLoss loss =
-        LabelSmoothedNllLoss(logits, tensors.labels, label_smoothing, input.pad_id);
-    return loss.loss / loss.ntokens.clamp_min(1).to(loss.loss.dtype());
-  }
-
   absl::StatusOr<at::Tensor> TaskFisher(const TaskEmbeddingInput& input,
                                         const TokenizedDataset& task_data, uint64_t seed) const {
     BartForConditionalGeneration& model = input.model->model;
-    at::manual_seed(seed);  // adapter initialisation and dropout
-    const int64_t d_model = model->config().d_model;
-    Adapters adapters{BottleneckAdapter(d_model, params_.adapter_dim()),
-                      BottleneckAdapter(d_model, params_.adapter_dim())};
-    adapters.encoder->to(input.device);
-    adapters.decoder->to(input.device);
-
+    at::manual_seed(seed);  // ZERO_UP's initialisation
+    ModelAdapters adapters(model->config(), params_);
+    adapters->to(input.device);
+    InstalledAdapters installed(model, adapters);
     TrainableParameters trainable;
-    for (const auto& parameter : adapters.encoder->named_parameters()) {
-      trainable.model.emplace_back("encoder_adapter." + parameter.key(), parameter.value());
+    for (const auto& parameter : adapters->named_parameters()) {
+      trainable.model.emplace_back("adapters." + parameter.key(), parameter.value());
     }
-    for (const auto& parameter : adapters.decoder->named_parameters()) {
-      trainable.model.emplace_back("decoder_adapter." + parameter.key(), parameter.value());
-    }
-    OptimizerOptions optimizer_options;
-    optimizer_options.lr = params_.learning_rate();
-    GroupedAdamW optimizer = MakeGroupedAdamW(trainable, optimizer_options);
-    BatchOptions train_options;
-    train_options.batch_size = params_.train_batch_size();
-    train_options.seed = seed;
-    train_options.pad_id = input.pad_id;
-    BatchCycle batches(task_data, train_options);
-    model->train();
-    for (int64_t step = 0; step < params_.steps(); ++step) {
-      const at::Tensor loss = AdaptedLoss(input, adapters, batches.Next(), params_.label_smoothing());
-      if (!std::isfinite(loss.item<double>())) {
-        return absl::InternalError(absl::StrCat("fisher: the adapter loss of task ", task_data.tasks[0],
-                                                " is not finite at step ", step));
+    std::vector<at::Tensor> clipped = adapters->parameters();
+    {
+      std::optional<FrozenParameters> frozen;
+      if (params_.clip_whole_model()) {
+        for (const at::Tensor& parameter : model->parameters()) clipped.push_back(parameter);
+      } else {
+        frozen.emplace(*model);
       }
-      optimizer.optimizer->zero_grad();
-      loss.backward();
-      optimizer.optimizer->step();
+      TaskTrainingOptions options = TaskTrainingOptionsFrom(params_);
+      options.seed = seed;
+      const absl::Status trained = TrainOnTask(input, task_data, trainable, clipped, options);
+      if (!trained.ok()) return trained;
     }
+    FrozenParameters frozen(*model);
+    return DiagonalFisher(input, task_data, adapters);
+  }
 
-    // Fisher information: mean squared gradient of the log-likelihood, deterministic model.
+  // Mean over the task's batches (fisher_batch_size examples, in order, dropout off) of the
+  // squared gradients of the summed loss with respect to the adapters' weights, flattened and
+  // concatenated. Gradients are read from .grad after backward(), not from autograd::grad: MoE
+  // layers run their experts' backward passes themselves and only accumulate into .grad.
+  at::Tensor DiagonalFisher(const TaskEmbeddingInput& input, const TokenizedDataset& task_data,
+                            const ModelAdapters& adapters) const {
+    BartForConditionalGeneration& model = input.model->model;
+    const bool was_training = model->is_training();
     model->eval();
-    const std::vector<at::Tensor> parameters = adapters.Parameters();
+    BatchOptions options;
+    options.batch_size = params_.fisher_batch_size();
+    options.shuffle = false;
+    options.pad_id = input.pad_id;
+    const std::vector<at::Tensor> weights = adapters->Weights();
     std::vector<at::Tensor> squared_sums;
-    for (const at::Tensor& parameter : parameters) squared_sums.push_back(at::zeros_like(parameter));
-    BatchOptions fisher_options;
-    fisher_options.batch_size = params_.fisher_batch_size();
-    fisher_options.shuffle = false;
-    fisher_options.pad_id = input.pad_id;
-    int64_t batch_count = 0;
-    for (const Batch& batch : MakeEpochBatches(task_data, fisher_options, /*epoch=*/0)) {
-      optimizer.optimizer->zero_grad();
-      AdaptedLoss(input, adapters, batch, /*label_smoothing=*/0.0).backward();
-      for (size_t i = 0; i < parameters.size(); ++i) squared_sums[i] += parameters[i].grad().square();
-      ++batch_count;
+    for (const at::Tensor& weight : weights) squared_sums.push_back(at::zeros_like(weight));
+    int64_t batches = 0;
+    for (const Batch& batch : MakeEpochBatches(task_data, options, /*epoch=*/0)) {
+      for (at::Tensor& parameter : adapters->parameters()) parameter.mutable_grad() = at::Tensor();
+      SummedTaskLoss(input, batch, params_.label_smoothing()).backward();
+      for (size_t i = 0; i < weights.size(); ++i) squared_sums[i] += weights[i].grad().square();
+      ++batches;
     }
+    for (at::Tensor& parameter : adapters->parameters()) parameter.mutable_grad() = at::Tensor();
+    model->train(was_training);
     std::vector<at::Tensor> flat;
-    for (const at::Tensor& sum : squared_sums) flat.push_back(sum.flatten() / batch_count);
+    for (const at::Tensor& sum : squared_sums) flat.push_back(sum.flatten() / batches);
     return at::cat(flat).to(at::kCPU, at::kFloat);
   }
 
@@ -170,12 +242,14 @@ class FisherEmbedding : public TaskEmbeddingMethod {
 
 absl::StatusOr<std::shared_ptr<TaskEmbeddingMethod>> MakeFisherEmbedding(
     const TaskEmbeddingContext& context, const FisherEmbeddingParams& params) {
-  if (params.adapter_dim() < 1 || params.steps() < 0 || params.train_batch_size() < 1 ||
-      params.fisher_batch_size() < 1 || !(params.learning_rate() > 0)) {
+  if (params.adapter_dim() < 1 || params.fisher_batch_size() < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "FisherEmbeddingParams need adapter_dim >= 1, steps >= 0, batch sizes >= 1 and "
-        "learning_rate > 0; got ", params.ShortDebugString()));
+        "FisherEmbeddingParams need adapter_dim >= 1 and fisher_batch_size >= 1; got adapter_dim ",
+        params.adapter_dim(), ", fisher_batch_size ", params.fisher_batch_size()));
   }
+  const absl::Status valid =
+      ValidateTaskTrainingOptions(TaskTrainingOptionsFrom(params), "FisherEmbeddingParams");
+  if (!valid.ok()) return valid;
   if (context.dim < 0) {
     return absl::InvalidArgumentError(absl::StrCat("fisher: dim must be >= 0, got ", context.dim));
   }

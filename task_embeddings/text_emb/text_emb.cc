@@ -1,8 +1,9 @@
-// Task-embedding method "text_emb": mean-pooled encoder states of each task's training inputs.
+// Task-embedding method "text_emb": pooled hidden states of the model run on each task's
+// training inputs (see text_emb.proto for the two poolings).
+#include <ATen/ATen.h>
+
 #include <memory>
 #include <vector>
-
-#include <ATen/ATen.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -12,21 +13,45 @@
 namespace taskmoe {
 namespace {
 
+// Per example [B, d_model]: the decoder's last hidden states, run on the input shifted right
+// behind the decoder start token (Hugging Face's shift_tokens_right), averaged over all positions.
+at::Tensor DecoderStatesOfShiftedInput(BartForConditionalGeneration& model, int64_t decoder_start,
+                                       const BatchTensors& batch, const RouteWeights* routes) {
+  const at::Tensor& ids = batch.input_ids;
+  const at::Tensor shifted = at::cat(
+      {at::full({ids.size(0), 1}, decoder_start, ids.options()), ids.slice(1, 0, ids.size(1) - 1)},
+      1);
+  const at::Tensor encoded = model->Encode(ids, batch.attention_mask, routes);
+  return model->model->decoder->Forward(shifted, encoded, batch.attention_mask, routes, nullptr)
+      .mean(1);
+}
+
 class TextEmbedding : public TaskEmbeddingMethod {
  public:
   TextEmbedding(const TaskEmbeddingContext& context, const TextEmbeddingParams& params)
       : TaskEmbeddingMethod(context), params_(params) {}
 
   absl::StatusOr<at::Tensor> Compute(const TaskEmbeddingInput& input) override {
-    const int64_t d_model = input.model->model->config().d_model;
+    BartForConditionalGeneration& model = input.model->model;
+    const int64_t d_model = model->config().d_model;
     if (context().dim != 0 && context().dim != d_model) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task-embedding method 'text_emb' gives d_model = ", d_model, " values per task, but dim ",
-          context().dim, " was requested; reduce with PCA (pca_dim) instead"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("task-embedding method 'text_emb' gives d_model = ", d_model,
+                       " values per task, but dim ", context().dim,
+                       " was requested; reduce with PCA (pca_dim) instead"));
     }
+    const int64_t decoder_start = input.decoder_start_token_id;
+    const PooledRows decoder_pooling = [&model, decoder_start](const BatchTensors& batch,
+                                                               const RouteWeights* routes) {
+      return DecoderStatesOfShiftedInput(model, decoder_start, batch, routes);
+    };
     std::vector<at::Tensor> rows;
     for (int32_t task = 0; task < static_cast<int32_t>(input.data->tasks.size()); ++task) {
-      rows.push_back(MeanPooledEncoderStates(input, TaskSubset(*input.data, task), params_.batch_size()));
+      const TokenizedDataset task_data = TaskSubset(*input.data, task);
+      rows.push_back(
+          params_.pooling() == TextEmbeddingParams::ENCODER_MEAN
+              ? MeanPooledEncoderStates(input, task_data, params_.batch_size())
+              : MeanOfPooledRows(input, task_data, params_.batch_size(), decoder_pooling));
       if (input.on_task_done) input.on_task_done(task + 1);
     }
     return at::stack(rows);
