@@ -7,7 +7,7 @@ PACKAGES=(
   g++ libtorch-dev libopenblas0-openmp
   libabsl-dev libprotobuf-dev protobuf-compiler libgoogle-glog-dev libgflags-dev
   libeigen3-dev libgtest-dev libgmock-dev libgloo-dev
-  nlohmann-json3-dev libutf8proc-dev libcairo2-dev
+  nlohmann-json3-dev libutf8proc-dev libcairo2-dev libgif-dev
 )
 
 missing=()

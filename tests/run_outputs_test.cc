@@ -38,7 +38,7 @@ TEST(RouteTableTest, FromTensorKeepsShapeAndRowMajorOrder) {
   EXPECT_FALSE(RouteTableFromTensor(at::Tensor()).ok());
 }
 
-TEST(RouteCategoriesTest, OneGroupPerCategoryInFileOrderWithSubCategoriesJoined) {
+TEST(RouteCategoriesTest, OneGroupPerCategoryWithItsSubCategoriesInFileOrder) {
   Ontology ontology;
   ontology.categories = {
       {"qa", {{"multiple-choice qa", {"race-high", "swag"}}, {"closed-book qa", {"jeopardy"}}}},
@@ -46,9 +46,17 @@ TEST(RouteCategoriesTest, OneGroupPerCategoryInFileOrderWithSubCategoriesJoined)
   const std::vector<RouteCategory> categories = RouteCategoriesOf(ontology);
   ASSERT_EQ(categories.size(), 2u);
   EXPECT_EQ(categories[0].name, "qa");
-  EXPECT_EQ(categories[0].tasks, (std::vector<std::string>{"race-high", "swag", "jeopardy"}));
+  EXPECT_TRUE(categories[0].tasks.empty());
+  ASSERT_EQ(categories[0].subcategories.size(), 2u);
+  EXPECT_EQ(categories[0].subcategories[0].name, "multiple-choice qa");
+  EXPECT_EQ(categories[0].subcategories[0].tasks,
+            (std::vector<std::string>{"race-high", "swag"}));
+  EXPECT_EQ(categories[0].subcategories[1].name, "closed-book qa");
+  EXPECT_EQ(categories[0].subcategories[1].tasks, (std::vector<std::string>{"jeopardy"}));
   EXPECT_EQ(categories[1].name, "classification");
-  EXPECT_EQ(categories[1].tasks, (std::vector<std::string>{"anli"}));
+  ASSERT_EQ(categories[1].subcategories.size(), 1u);
+  EXPECT_EQ(categories[1].subcategories[0].name, "nli");
+  EXPECT_EQ(categories[1].subcategories[0].tasks, (std::vector<std::string>{"anli"}));
 }
 
 TEST(RunOutputsTest, RouteFilesHoldTheRoutesTheirTasksAndAMap) {

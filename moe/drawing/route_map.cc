@@ -4,261 +4,99 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
+#include "moe/drawing/cairo_canvas.h"
+#include "moe/drawing/route_map_layout.h"
 
 namespace taskmoe {
 namespace {
 
-constexpr int kMargin = 8;
-constexpr int kPad = 6;
-constexpr double kLabelFontSize = 11;
-constexpr double kTitleFontSize = 13;
-constexpr int kLabelLineHeight = 16;
-constexpr int kTitleLineHeight = 20;
-constexpr int kLegendBarWidth = 14;
-constexpr int kLegendMinHeight = 60;
-constexpr int kLegendMaxHeight = 240;
-constexpr char kFontFamily[] = "DejaVu Sans";
-constexpr char kCaption[] = "columns: the experts of each layer; colour: route weight";
+using drawing_internal::ComputeLayout;
+using drawing_internal::ContextPtr;
+using drawing_internal::DrawText;
+using drawing_internal::FillRect;
+using drawing_internal::FormatScaleValue;
+using drawing_internal::Geometry;
+using drawing_internal::kCaption;
+using drawing_internal::kLabelFontSize;
+using drawing_internal::kLegendBarWidth;
+using drawing_internal::kMargin;
+using drawing_internal::kPad;
+using drawing_internal::kSubLabelFontSize;
+using drawing_internal::kTextColor;
+using drawing_internal::kTitleFontSize;
+using drawing_internal::LayerLabelsOrIndices;
+using drawing_internal::SetColor;
+using drawing_internal::SetFont;
+using drawing_internal::SurfacePtr;
+
+const Rgb kBackgroundColor = {255, 255, 255};
 const Rgb kMissingColor = {128, 128, 128};  // NaN weights
 const Rgb kSeparatorColor = {60, 60, 60};
-const Rgb kBandColors[2] = {{232, 238, 248}, {248, 242, 228}};
+const Rgb kSubSeparatorColor = {185, 185, 185};
+// Categories alternate between two colour families: the category band's colour, then the two
+// shades its sub-category bands alternate between.
+const Rgb kBandColors[2][3] = {{{232, 238, 248}, {212, 224, 243}, {194, 211, 237}},
+                               {{248, 242, 228}, {240, 229, 203}, {231, 216, 180}}};
 
-struct CairoSurfaceDeleter {
-  void operator()(cairo_surface_t* surface) const { cairo_surface_destroy(surface); }
-};
-struct CairoDeleter {
-  void operator()(cairo_t* cr) const { cairo_destroy(cr); }
-};
-using SurfacePtr = std::unique_ptr<cairo_surface_t, CairoSurfaceDeleter>;
-using ContextPtr = std::unique_ptr<cairo_t, CairoDeleter>;
-
-void SetFont(cairo_t* cr, double size, bool bold) {
-  cairo_select_font_face(cr, kFontFamily, CAIRO_FONT_SLANT_NORMAL,
-                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, size);
+// Whether display row `row` starts a category.
+bool StartsGroup(const RouteMapLayout& layout, int row) {
+  return std::any_of(layout.groups.begin(), layout.groups.end(),
+                     [row](const RouteMapLayout::Group& group) { return group.first_row == row; });
 }
 
-double TextWidth(cairo_t* cr, const std::string& text) {
-  cairo_text_extents_t extents;
-  cairo_text_extents(cr, text.c_str(), &extents);
-  return extents.x_advance;
+// Top and height of the display rows [first_row, first_row + rows).
+std::pair<int, int> RowSpan(const RouteMapLayout& layout, const RouteMapLayout::Group& group) {
+  const int top = layout.CellY(group.first_row);
+  return {top, layout.CellY(group.first_row + group.rows - 1) + layout.cell_height - top};
 }
 
-void SetColor(cairo_t* cr, const Rgb& color) {
-  cairo_set_source_rgb(cr, color.r / 255.0, color.g / 255.0, color.b / 255.0);
-}
-
-void FillRect(cairo_t* cr, double x, double y, double width, double height, const Rgb& color) {
-  SetColor(cr, color);
-  cairo_rectangle(cr, x, y, width, height);
-  cairo_fill(cr);
-}
-
-// Draws `text` with its baseline at y, starting at x (align 0), centred on x (0.5) or
-// ending at x (1).
-void DrawText(cairo_t* cr, const std::string& text, double x, double y, double align) {
-  SetColor(cr, {0, 0, 0});
-  cairo_move_to(cr, x - align * TextWidth(cr, text), y);
-  cairo_show_text(cr, text.c_str());
-}
-
-std::string FormatScaleValue(double value) { return absl::StrFormat("%.3g", value); }
-
-std::vector<std::string> LabelsOrIndices(const std::vector<std::string>& labels, int64_t count) {
-  if (!labels.empty()) return labels;
-  std::vector<std::string> indices;
-  for (int64_t i = 0; i < count; ++i) indices.push_back(absl::StrCat(i));
-  return indices;
-}
-
-absl::Status ValidateInputs(const RouteTable& routes, const std::vector<std::string>& task_names,
-                            const std::vector<std::string>& layer_labels,
-                            const RouteMapOptions& options) {
-  if (routes.tasks <= 0 || routes.layers <= 0 || routes.experts <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("routes have shape [", routes.tasks, ", ", routes.layers, ", ",
-                     routes.experts, "]; expected [tasks, layers, experts], all positive"));
-  }
-  const int64_t expected = routes.tasks * routes.layers * routes.experts;
-  if (static_cast<int64_t>(routes.values.size()) != expected) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "routes hold ", routes.values.size(), " values; shape [", routes.tasks, ", ",
-        routes.layers, ", ", routes.experts, "] needs ", expected));
-  }
-  if (static_cast<int64_t>(task_names.size()) != routes.tasks) {
-    return absl::InvalidArgumentError(absl::StrCat("routes have ", routes.tasks,
-                                                   " task rows but ", task_names.size(),
-                                                   " task names were given"));
-  }
-  if (!layer_labels.empty() && static_cast<int64_t>(layer_labels.size()) != routes.layers) {
-    return absl::InvalidArgumentError(absl::StrCat("routes have ", routes.layers,
-                                                   " layers but ", layer_labels.size(),
-                                                   " layer labels were given"));
-  }
-  if (!(options.value_max > options.value_min)) {
-    return absl::InvalidArgumentError(absl::StrCat("colour scale [", options.value_min, ", ",
-                                                   options.value_max, "] is empty"));
-  }
-  if (options.cell_width <= 0 || options.cell_height <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("cell size ", options.cell_width, "x",
-                                                   options.cell_height, " must be positive"));
-  }
-  return absl::OkStatus();
-}
-
-// Rows grouped by category: each table task once, in its first listed category.
-void GroupRows(const std::vector<std::string>& task_names,
-               const std::vector<RouteCategory>& categories, RouteMapLayout& layout) {
-  std::map<std::string, int64_t> row_of_name;
-  for (int64_t i = static_cast<int64_t>(task_names.size()) - 1; i >= 0; --i) {
-    row_of_name[task_names[i]] = i;  // the first row wins for duplicate names
-  }
-  std::vector<bool> placed(task_names.size(), false);
-  auto add_group = [&](const std::string& name, const std::vector<int64_t>& rows) {
-    if (rows.empty()) return;
-    layout.groups.push_back({name, static_cast<int>(layout.row_task.size()),
-                             static_cast<int>(rows.size())});
-    layout.row_task.insert(layout.row_task.end(), rows.begin(), rows.end());
-  };
-  for (const RouteCategory& category : categories) {
-    std::vector<int64_t> rows;
-    for (const std::string& task : category.tasks) {
-      auto it = row_of_name.find(task);
-      if (it == row_of_name.end() || placed[it->second]) continue;
-      placed[it->second] = true;
-      rows.push_back(it->second);
-    }
-    add_group(category.name, rows);
-  }
-  std::vector<int64_t> unlisted;
-  for (int64_t i = 0; i < static_cast<int64_t>(task_names.size()); ++i) {
-    if (!placed[i]) unlisted.push_back(i);
-  }
-  add_group(kUnlistedCategory, unlisted);
-}
-
-// The pieces of the layout that only drawing needs.
-struct Geometry {
-  int band_left = 0;
-  int task_label_right = 0;
-  int layer_label_baseline = 0;
-  int title_baseline = 0;
-  int grid_width = 0;
-  int grid_height = 0;
-  int legend_left = 0;
-  int legend_top = 0;
-  int legend_height = 0;
-  int caption_baseline = 0;
-};
-
-absl::StatusOr<RouteMapLayout> ComputeLayout(const RouteTable& routes,
-                                             const std::vector<std::string>& task_names,
-                                             const std::vector<RouteCategory>& categories,
-                                             const std::vector<std::string>& layer_labels,
-                                             const RouteMapOptions& options,
-                                             Geometry& geometry) {
-  TASKMOE_RETURN_IF_ERROR(ValidateInputs(routes, task_names, layer_labels, options));
-  RouteMapLayout layout;
-  layout.layers = routes.layers;
-  layout.experts = routes.experts;
-  layout.cell_width = options.cell_width;
-  layout.cell_height = options.cell_height;
-  layout.layer_gap = 2;
-  layout.group_gap = 2;
-  GroupRows(task_names, categories, layout);
-
-  // Text is measured on a scratch surface with the fonts used for drawing.
-  SurfacePtr scratch(cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1));
-  ContextPtr cr(cairo_create(scratch.get()));
-  SetFont(cr.get(), kLabelFontSize, /*bold=*/true);
-  double category_width = 0;
-  for (const RouteMapLayout::Group& group : layout.groups) {
-    category_width = std::max(category_width, TextWidth(cr.get(), group.name));
-  }
-  SetFont(cr.get(), kLabelFontSize, /*bold=*/false);
-  double task_width = 0;
-  for (const std::string& name : task_names) {
-    task_width = std::max(task_width, TextWidth(cr.get(), name));
-  }
-  const double value_label_width =
-      std::max({TextWidth(cr.get(), FormatScaleValue(options.value_min)),
-                TextWidth(cr.get(), FormatScaleValue(options.value_max)),
-                TextWidth(cr.get(), FormatScaleValue(
-                                        (options.value_min + options.value_max) / 2))});
-  const double caption_width = TextWidth(cr.get(), kCaption);
-  SetFont(cr.get(), kTitleFontSize, /*bold=*/true);
-  const double title_width = options.title.empty() ? 0 : TextWidth(cr.get(), options.title);
-
-  geometry.band_left = kMargin;
-  geometry.task_label_right =
-      kMargin + static_cast<int>(std::ceil(category_width)) + 2 * kPad +
-      static_cast<int>(std::ceil(task_width));
-  layout.grid_left = geometry.task_label_right + kPad;
-  int top = kMargin;
-  if (!options.title.empty()) {
-    geometry.title_baseline = top + kTitleLineHeight - 6;
-    top += kTitleLineHeight;
-  }
-  geometry.layer_label_baseline = top + kLabelLineHeight - 4;
-  layout.grid_top = top + kLabelLineHeight + 2;
-
-  geometry.grid_width = static_cast<int>(routes.layers * routes.experts * options.cell_width +
-                                         (routes.layers - 1) * layout.layer_gap);
-  geometry.grid_height =
-      static_cast<int>(layout.row_task.size()) * options.cell_height +
-      (static_cast<int>(layout.groups.size()) - 1) * layout.group_gap;
-  geometry.legend_left = layout.grid_left + geometry.grid_width + 2 * kPad;
-  geometry.legend_top = layout.grid_top + kLabelLineHeight / 2;
-  geometry.legend_height =
-      std::clamp(geometry.grid_height - kLabelLineHeight, kLegendMinHeight, kLegendMaxHeight);
-  const int body_bottom = std::max(layout.grid_top + geometry.grid_height,
-                                   geometry.legend_top + geometry.legend_height +
-                                       kLabelLineHeight / 2);
-  geometry.caption_baseline = body_bottom + kLabelLineHeight;
-  layout.height = geometry.caption_baseline + kMargin;
-  const int legend_right = geometry.legend_left + kLegendBarWidth + kPad +
-                           static_cast<int>(std::ceil(value_label_width));
-  layout.width = std::max({legend_right + kMargin,
-                           layout.grid_left + static_cast<int>(std::ceil(caption_width)) + kMargin,
-                           kMargin + static_cast<int>(std::ceil(title_width)) + kMargin});
-  return layout;
-}
-
-void Draw(cairo_t* cr, const RouteTable& routes, const std::vector<std::string>& task_names,
-          const std::vector<std::string>& layer_labels, const RouteMapOptions& options,
-          const RouteMapLayout& layout, const Geometry& geometry) {
-  FillRect(cr, 0, 0, layout.width, layout.height, {255, 255, 255});
-  const int grid_right = layout.grid_left + geometry.grid_width;
-
-  // Category bands with their labels, task names, and the separators between categories.
+// Category bands and labels, sub-category bands and labels inside them, the separators
+// between them, and the task names.
+void DrawBands(cairo_t* cr, const std::vector<std::string>& task_names,
+               const RouteMapLayout& layout, const Geometry& geometry) {
+  size_t sub = 0;
   for (size_t g = 0; g < layout.groups.size(); ++g) {
     const RouteMapLayout::Group& group = layout.groups[g];
-    const int top = layout.CellY(group.first_row);
-    const int height = group.rows * layout.cell_height;
+    const Rgb* colors = kBandColors[g % 2];
+    const auto [top, height] = RowSpan(layout, group);
     FillRect(cr, geometry.band_left, top, layout.grid_left - geometry.band_left, height,
-             kBandColors[g % 2]);
-    if (g > 0) {
-      FillRect(cr, geometry.band_left, top - layout.group_gap, grid_right - geometry.band_left,
-               layout.group_gap, kSeparatorColor);
-    }
+             colors[0]);
     SetFont(cr, kLabelFontSize, /*bold=*/true);
     DrawText(cr, group.name, geometry.band_left + kPad / 2,
              top + height / 2.0 + kLabelFontSize / 2 - 1, 0);
-    SetFont(cr, kLabelFontSize, /*bold=*/false);
-    for (int row = group.first_row; row < group.first_row + group.rows; ++row) {
-      DrawText(cr, task_names[layout.row_task[row]], geometry.task_label_right,
-               layout.CellY(row) + layout.cell_height / 2.0 + kLabelFontSize / 2 - 1.5, 1);
+    SetFont(cr, kSubLabelFontSize, /*bold=*/false);
+    for (int shade = 0; sub < layout.subgroups.size() &&
+                        layout.subgroups[sub].first_row < group.first_row + group.rows;
+         ++sub, ++shade) {
+      const auto [sub_top, sub_height] = RowSpan(layout, layout.subgroups[sub]);
+      FillRect(cr, geometry.subband_left, sub_top, layout.grid_left - geometry.subband_left,
+               sub_height, colors[1 + shade % 2]);
+      DrawText(cr, layout.subgroups[sub].name, geometry.subband_left + kPad / 2,
+               sub_top + sub_height / 2.0 + kSubLabelFontSize / 2 - 1, 0);
     }
   }
+  const int grid_right = layout.grid_left + geometry.grid_width;
+  for (int row = 1; row < static_cast<int>(layout.row_task.size()); ++row) {
+    const int gap = layout.CellY(row) - layout.CellY(row - 1) - layout.cell_height;
+    if (gap <= 0) continue;
+    const bool category = StartsGroup(layout, row);
+    const int left = category ? geometry.band_left : geometry.subband_left;
+    FillRect(cr, left, layout.CellY(row) - gap, grid_right - left, gap,
+             category ? kSeparatorColor : kSubSeparatorColor);
+  }
+  SetFont(cr, kLabelFontSize, /*bold=*/false);
+  for (int row = 0; row < static_cast<int>(layout.row_task.size()); ++row) {
+    DrawText(cr, task_names[layout.row_task[row]], geometry.task_label_right,
+             layout.CellY(row) + layout.cell_height / 2.0 + kLabelFontSize / 2 - 1.5, 1);
+  }
+}
 
-  // The cells.
+void DrawCells(cairo_t* cr, const RouteTable& routes, const RouteMapOptions& options,
+               const RouteMapLayout& layout) {
   const double scale = options.value_max - options.value_min;
   for (int row = 0; row < static_cast<int>(layout.row_task.size()); ++row) {
     const int64_t task = layout.row_task[row];
@@ -273,12 +111,14 @@ void Draw(cairo_t* cr, const RouteTable& routes, const std::vector<std::string>&
       }
     }
   }
+}
 
-  // Layer separators and labels.
-  const std::vector<std::string> labels = LabelsOrIndices(layer_labels, routes.layers);
+void DrawLayerLabels(cairo_t* cr, const std::vector<std::string>& layer_labels,
+                     const RouteMapLayout& layout, const Geometry& geometry) {
+  const std::vector<std::string> labels = LayerLabelsOrIndices(layer_labels, layout.layers);
   SetFont(cr, kLabelFontSize, /*bold=*/false);
-  const int layer_width = static_cast<int>(routes.experts) * layout.cell_width;
-  for (int64_t layer = 0; layer < routes.layers; ++layer) {
+  const int layer_width = static_cast<int>(layout.experts) * layout.cell_width;
+  for (int64_t layer = 0; layer < layout.layers; ++layer) {
     const int left = layout.CellX(layer, 0);
     if (layer > 0) {
       FillRect(cr, left - layout.layer_gap, layout.grid_top, layout.layer_gap,
@@ -286,8 +126,10 @@ void Draw(cairo_t* cr, const RouteTable& routes, const std::vector<std::string>&
     }
     DrawText(cr, labels[layer], left + layer_width / 2.0, geometry.layer_label_baseline, 0.5);
   }
+}
 
-  // Colour scale: the top of the bar is value_max.
+// The colour scale: the top of the bar is value_max.
+void DrawLegend(cairo_t* cr, const RouteMapOptions& options, const Geometry& geometry) {
   for (int y = 0; y < geometry.legend_height; ++y) {
     const double fraction = 1.0 - static_cast<double>(y) / (geometry.legend_height - 1);
     FillRect(cr, geometry.legend_left, geometry.legend_top + y, kLegendBarWidth, 1,
@@ -298,6 +140,7 @@ void Draw(cairo_t* cr, const RouteTable& routes, const std::vector<std::string>&
   cairo_rectangle(cr, geometry.legend_left - 0.5, geometry.legend_top - 0.5, kLegendBarWidth + 1,
                   geometry.legend_height + 1);
   cairo_stroke(cr);
+  SetFont(cr, kLabelFontSize, /*bold=*/false);
   const double label_x = geometry.legend_left + kLegendBarWidth + kPad;
   const double half_font = kLabelFontSize / 2 - 1;
   DrawText(cr, FormatScaleValue(options.value_max), label_x, geometry.legend_top + half_font, 0);
@@ -305,12 +148,47 @@ void Draw(cairo_t* cr, const RouteTable& routes, const std::vector<std::string>&
            geometry.legend_top + geometry.legend_height / 2.0 + half_font, 0);
   DrawText(cr, FormatScaleValue(options.value_min), label_x,
            geometry.legend_top + geometry.legend_height + half_font, 0);
+}
 
+void Draw(cairo_t* cr, const RouteTable& routes, const std::vector<std::string>& task_names,
+          const std::vector<std::string>& layer_labels, const RouteMapOptions& options,
+          const RouteMapLayout& layout, const Geometry& geometry) {
+  FillRect(cr, 0, 0, layout.width, layout.height, kBackgroundColor);
+  DrawBands(cr, task_names, layout, geometry);
+  DrawCells(cr, routes, options, layout);
+  DrawLayerLabels(cr, layer_labels, layout, geometry);
+  DrawLegend(cr, options, geometry);
+  SetFont(cr, kLabelFontSize, /*bold=*/false);
   DrawText(cr, kCaption, layout.grid_left, geometry.caption_baseline, 0);
   if (!options.title.empty()) {
     SetFont(cr, kTitleFontSize, /*bold=*/true);
     DrawText(cr, options.title, kMargin, geometry.title_baseline, 0);
   }
+}
+
+// The route map drawn on an image surface (the one drawing path of the PNG and the pixels).
+absl::StatusOr<SurfacePtr> DrawSurface(const RouteTable& routes,
+                                       const std::vector<std::string>& task_names,
+                                       const std::vector<RouteCategory>& categories,
+                                       const std::vector<std::string>& layer_labels,
+                                       const RouteMapOptions& options) {
+  Geometry geometry;
+  TASKMOE_ASSIGN_OR_RETURN(
+      const RouteMapLayout layout,
+      ComputeLayout(routes, task_names, categories, layer_labels, options, geometry));
+  SurfacePtr surface(
+      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, layout.width, layout.height));
+  if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot create a ", layout.width, "x", layout.height, " route map image: ",
+        cairo_status_to_string(cairo_surface_status(surface.get()))));
+  }
+  {
+    ContextPtr cr(cairo_create(surface.get()));
+    Draw(cr.get(), routes, task_names, layer_labels, options, layout, geometry);
+  }
+  cairo_surface_flush(surface.get());
+  return surface;
 }
 
 }  // namespace
@@ -338,27 +216,38 @@ Rgb RouteColor(double fraction) {
   return {channel(0), channel(1), channel(2)};
 }
 
-int RouteMapLayout::CellX(int64_t layer, int64_t expert) const {
-  return grid_left + static_cast<int>(layer * (experts * cell_width + layer_gap) +
-                                      expert * cell_width);
-}
 
-int RouteMapLayout::CellY(int row) const {
-  int group_index = 0;
-  while (group_index + 1 < static_cast<int>(groups.size()) &&
-         groups[group_index + 1].first_row <= row) {
-    ++group_index;
+
+absl::StatusOr<RouteMapImage> RenderRouteMap(const RouteTable& routes,
+                                             const std::vector<std::string>& task_names,
+                                             const std::vector<RouteCategory>& categories,
+                                             const std::vector<std::string>& layer_labels,
+                                             const RouteMapOptions& options) {
+  TASKMOE_ASSIGN_OR_RETURN(
+      const SurfacePtr surface,
+      DrawSurface(routes, task_names, categories, layer_labels, options));
+  RouteMapImage image;
+  image.width = cairo_image_surface_get_width(surface.get());
+  image.height = cairo_image_surface_get_height(surface.get());
+  image.pixels.reserve(static_cast<size_t>(image.width) * image.height);
+  const int stride = cairo_image_surface_get_stride(surface.get());
+  const unsigned char* data = cairo_image_surface_get_data(surface.get());
+  for (int y = 0; y < image.height; ++y) {
+    // ARGB32 pixels are native-endian words; the map is opaque, so alpha is always 255.
+    const uint32_t* row = reinterpret_cast<const uint32_t*>(data + static_cast<size_t>(y) * stride);
+    for (int x = 0; x < image.width; ++x) {
+      image.pixels.push_back({static_cast<uint8_t>(row[x] >> 16),
+                              static_cast<uint8_t>(row[x] >> 8), static_cast<uint8_t>(row[x])});
+    }
   }
-  return grid_top + row * cell_height + group_index * group_gap;
+  return image;
 }
 
-absl::StatusOr<RouteMapLayout> LayoutRouteMap(const RouteTable& routes,
-                                              const std::vector<std::string>& task_names,
-                                              const std::vector<RouteCategory>& categories,
-                                              const std::vector<std::string>& layer_labels,
-                                              const RouteMapOptions& options) {
-  Geometry geometry;
-  return ComputeLayout(routes, task_names, categories, layer_labels, options, geometry);
+std::vector<Rgb> RouteMapFlatColors() {
+  std::vector<Rgb> colors = {kBackgroundColor, kTextColor, kMissingColor, kSeparatorColor,
+                             kSubSeparatorColor};
+  for (const auto& family : kBandColors) colors.insert(colors.end(), family, family + 3);
+  return colors;
 }
 
 absl::Status WriteRouteMapPng(const RouteTable& routes,
@@ -366,22 +255,9 @@ absl::Status WriteRouteMapPng(const RouteTable& routes,
                               const std::vector<RouteCategory>& categories,
                               const std::vector<std::string>& layer_labels,
                               const std::string& png_path, const RouteMapOptions& options) {
-  Geometry geometry;
   TASKMOE_ASSIGN_OR_RETURN(
-      const RouteMapLayout layout,
-      ComputeLayout(routes, task_names, categories, layer_labels, options, geometry));
-  SurfacePtr surface(
-      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, layout.width, layout.height));
-  if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot create a ", layout.width, "x", layout.height, " route map image: ",
-        cairo_status_to_string(cairo_surface_status(surface.get()))));
-  }
-  {
-    ContextPtr cr(cairo_create(surface.get()));
-    Draw(cr.get(), routes, task_names, layer_labels, options, layout, geometry);
-  }
-  cairo_surface_flush(surface.get());
+      const SurfacePtr surface,
+      DrawSurface(routes, task_names, categories, layer_labels, options));
   std::string png;
   const cairo_status_t status = cairo_surface_write_to_png_stream(
       surface.get(),

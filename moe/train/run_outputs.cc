@@ -32,9 +32,10 @@ absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes) {
 std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology) {
   std::vector<RouteCategory> categories;
   for (const Ontology::Category& category : ontology.categories) {
-    RouteCategory group{category.name, {}};
+    RouteCategory group;
+    group.name = category.name;
     for (const Ontology::SubCategory& sub : category.sub_categories) {
-      group.tasks.insert(group.tasks.end(), sub.tasks.begin(), sub.tasks.end());
+      group.subcategories.push_back({sub.name, sub.tasks});
     }
     categories.push_back(std::move(group));
   }

@@ -31,8 +31,8 @@ std::string LossesCsv(const std::vector<EvalRecord>& history);
 // Copies a [tasks, layers, experts] tensor of any floating dtype and device into a table.
 absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes);
 
-// The heatmap's groups from a CrossFit ontology: one per category, its tasks in sub-category
-// order.
+// The heatmap's groups from a CrossFit ontology: one per category with its sub-categories, in
+// file order.
 std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology);
 
 // routes.npy (`routes` [tasks, layers, experts]), route_tasks.json (`tasks`, one per row) and
