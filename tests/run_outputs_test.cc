@@ -59,27 +59,36 @@ TEST(RouteCategoriesTest, OneGroupPerCategoryWithItsSubCategoriesInFileOrder) {
   EXPECT_EQ(categories[1].subcategories[0].tasks, (std::vector<std::string>{"anli"}));
 }
 
-TEST(RunOutputsTest, RouteFilesHoldTheRoutesTheirTasksAndAMap) {
+TEST(RunOutputsTest, RouteFilesHoldTheThreeViewsTheirTasksAndMaps) {
   const std::string dir = EmptyDir("route_files");
-  const at::Tensor routes = at::softmax(at::randn({2, 3, 2}), -1);
+  RouteViews views;
+  views.soft = at::softmax(at::randn({2, 3, 2}), -1);
+  views.soft_t1 = at::softmax(at::randn({2, 3, 2}), -1);
+  views.argmax = at::one_hot(views.soft.argmax(-1), 2).to(at::kFloat);
   ModelShape shape;
   shape.encoder_layers = 2;
   shape.decoder_layers = 1;
   shape.experts = 2;
-  ASSERT_TRUE(WriteRouteFiles(routes, {"t0", "t1"}, std::nullopt, shape, 7, dir).ok());
-  absl::StatusOr<at::Tensor> saved = ReadNpy(dir + "/" + kRoutesFile);
-  ASSERT_TRUE(saved.ok()) << saved.status();
-  EXPECT_TRUE(at::equal(*saved, routes));
+  ASSERT_TRUE(WriteRouteFiles(views, {"t0", "t1"}, std::nullopt, shape, 7, dir).ok());
+  for (const auto& [file, routes] : std::vector<std::pair<std::string, at::Tensor>>{
+           {kRoutesFile, views.soft}, {kRoutesT1File, views.soft_t1},
+           {kRoutesArgmaxFile, views.argmax}}) {
+    absl::StatusOr<at::Tensor> saved = ReadNpy(dir + "/" + file);
+    ASSERT_TRUE(saved.ok()) << saved.status();
+    EXPECT_TRUE(at::equal(*saved, routes)) << file;
+  }
   absl::StatusOr<std::vector<std::string>> tasks = TaskTable::ReadNames(dir + "/" + kRouteTasksFile);
   ASSERT_TRUE(tasks.ok()) << tasks.status();
   EXPECT_EQ(*tasks, (std::vector<std::string>{"t0", "t1"}));
-  absl::StatusOr<std::string> png = ReadFileBytes(dir + "/" + kRoutesImageFile);
-  ASSERT_TRUE(png.ok()) << png.status();
-  EXPECT_EQ(png->substr(1, 3), "PNG");
+  for (const char* image : {kRoutesImageFile, kRoutesT1ImageFile, kRoutesArgmaxImageFile}) {
+    absl::StatusOr<std::string> png = ReadFileBytes(dir + "/" + image);
+    ASSERT_TRUE(png.ok()) << png.status();
+    EXPECT_EQ(png->substr(1, 3), "PNG") << image;
+  }
   // A route table that does not fit the model's layers is an error, not a wrong picture.
   ModelShape other = shape;
   other.decoder_layers = 2;
-  EXPECT_FALSE(WriteRouteFiles(routes, {"t0", "t1"}, std::nullopt, other, 7, dir).ok());
+  EXPECT_FALSE(WriteRouteFiles(views, {"t0", "t1"}, std::nullopt, other, 7, dir).ok());
 }
 
 TEST(RunOutputsTest, PredictionsAndLosses) {

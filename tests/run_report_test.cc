@@ -37,7 +37,7 @@ TEST(RunReportTest, UndefinedMetricsCountAsZeroPerCategoryAndAreCounted) {
   state.step = 10;
   // Task a1 and a2 routed alike, b1 apart: within-category distance 0, between 1.
   const at::Tensor routes = at::tensor({1.f, 0.f, 1.f, 0.f, 0.f, 1.f}).reshape({3, 1, 2});
-  const RunSummary summary = SummarizeRun(data, state, "/out", scores, routes);
+  const RunSummary summary = SummarizeRun(data, state, "/out", scores, routes, "/out/best/routes.png");
 
   ASSERT_EQ(summary.category_performance.size(), 2u);
   const CategoryPerformance& alpha = summary.category_performance[0];
@@ -55,6 +55,7 @@ TEST(RunReportTest, UndefinedMetricsCountAsZeroPerCategoryAndAreCounted) {
 
   EXPECT_DOUBLE_EQ(summary.within_category_route_distance, 0.0);
   EXPECT_DOUBLE_EQ(summary.between_category_route_distance, 1.0);
+  EXPECT_TRUE(absl::StrContains(summary.text, "route map: /out/best/routes.png")) << summary.text;
 }
 
 }  // namespace

@@ -78,7 +78,7 @@ TEST_F(TaskExportTest, ExportReproducesTheMoeLogitsOfTheTask) {
   const std::string checkpoint = TestTempDir("export_hard_checkpoint");
   MoeBart moe = WriteFixtureCheckpoint(checkpoint, kHardRouting);
   moe.model()->eval();
-  absl::StatusOr<at::Tensor> routes = ReadNpy(checkpoint + "/routes.npy");
+  absl::StatusOr<at::Tensor> routes = ReadNpy(checkpoint + "/" + kRoutesFile);
   ASSERT_TRUE(routes.ok());
   for (const auto& [task, row] : {std::pair{"alpha", 0}, std::pair{"gamma", 2}}) {
     TaskExportOptions options;
@@ -150,7 +150,7 @@ TEST_F(TaskExportTest, UnknownTaskListsTheKnownOnesAndWritesNothing) {
 TEST_F(TaskExportTest, MisshapenRoutesFileIsAnError) {
   const std::string checkpoint = TestTempDir("export_bad_routes_checkpoint");
   WriteFixtureCheckpoint(checkpoint, kHardRouting);
-  ASSERT_TRUE(WriteNpy(checkpoint + "/routes.npy", at::ones({3, 2, 3})).ok());
+  ASSERT_TRUE(WriteNpy(checkpoint + "/" + kRoutesFile, at::ones({3, 2, 3})).ok());
   TaskExportOptions options;
   options.checkpoint_dir = checkpoint;
   options.task = "beta";
@@ -158,7 +158,7 @@ TEST_F(TaskExportTest, MisshapenRoutesFileIsAnError) {
   fs::remove_all(options.output_dir);
   absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
   ASSERT_FALSE(exported.ok());
-  EXPECT_NE(exported.status().message().find("routes.npy: shape [3, 2, 3], expected [tasks, 4, 3]"),
+  EXPECT_NE(exported.status().message().find("route.npy: shape [3, 2, 3], expected [tasks, 4, 3]"),
             std::string::npos)
       << exported.status();
   EXPECT_FALSE(fs::exists(options.output_dir));

@@ -14,16 +14,19 @@
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "moe/base/file_io.h"
+#include "moe/formats/npy.h"
 #include "moe/formats/safetensors.h"
 #include "moe/formats/task_table.h"
 #include "moe/train/checkpoint.h"
 #include "moe/train/experiment_config.h"
 #include "moe/train/model_builder.h"
+#include "moe/train/run_outputs.h"
 #include "tests/tiny_gym.h"
 
 namespace taskmoe {
@@ -123,13 +126,88 @@ TEST(Trainer, ResumedRunEqualsStraightRunBitwise) {
   EXPECT_TRUE(at::equal(ca->routes, cb->routes));
   // Training moved the weights away from initialisation at all.
   EXPECT_TRUE(fs::exists(straight + "/losses.csv"));
-  EXPECT_TRUE(fs::exists(straight + "/best/routes.png"));
-  // The rows of routes.npy are named: the train tasks, sorted.
+  EXPECT_TRUE(fs::exists(straight + "/best/" + kRoutesImageFile));
+  // The rows of the route files are named: the train tasks, sorted.
   absl::StatusOr<std::vector<std::string>> route_tasks =
       TaskTable::ReadNames(straight + "/last/" + kRouteTasksFile);
   ASSERT_TRUE(route_tasks.ok()) << route_tasks.status();
   EXPECT_EQ(static_cast<int64_t>(route_tasks->size()), ca->routes.size(0));
   EXPECT_TRUE(std::is_sorted(route_tasks->begin(), route_tasks->end()));
+}
+
+// Every evaluation keeps the three route views of the train tasks; the run ends with the
+// route-evolution GIF, one frame per evaluation.
+TEST(Trainer, EvaluationsKeepRouteViewsAndTheRunAnimatesThem) {
+  const std::string dir = testing::FreshTempDir("route_views");
+  absl::StatusOr<RunSummary> summary = RunExperiment(TinyConfig(dir));
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  absl::StatusOr<Checkpoint> last = LoadCheckpoint(dir + "/last");
+  ASSERT_TRUE(last.ok()) << last.status();
+  for (int step : {4, 8}) {
+    const std::string eval_dir = absl::StrCat(dir, "/evals/step_", step);
+    absl::StatusOr<at::Tensor> soft = ReadNpy(eval_dir + "/" + kRoutesFile);
+    absl::StatusOr<at::Tensor> soft_t1 = ReadNpy(eval_dir + "/" + kRoutesT1File);
+    absl::StatusOr<at::Tensor> argmax = ReadNpy(eval_dir + "/" + kRoutesArgmaxFile);
+    ASSERT_TRUE(soft.ok() && soft_t1.ok() && argmax.ok()) << eval_dir;
+    EXPECT_TRUE(at::allclose(soft->sum(-1), at::ones({soft->size(0), soft->size(1)})));
+    // The argmax view is the one-hot of the soft views' largest weight (tau does not move it).
+    EXPECT_TRUE(at::equal(*argmax, at::one_hot(soft->argmax(-1), 2).to(at::kFloat)));
+    EXPECT_TRUE(at::equal(soft->argmax(-1), soft_t1->argmax(-1)));
+    EXPECT_TRUE(fs::exists(eval_dir + "/" + kRoutesImageFile));
+  }
+  // The last evaluation's soft view is what the last checkpoint's route.npy holds.
+  absl::StatusOr<at::Tensor> final_soft = ReadNpy(dir + "/evals/step_8/" + kRoutesFile);
+  ASSERT_TRUE(final_soft.ok());
+  EXPECT_TRUE(at::equal(*final_soft, last->routes));
+  absl::StatusOr<std::string> gif = ReadFileBytes(dir + "/" + kRouteGifFile);
+  ASSERT_TRUE(gif.ok()) << gif.status();
+  EXPECT_EQ(gif->substr(0, 6), "GIF89a");
+  // One image descriptor (0x2C after a graphic control extension) per evaluation.
+  int frames = 0;
+  for (size_t i = 0; i + 8 < gif->size(); ++i) {
+    if ((*gif)[i] == '\x21' && (*gif)[i + 1] == '\xF9' && (*gif)[i + 2] == '\x04' &&
+        (*gif)[i + 7] == '\x00' && (*gif)[i + 8] == '\x2C') {
+      ++frames;
+    }
+  }
+  EXPECT_EQ(frames, 2);
+}
+
+// training.total_steps 0 with a checkpoint: the checkpoint predicts as it is, as the trained
+// run's own prediction with it did; nothing is trained or saved, and the routes it used are
+// kept with the predictions.
+TEST(Trainer, ZeroStepsPredictsWithTheCheckpointAsItIs) {
+  // Noise-free evaluation routes, so two runs route alike whatever they drew before.
+  const std::string argmax_routes =
+      "routing.params={[type.googleapis.com/taskmoe.LearnedRoutingParams] "
+      "{ selection { eval_route: ARGMAX } }}";
+  const std::string trained = testing::FreshTempDir("to_predict_from");
+  absl::StatusOr<RunSummary> trained_run =
+      RunExperiment(TinyConfig(trained, {argmax_routes, "evaluation.do_predict=true"}));
+  ASSERT_TRUE(trained_run.ok()) << trained_run.status();
+
+  const std::string dir = testing::FreshTempDir("predict_only");
+  absl::StatusOr<RunSummary> summary = RunExperiment(
+      TinyConfig(dir, {argmax_routes, "training.total_steps=0", "evaluation.do_predict=true",
+                       "model.checkpoint=" + trained + "/best"}));
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->steps, 0);
+  EXPECT_FALSE(fs::exists(dir + "/last"));
+  EXPECT_FALSE(fs::exists(dir + "/best"));
+  EXPECT_TRUE(fs::exists(dir + "/" + kPredictDir + "/" + kRoutesFile));
+  ASSERT_EQ(summary->test_scores.size(), trained_run->test_scores.size());
+  for (size_t i = 0; i < summary->test_scores.size(); ++i) {
+    EXPECT_EQ(summary->test_scores[i].predictions, trained_run->test_scores[i].predictions);
+    EXPECT_THAT(summary->test_scores[i].performance,
+                ::testing::NanSensitiveDoubleEq(trained_run->test_scores[i].performance));
+  }
+
+  // Without trained weights there is nothing to predict with.
+  absl::StatusOr<ExperimentConfig> untrained =
+      LoadExperimentConfig("", {"training.total_steps=0", "evaluation.do_predict=true"});
+  ASSERT_FALSE(untrained.ok());
+  EXPECT_TRUE(absl::StrContains(untrained.status().message(), "training.total_steps"))
+      << untrained.status();
 }
 
 TEST(Trainer, FailedCheckpointWriteKeepsThePreviousOne) {

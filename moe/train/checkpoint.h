@@ -30,9 +30,16 @@ inline constexpr char kModelWeightsFile[] = "model.safetensors";
 inline constexpr char kModelConfigFile[] = "config.json";
 inline constexpr char kExperimentFile[] = "experiment.pbtxt";
 inline constexpr char kRoutingStateFile[] = "routing_state.safetensors";
-inline constexpr char kRoutesFile[] = "routes.npy";
-inline constexpr char kRoutesImageFile[] = "routes.png";
-// The task of each row of routes.npy (the run's train tasks), in id2task.json's format.
+// The route views of the run's train tasks (moe/routing/routing.h RouteViews), named as the
+// original names them: route.npy = softmax(logits / tau now), route_t1.npy = softmax(logits),
+// route_argmax.npy = one-hot argmax; each with its heatmap.
+inline constexpr char kRoutesFile[] = "route.npy";
+inline constexpr char kRoutesImageFile[] = "route.png";
+inline constexpr char kRoutesT1File[] = "route_t1.npy";
+inline constexpr char kRoutesT1ImageFile[] = "route_t1.png";
+inline constexpr char kRoutesArgmaxFile[] = "route_argmax.npy";
+inline constexpr char kRoutesArgmaxImageFile[] = "route_argmax.png";
+// The task of each row of the route files (the run's train tasks), in id2task.json's format.
 inline constexpr char kRouteTasksFile[] = "route_tasks.json";
 inline constexpr char kOptimizerFile[] = "optimizer.pt";
 inline constexpr char kTrainerStateFile[] = "trainer_state.json";

@@ -63,19 +63,32 @@ std::string LossesCsv(const std::vector<EvalRecord>& history) {
   return csv;
 }
 
-absl::Status WriteRouteFiles(const at::Tensor& routes, const std::vector<std::string>& tasks,
+absl::Status WriteRouteFiles(const RouteViews& views, const std::vector<std::string>& tasks,
                              const std::optional<Ontology>& ontology, const ModelShape& shape,
                              int64_t step, const std::string& dir) {
-  TASKMOE_RETURN_IF_ERROR(WriteNpy(dir + "/" + kRoutesFile, routes));
   TASKMOE_RETURN_IF_ERROR(TaskTable::WriteNames(tasks, dir + "/" + kRouteTasksFile));
-  TASKMOE_ASSIGN_OR_RETURN(const RouteTable table, RouteTableFromTensor(routes));
   const std::vector<RouteCategory> categories =
       ontology.has_value() ? RouteCategoriesOf(*ontology) : std::vector<RouteCategory>();
-  RouteMapOptions options;
-  options.title = absl::StrCat("routes at step ", step);
-  return WriteRouteMapPng(table, tasks, categories,
-                          EncoderDecoderLayerLabels(shape.encoder_layers, shape.decoder_layers),
-                          dir + "/" + kRoutesImageFile, options);
+  const std::vector<std::string> layer_labels =
+      EncoderDecoderLayerLabels(shape.encoder_layers, shape.decoder_layers);
+  struct ViewFiles {
+    const at::Tensor& routes;
+    const char* npy;
+    const char* png;
+    const char* title;
+  };
+  for (const ViewFiles& view :
+       {ViewFiles{views.soft, kRoutesFile, kRoutesImageFile, "routes"},
+        ViewFiles{views.soft_t1, kRoutesT1File, kRoutesT1ImageFile, "routes at tau 1"},
+        ViewFiles{views.argmax, kRoutesArgmaxFile, kRoutesArgmaxImageFile, "argmax routes"}}) {
+    TASKMOE_RETURN_IF_ERROR(WriteNpy(dir + "/" + view.npy, view.routes));
+    TASKMOE_ASSIGN_OR_RETURN(const RouteTable table, RouteTableFromTensor(view.routes));
+    RouteMapOptions options;
+    options.title = absl::StrCat(view.title, ", step ", step);
+    TASKMOE_RETURN_IF_ERROR(
+        WriteRouteMapPng(table, tasks, categories, layer_labels, dir + "/" + view.png, options));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WritePredictions(const std::vector<TaskScore>& scores, const std::string& split,

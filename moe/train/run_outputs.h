@@ -15,11 +15,17 @@
 #include "data/crossfit.h"
 #include "moe/drawing/route_map.h"
 #include "moe/model/route_weights.h"
+#include "moe/routing/routing.h"
 #include "moe/train/checkpoint.h"
 #include "moe/train/evaluation.h"
 #include "moe/train/experiment.pb.h"
 
 namespace taskmoe {
+
+// Where a run writes its predictions (and, when it only predicts, the routes it used).
+inline constexpr char kPredictDir[] = "predict";
+// The route maps of a run's evaluations as one animated GIF (moe/train/route_evolution.h).
+inline constexpr char kRouteGifFile[] = "routes.gif";
 
 // Creates config.output_dir, sends the log to <output_dir>/train.log.* and writes the run's
 // config as <output_dir>/experiment.pbtxt.
@@ -35,9 +41,10 @@ absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes);
 // file order.
 std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology);
 
-// routes.npy (`routes` [tasks, layers, experts]), route_tasks.json (`tasks`, one per row) and
-// routes.png (the route map titled with `step`, tasks grouped by `ontology` when given) in `dir`.
-absl::Status WriteRouteFiles(const at::Tensor& routes, const std::vector<std::string>& tasks,
+// The three route views [tasks, layers, experts] in `dir`: route.npy, route_t1.npy and
+// route_argmax.npy with their heatmaps (titled with `step`, tasks grouped by `ontology` when
+// given), and route_tasks.json naming the rows (`tasks`).
+absl::Status WriteRouteFiles(const RouteViews& views, const std::vector<std::string>& tasks,
                              const std::optional<Ontology>& ontology, const ModelShape& shape,
                              int64_t step, const std::string& dir);
 

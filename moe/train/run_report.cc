@@ -124,13 +124,13 @@ std::string ReportText(const RunSummary& summary) {
 
 RunSummary SummarizeRun(const ExperimentData& data, const TrainerState& state,
                         const std::string& output_dir, const std::vector<TaskScore>& dev_scores,
-                        const at::Tensor& routes) {
+                        const at::Tensor& routes, const std::string& route_map_path) {
   RunSummary summary;
   summary.output_dir = output_dir;
   summary.steps = state.step;
   summary.best_dev_performance = state.best_dev_performance;
   summary.best_step = state.best_step;
-  summary.route_map_path = output_dir + "/" + kBestCheckpoint + "/" + kRoutesImageFile;
+  summary.route_map_path = route_map_path;
   summary.category_performance = PerCategory(data, dev_scores);
   summary.majority_baseline = MajorityBaseline(data);
   RouteDistances(data, routes, &summary);

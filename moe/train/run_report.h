@@ -44,10 +44,11 @@ struct RunSummary {
 
 // The report printed at the end of a run: the best dev score, dev performance per ontology
 // category, a trivial baseline (each task's most frequent training output), how alike the
-// routes `routes` [train tasks, layers, E] of tasks of one category are, and the route map.
+// routes `routes` [train tasks, layers, E] of tasks of one category are, and where the route
+// map of those routes is.
 RunSummary SummarizeRun(const ExperimentData& data, const TrainerState& state,
                         const std::string& output_dir, const std::vector<TaskScore>& dev_scores,
-                        const at::Tensor& routes);
+                        const at::Tensor& routes, const std::string& route_map_path);
 
 }  // namespace taskmoe
 

@@ -48,7 +48,9 @@ absl::StatusOr<at::Tensor> RunTaskVectors::Ids(const std::vector<std::string>& t
     auto it = std::find(names.begin(), names.end(), task);
     if (it == names.end()) {
       return absl::NotFoundError(
-          absl::StrCat("task ", task, " has no task vector in the table (", source, ")"));
+          absl::StrCat("task ", task, " has no task vector in the table (", source,
+                       "): supply vectors for it with task_vectors.dir (e.g. from "
+                       "tools/compute_task_embeddings) or task_vectors.method"));
     }
     ids.push_back(it - names.begin());
   }

@@ -28,6 +28,7 @@
 #include "moe/train/run_data.h"
 #include "moe/train/run_options.h"
 #include "moe/train/run_outputs.h"
+#include "moe/train/route_evolution.h"
 #include "moe/train/run_report.h"
 #include "moe/train/task_vectors.h"
 #include "moe/train/train_step.h"
@@ -71,8 +72,10 @@ class Trainer {
   absl::Status SyncAndResume();
 
   RouteWeights RoutesFor(const at::Tensor& table_ids);
-  BatchRoutes DatasetRoutes(const at::Tensor& dataset_to_table);
-  at::Tensor AllTaskRoutes();
+  // Evaluation routes of a dataset's tasks, drawn once for a whole evaluation call.
+  BatchRoutes EvaluationRoutes(const at::Tensor& dataset_to_table);
+  // The route views of the run's train tasks (for the route files and the summary).
+  RouteViews TrainTaskRouteViews();
 
   // One optimiser step (train_step_), with the run's bookkeeping.
   absl::StatusOr<double> Step(int64_t* tokens);
@@ -81,9 +84,14 @@ class Trainer {
   absl::Status LoadCheckpointInto(const std::string& dir, bool with_trainer_state);
   absl::StatusOr<std::vector<TaskScore>> ScoreSplit(const SplitData& split,
                                                     const at::Tensor& dataset_to_table);
-  // Scores dev and test with the best checkpoint and writes the prediction files.
-  absl::Status Predict(std::vector<TaskScore>* dev_scores, std::vector<TaskScore>* test_scores,
-                       at::Tensor* best_routes);
+  // Scores dev and test with the best checkpoint (when `from_best` and one was saved, else the
+  // weights as they are) and writes the prediction files.
+  absl::Status Predict(bool from_best, std::vector<TaskScore>* dev_scores,
+                       std::vector<TaskScore>* test_scores, RouteViews* routes);
+  // <output_dir>/routes.gif: the route map of every evaluation so far, in step order.
+  absl::Status WriteRouteGif() const;
+  // training.total_steps 0: the initial model predicts dev and test; nothing is trained.
+  absl::StatusOr<RunSummary> PredictOnly();
 
   ExperimentConfig config_;
   TrainerOptions options_;
@@ -116,20 +124,23 @@ RouteWeights Trainer::RoutesFor(const at::Tensor& table_ids) {
   return plugin_->Route(input);
 }
 
-BatchRoutes Trainer::DatasetRoutes(const at::Tensor& dataset_to_table) {
-  return [this, dataset_to_table](const at::Tensor& task_ids) {
-    return RoutesFor(dataset_to_table.index_select(0, task_ids));
+BatchRoutes Trainer::EvaluationRoutes(const at::Tensor& dataset_to_table) {
+  // The original draws a (Gumbel-sampled) route once per task per prediction call and uses it
+  // for every example of the task; a sampling plugin does the same here.
+  CHECK(!plugin_->is_training());
+  at::NoGradGuard no_grad;
+  const at::Tensor per_task = PerTaskLayout(RoutesFor(dataset_to_table));
+  const ModelShape shape = model_.shape();
+  return [per_task, shape](const at::Tensor& task_ids) {
+    return RoutesForTasks(per_task, task_ids, shape);
   };
 }
 
-at::Tensor Trainer::AllTaskRoutes() {
-  PreserveCpuRng preserve;
-  torch::NoGradGuard no_grad;
-  const bool training = plugin_->is_training();
-  plugin_->eval();
-  at::Tensor routes = PerTaskLayout(RoutesFor(train_task_table_ids_)).to(at::kCPU);
-  plugin_->train(training);
-  return routes;
+RouteViews Trainer::TrainTaskRouteViews() {
+  const RouteViews all = TaskRouteViews(*plugin_, table_.vectors.detach(), state_.step);
+  const at::Tensor rows = train_task_table_ids_.to(all.soft.device());
+  return {all.soft.index_select(0, rows), all.soft_t1.index_select(0, rows),
+          all.argmax.index_select(0, rows)};
 }
 
 absl::Status Trainer::SetUpTaskVectors() {
@@ -229,7 +240,7 @@ absl::StatusOr<double> Trainer::Step(int64_t* tokens) {
 absl::StatusOr<std::vector<TaskScore>> Trainer::ScoreSplit(const SplitData& split,
                                                            const at::Tensor& dataset_to_table) {
   return ScoreGenerations(model_, split.tokens, split.references, *data_.tokenizer,
-                          data_.metrics, DatasetRoutes(dataset_to_table),
+                          data_.metrics, EvaluationRoutes(dataset_to_table),
                           ToGenerationOptions(config_, model_.config().bos_token_id),
                           config_.evaluation().predict_batch_size(), device_);
 }
@@ -241,7 +252,7 @@ absl::Status Trainer::Evaluate() {
   plugin_->eval();
   const TrainingConfig& t = config_.training();
   absl::StatusOr<LossTotals> dev_loss =
-      DatasetLoss(model_, data_.dev.tokens, DatasetRoutes(dev_to_table_),
+      DatasetLoss(model_, data_.dev.tokens, EvaluationRoutes(dev_to_table_),
                   config_.evaluation().predict_batch_size(), t.label_smoothing(), device_);
   if (!dev_loss.ok()) return dev_loss.status();
   absl::StatusOr<std::vector<TaskScore>> scores = ScoreSplit(data_.dev, dev_to_table_);
@@ -250,8 +261,8 @@ absl::Status Trainer::Evaluate() {
   const std::string eval_dir = absl::StrCat(output_dir_, "/evals/step_", state_.step);
   fs::create_directories(eval_dir);
   TASKMOE_RETURN_IF_ERROR(WriteScoresCsv(*scores, eval_dir + "/dev_results.csv"));
-  TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(AllTaskRoutes(), data_.train_tasks, data_.ontology,
-                                          model_.shape(), state_.step, eval_dir));
+  TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(TrainTaskRouteViews(), data_.train_tasks,
+                                          data_.ontology, model_.shape(), state_.step, eval_dir));
   EvalRecord record;
   record.step = state_.step;
   record.train_loss = window_tokens_ > 0 ? window_loss_ / window_tokens_ : 0.0;
@@ -287,8 +298,8 @@ absl::Status Trainer::SaveCheckpoint(const std::string& name, bool with_trainer_
       const TaskTable table,
       TaskTable::Create(table_.names, table_.vectors.detach().to(at::kCPU)));
   TASKMOE_RETURN_IF_ERROR(WriteCheckpointRouting(staging, *plugin_, table));
-  TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(AllTaskRoutes(), data_.train_tasks, data_.ontology,
-                                          model_.shape(), state_.step, staging));
+  TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(TrainTaskRouteViews(), data_.train_tasks,
+                                          data_.ontology, model_.shape(), state_.step, staging));
   if (with_trainer_state) {
     TASKMOE_RETURN_IF_ERROR(
         WriteCheckpointTrainer(staging, *optimizer_.optimizer, state_, rng_state));
@@ -316,30 +327,61 @@ absl::Status Trainer::LoadCheckpointInto(const std::string& dir, bool with_train
   return absl::OkStatus();
 }
 
-absl::Status Trainer::Predict(std::vector<TaskScore>* dev_scores,
-                             std::vector<TaskScore>* test_scores, at::Tensor* best_routes) {
+absl::Status Trainer::Predict(bool from_best, std::vector<TaskScore>* dev_scores,
+                             std::vector<TaskScore>* test_scores, RouteViews* routes) {
   const std::string best = output_dir_ + "/" + kBestCheckpoint;
-  if (fs::exists(best)) {
+  if (from_best && fs::exists(best)) {
     TASKMOE_RETURN_IF_ERROR(LoadCheckpointInto(best, /*with_trainer_state=*/false));
     LOG(INFO) << "predicting with the best checkpoint (step " << state_.best_step << ")";
   }
   torch::NoGradGuard no_grad;
   model_.model()->eval();
   plugin_->eval();
-  *best_routes = AllTaskRoutes();
+  *routes = TrainTaskRouteViews();
   for (const std::string split : {"dev", "test"}) {
     TASKMOE_ASSIGN_OR_RETURN(const SplitData data,
                              LoadEvaluationSplit(data_, data_.train_tasks, split, 0));
     TASKMOE_ASSIGN_OR_RETURN(const at::Tensor to_table, table_.Ids(data.tokens.tasks, device_));
     TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskScore> scores, ScoreSplit(data, to_table));
-    TASKMOE_RETURN_IF_ERROR(WritePredictions(scores, split, output_dir_ + "/predict"));
+    TASKMOE_RETURN_IF_ERROR(WritePredictions(scores, split, output_dir_ + "/" + kPredictDir));
     LOG(INFO) << absl::StrFormat("%s average performance %.4f", split, MeanPerformance(scores));
     *(split == "dev" ? dev_scores : test_scores) = std::move(scores);
   }
   return absl::OkStatus();
 }
 
+absl::Status Trainer::WriteRouteGif() const {
+  RouteEvolutionOptions options;
+  if (data_.ontology.has_value()) options.categories = RouteCategoriesOf(*data_.ontology);
+  options.layer_labels =
+      EncoderDecoderLayerLabels(model_.shape().encoder_layers, model_.shape().decoder_layers);
+  return WriteRouteEvolutionGif(output_dir_, output_dir_ + "/" + kRouteGifFile, options);
+}
+
+absl::StatusOr<RunSummary> Trainer::PredictOnly() {
+  std::vector<TaskScore> dev_scores;
+  std::vector<TaskScore> test_scores;
+  RouteViews routes;
+  if (is_main()) {
+    TASKMOE_RETURN_IF_ERROR(Predict(/*from_best=*/false, &dev_scores, &test_scores, &routes));
+    TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(routes, data_.train_tasks, data_.ontology,
+                                            model_.shape(), state_.step,
+                                            output_dir_ + "/" + kPredictDir));
+  }
+  TASKMOE_RETURN_IF_ERROR(distributed_->Barrier());
+  RunSummary summary;
+  summary.output_dir = output_dir_;
+  if (!is_main()) return summary;
+  state_.best_dev_performance = MeanPerformance(dev_scores);
+  summary = SummarizeRun(data_, state_, output_dir_, dev_scores, routes.soft,
+                         output_dir_ + "/" + kPredictDir + "/" + kRoutesImageFile);
+  summary.dev_scores = std::move(dev_scores);
+  summary.test_scores = std::move(test_scores);
+  return summary;
+}
+
 absl::StatusOr<RunSummary> Trainer::Run() {
+  if (config_.training().total_steps() == 0) return PredictOnly();
   const TrainingConfig& t = config_.training();
   const EvaluationConfig& e = config_.evaluation();
   const int64_t last_step =
@@ -381,6 +423,7 @@ absl::StatusOr<RunSummary> Trainer::Run() {
   progress.Finish();
   if (is_main()) {
     TASKMOE_RETURN_IF_ERROR(SaveCheckpoint(kLastCheckpoint, /*with_trainer_state=*/true));
+    if (!state_.history.empty()) TASKMOE_RETURN_IF_ERROR(WriteRouteGif());
   }
   TASKMOE_RETURN_IF_ERROR(distributed_->Barrier());
   RunSummary summary;
@@ -392,9 +435,12 @@ absl::StatusOr<RunSummary> Trainer::Run() {
   }
   std::vector<TaskScore> dev_scores;
   std::vector<TaskScore> test_scores;
-  at::Tensor routes = AllTaskRoutes();
-  if (e.do_predict()) TASKMOE_RETURN_IF_ERROR(Predict(&dev_scores, &test_scores, &routes));
-  summary = SummarizeRun(data_, state_, output_dir_, dev_scores, routes);
+  RouteViews routes = TrainTaskRouteViews();
+  if (e.do_predict()) {
+    TASKMOE_RETURN_IF_ERROR(Predict(/*from_best=*/true, &dev_scores, &test_scores, &routes));
+  }
+  summary = SummarizeRun(data_, state_, output_dir_, dev_scores, routes.soft,
+                         output_dir_ + "/" + kBestCheckpoint + "/" + kRoutesImageFile);
   summary.dev_scores = std::move(dev_scores);
   summary.test_scores = std::move(test_scores);
   return summary;

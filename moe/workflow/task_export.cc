@@ -27,7 +27,7 @@ bool Contains(const std::vector<int64_t>& values, int64_t value) {
 }
 
 // The step whose routes a plugin should reproduce: the saved trainer step of a "last"
-// checkpoint, else the end of training (a "best" checkpoint keeps no step; its routes.npy is
+// checkpoint, else the end of training (a "best" checkpoint keeps no step; its route.npy is
 // used whenever it covers the task).
 absl::StatusOr<int64_t> CheckpointStep(const std::string& dir, const ExperimentConfig& experiment) {
   const std::string path = dir + "/" + kTrainerStateFile;
@@ -88,7 +88,7 @@ absl::StatusOr<std::pair<std::string, std::string>> ExportTokenizerFiles(
   return std::make_pair(vocab, merges);
 }
 
-// The task's routes [layers, E]: its row of routes.npy when that file covers every task of the
+// The task's routes [layers, E]: its row of route.npy when that file covers every task of the
 // table, else its routing plugin's routes at the checkpoint's step. Sets result->routes_source.
 absl::StatusOr<at::Tensor> ExportedTaskRoutes(const TaskExportOptions& options,
                                               const Checkpoint& checkpoint, int64_t task_id,
@@ -104,7 +104,7 @@ absl::StatusOr<at::Tensor> ExportedTaskRoutes(const TaskExportOptions& options,
         absl::StrJoin(saved_routes.sizes(), ", "), "], expected [tasks, ",
         shape.encoder_layers + shape.decoder_layers, ", ", shape.experts, "]"));
   }
-  // routes.npy rows are the run's train tasks in sorted order; when they are all of the table's
+  // route.npy rows are the run's train tasks in sorted order; when they are all of the table's
   // tasks, the row of this task is its rank among the sorted names.
   if (saved_routes.size(0) == tasks.size()) {
     std::vector<std::string> sorted = tasks.names();
@@ -119,7 +119,8 @@ absl::StatusOr<at::Tensor> ExportedTaskRoutes(const TaskExportOptions& options,
   torch::NoGradGuard no_grad;
   result->routes_source = absl::StrCat(
       "routing plugin '", checkpoint.experiment.routing().plugin(), "' at step ", step);
-  return TaskRoutes(*checkpoint.plugin, tasks.vectors(), step)[task_id];
+  // The soft view, as route.npy holds it: deterministic even for a sampling router.
+  return TaskRouteViews(*checkpoint.plugin, tasks.vectors(), step).soft[task_id];
 }
 
 // The expert each layer uses (-1 for a vanilla layer), encoder then decoder.

@@ -36,7 +36,7 @@ struct TaskExport {
   std::vector<int64_t> experts;
   // The task's routes had a layer whose weights were not one-hot (exported by argmax).
   bool soft_routes = false;
-  // Where the routes came from: the checkpoint's routes.npy, or its routing plugin.
+  // Where the routes came from: the checkpoint's route.npy, or its routing plugin.
   std::string routes_source;
 };
 
@@ -47,7 +47,7 @@ RouteWeights HardRoutes(const at::Tensor& task_routes, const ModelShape& shape,
                         const std::vector<int64_t>& encoder_vanilla_layers,
                         const std::vector<int64_t>& decoder_vanilla_layers, bool* soft);
 
-// Loads the checkpoint, takes the task's routes (the row of routes.npy when it covers every task
+// Loads the checkpoint, takes the task's routes (the row of route.npy when it covers every task
 // of the table, else the routing plugin's evaluation routes at the checkpoint's step), extracts
 // the dense model and writes the directory atomically. Errors, with nothing written: unknown
 // task (lists the known ones), soft routes without allow_argmax, an existing output without

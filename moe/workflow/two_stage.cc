@@ -125,9 +125,14 @@ absl::StatusOr<BuiltCheckpoint> BuildStageTwoCheckpoint(const BuildCheckpointOpt
   TASKMOE_RETURN_IF_ERROR(WriteCheckpointModel(staging, *moe->model(), dense_config, *experiment));
   // Router, task vectors and their routes are stage one's, byte for byte.
   for (const char* file : {kRoutingStateFile, TaskTable::kNamesFile, TaskTable::kVectorsFile,
-                           kRoutesFile, kRoutesImageFile}) {
+                           kRoutesFile}) {
+    TASKMOE_RETURN_IF_ERROR(CopyFileAtomically(stage_one + "/" + file, staging + "/" + file));
+  }
+  // The other route views and the heatmaps, where stage one has them.
+  for (const char* file : {kRouteTasksFile, kRoutesImageFile, kRoutesT1File, kRoutesT1ImageFile,
+                           kRoutesArgmaxFile, kRoutesArgmaxImageFile}) {
     const std::string from = stage_one + "/" + file;
-    if (std::string(file) == kRoutesImageFile && !fs::exists(from)) continue;
+    if (!fs::exists(from)) continue;
     TASKMOE_RETURN_IF_ERROR(CopyFileAtomically(from, staging + "/" + file));
   }
   TASKMOE_RETURN_IF_ERROR(out->Commit());

@@ -45,8 +45,8 @@ absl::StatusOr<BartForConditionalGeneration> LoadDenseModel(const std::string& d
                                                             std::string* kind);
 
 // Writes the stage-two checkpoint (model.safetensors, config.json of the dense model,
-// experiment.pbtxt, routing_state.safetensors, id2task.json, task_vecs.npy, routes.npy and
-// routes.png of stage one) atomically. Errors, with nothing written: a stage-one checkpoint
+// experiment.pbtxt, and stage one's routing_state.safetensors, id2task.json, task_vecs.npy
+// and route files) atomically. Errors, with nothing written: a stage-one checkpoint
 // without a router, a dense model whose layer counts or vocabulary differ from stage one's, an
 // existing output without overwrite, unreadable inputs.
 absl::StatusOr<BuiltCheckpoint> BuildStageTwoCheckpoint(const BuildCheckpointOptions& options);
