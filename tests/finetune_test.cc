@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "data/crossfit.h"
+#include "data/metrics.h"
 #include "data/results.h"
 #include "glog/logging.h"
 #include "moe/base/file_io.h"
@@ -258,6 +259,61 @@ TEST(FinetuneTest, ExplicitAveragePluginNeedsNoVectorNorTheRouter) {
   // The data reaches the trainer in memory, the model straight from its source.
   EXPECT_FALSE(fs::exists(out + "/" + task + "/data"));
   EXPECT_FALSE(fs::exists(out + "/" + task + "/init/model.safetensors"));
+}
+
+// total_steps 0: the checkpoint predicts each prefix's dev and test files as it is (zero-shot
+// routes from the held-out vectors); the rows' scores are those of its prediction files.
+TEST(FinetuneTest, EvaluationOnlyScoresThePredictionsOfTheUntrainedCheckpoint) {
+  const std::string task = SplitList("test")[0];
+  const std::string out = testing::FreshTempDir("zero_shot");
+  FinetuneOptions options = Options(out, {task}, {"training.total_steps=0"});
+  options.task_vectors_dir = HeldOutVectors();
+  {
+    FinetuneOptions with_grid = options;
+    EXPECT_EQ(FinetuneTasks(with_grid).status().code(), absl::StatusCode::kInvalidArgument)
+        << "a grid means nothing without training";
+  }
+  options.learning_rates.clear();
+  options.batch_sizes.clear();
+  absl::StatusOr<FinetuneReport> report = FinetuneTasks(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->runs_trained, 2);
+  absl::StatusOr<std::vector<std::string>> prefixes = ListPrefixes(GymDir() + "/" + task);
+  ASSERT_TRUE(prefixes.ok());
+  absl::StatusOr<MetricTable> metrics = MetricTable::Load(GymDir() + "/metrics.json");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  absl::StatusOr<Metric> metric = metrics->MetricOf(task);
+  ASSERT_TRUE(metric.ok()) << metric.status();
+  const std::vector<FinetuneResult>& rows = report->results[0];
+  ASSERT_EQ(rows.size(), 4u);
+  for (int p = 0; p < 2; ++p) {
+    EXPECT_EQ(rows[2 * p].lr, 0.0);
+    EXPECT_EQ(rows[2 * p].bsz, 0);
+    EXPECT_EQ(rows[2 * p + 1].prefix, (*prefixes)[p] + "_best");
+    const std::string run_dir =
+        absl::StrCat(out, "/", task, "/runs/", (*prefixes)[p], "/lr_0.0_bsz_0");
+    EXPECT_FALSE(fs::exists(run_dir + "/last")) << "nothing is trained or saved";
+    EXPECT_FALSE(fs::exists(run_dir + "/best"));
+    absl::StatusOr<std::vector<std::string>> predictions =
+        ReadPredictionsFile(run_dir + "/predict/test/" + task + ".txt", /*strip=*/true);
+    ASSERT_TRUE(predictions.ok()) << predictions.status();
+    absl::StatusOr<std::vector<Example>> test =
+        ReadTsv(absl::StrCat(GymDir(), "/", task, "/", (*prefixes)[p], "_test.tsv"));
+    ASSERT_TRUE(test.ok()) << test.status();
+    std::vector<std::vector<std::string>> references;
+    for (const Example& example : *test) references.push_back(example.outputs);
+    absl::StatusOr<double> score = Evaluate(*predictions, references, *metric);
+    ASSERT_TRUE(score.ok()) << score.status();
+    EXPECT_DOUBLE_EQ(rows[2 * p].test_performance, *score);
+  }
+  // Scores of the unchanged checkpoint do not depend on the (unused) learning rate.
+  const std::string again_out = testing::FreshTempDir("zero_shot_again");
+  FinetuneOptions again = options;
+  again.output_dir = again_out;
+  again.base.mutable_optimizer()->set_lr(0.5);
+  absl::StatusOr<FinetuneReport> repeated = FinetuneTasks(again);
+  ASSERT_TRUE(repeated.ok()) << repeated.status();
+  EXPECT_EQ(repeated->results[0][1].test_performance, rows[1].test_performance);
 }
 
 TEST(FinetuneTest, BadInputIsAClearErrorBeforeAnyTraining) {

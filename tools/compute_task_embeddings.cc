@@ -19,13 +19,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "data/crossfit.h"
-#include "data/tokenizer.h"
 #include "glog/logging.h"
 #include "google/protobuf/text_format.h"
 #include "moe/base/progress.h"
 #include "moe/base/status_macros.h"
 #include "moe/embedding/task_embedding.h"
-#include "moe/train/model_builder.h"
+#include "moe/workflow/task_vector_table.h"
 #include "tools/model_flags.h"
 #include "tools/tool_main.h"
 
@@ -60,17 +59,6 @@ absl::StatusOr<std::string> ModelDir() {
   }
   return checkpoint.empty() ? ModelFlag("model_dir", model_dir, /*required=*/false)
                             : ModelFlag("checkpoint", checkpoint, /*required=*/false);
-}
-
-// A TaskMoE checkpoint runs with average routes; a Hugging Face directory as the dense model.
-absl::StatusOr<TaskEmbeddingModel> LoadModel(const std::string& dir) {
-  return IsTaskMoeCheckpoint(dir) ? LoadCheckpointEmbeddingModel(dir) : LoadDenseEmbeddingModel(dir);
-}
-
-std::string TokenizerDir(const std::string& model_dir) {
-  if (!absl::GetFlag(FLAGS_tokenizer_dir).empty()) return absl::GetFlag(FLAGS_tokenizer_dir);
-  if (!model_dir.empty() && !IsTaskMoeCheckpoint(model_dir)) return model_dir;
-  return absl::StrCat(absl::GetFlag(FLAGS_data_dir), "/tokenizer");
 }
 
 absl::StatusOr<TaskEmbeddingRequest> RequestFromFlags() {
@@ -109,40 +97,20 @@ absl::Status Run() {
   TASKMOE_ASSIGN_OR_RETURN(const std::string model_dir, ModelDir());
   TASKMOE_ASSIGN_OR_RETURN(const TaskEmbeddingRequest request, RequestFromFlags());
   TASKMOE_ASSIGN_OR_RETURN(const std::vector<std::string> tasks, TasksFromFlags(data_dir));
-  const std::string tokenizer_dir = TokenizerDir(model_dir);
-  TASKMOE_ASSIGN_OR_RETURN(const BartTokenizer tokenizer,
-                           BartTokenizer::LoadFromDirectory(tokenizer_dir));
-  TokenizeOptions tokenize_options;
-  tokenize_options.max_input_length = absl::GetFlag(FLAGS_max_input_length);
-  tokenize_options.max_output_length = absl::GetFlag(FLAGS_max_output_length);
-  TASKMOE_ASSIGN_OR_RETURN(
-      const TokenizedDataset data,
-      ReadTaskEmbeddingData(data_dir, tasks, tokenizer, tokenize_options));
-  LOG(INFO) << "embedding " << tasks.size() << " tasks (" << data.examples.size()
-            << " training examples) with method '" << request.method << "'";
-
-  TaskEmbeddingModel model;
-  TaskEmbeddingInput input;
-  input.data = &data;
-  input.pad_id = tokenizer.pad_id();
-  input.device = device;
-  if (!model_dir.empty()) {
-    TASKMOE_ASSIGN_OR_RETURN(model, LoadModel(model_dir));
-    if (tokenizer.vocab_size() > model.model->config().vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the tokenizer of ", tokenizer_dir, " has ", tokenizer.vocab_size(),
-          " tokens, more than the model's vocab_size ", model.model->config().vocab_size));
-    }
-    model.model->to(device);
-    input.model = &model;
-    input.decoder_start_token_id = model.model->config().decoder_start_token_id;
-  }
-
+  TaskVectorJob job;
+  job.request = request;
+  job.model_dir = model_dir;
+  job.tokenizer_dir = absl::GetFlag(FLAGS_tokenizer_dir);
+  job.data_dir = data_dir;
+  job.tasks = tasks;
+  job.tokenize.max_input_length = absl::GetFlag(FLAGS_max_input_length);
+  job.tokenize.max_output_length = absl::GetFlag(FLAGS_max_output_length);
+  job.device = device;
   ProgressOptions progress_options;
   progress_options.total_steps = static_cast<int64_t>(tasks.size());
   ProgressReporter progress(progress_options);
-  input.on_task_done = [&progress](int64_t tasks_done) { progress.Update(tasks_done, 0, 0, 0); };
-  absl::StatusOr<TaskTable> table = ComputeTaskEmbeddings(request, input);
+  job.on_task_done = [&progress](int64_t tasks_done) { progress.Update(tasks_done, 0, 0, 0); };
+  absl::StatusOr<TaskTable> table = ComputeTaskVectorTable(job);
   progress.Finish();
   if (!table.ok()) return table.status();
 

@@ -126,13 +126,33 @@ absl::Status PrepareCheckpointInit(const FinetuneOptions& options, const Checkpo
         "tools/compute_task_embeddings), or name a routing plugin such as average"));
   }
   const int64_t step = inherited->experiment.training().total_steps();
-  const at::Tensor routes = TaskRoutes(*inherited->plugin, task_vector, step);
+  at::Tensor routes;
+  {
+    // A sampling router draws the task's route from the run's seed: reruns route alike.
+    PreserveCpuRng preserve;
+    at::manual_seed(options.base.training().seed());
+    routes = TaskRoutes(*inherited->plugin, task_vector, step);
+  }
   const std::string routes_path = init_dir + "/" + kTaskRoutesFile;
   TASKMOE_RETURN_IF_ERROR(WriteNpy(routes_path, routes.to(at::kFloat).contiguous()));
   RoutingConfig* routing = setup->base.mutable_routing();
   routing->Clear();
   routing->set_fixed_routes_npy(routes_path);
   return absl::OkStatus();
+}
+
+bool EvaluationOnly(const FinetuneOptions& options) {
+  return options.base.training().total_steps() == 0;
+}
+
+// The (learning rate, batch size) points of each prefix; evaluation only has one, (0, 0).
+std::vector<std::pair<double, int>> GridPoints(const FinetuneOptions& options) {
+  if (EvaluationOnly(options)) return {{0.0, 0}};
+  std::vector<std::pair<double, int>> points;
+  for (double lr : options.learning_rates) {
+    for (int bsz : options.batch_sizes) points.emplace_back(lr, bsz);
+  }
+  return points;
 }
 
 absl::Status ValidateOptions(const FinetuneOptions& options) {
@@ -142,7 +162,13 @@ absl::Status ValidateOptions(const FinetuneOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("finetune: a task is listed twice in ", absl::StrJoin(options.tasks, ",")));
   }
-  if (options.learning_rates.empty() || options.batch_sizes.empty()) {
+  if (EvaluationOnly(options)) {
+    if (!options.learning_rates.empty() || !options.batch_sizes.empty()) {
+      return absl::InvalidArgumentError(
+          "finetune: training.total_steps is 0 (evaluation only): give no learning rates or "
+          "batch sizes");
+    }
+  } else if (options.learning_rates.empty() || options.batch_sizes.empty()) {
     return absl::InvalidArgumentError(
         "finetune: the grid needs at least one learning rate and one batch size");
   }
@@ -217,8 +243,10 @@ absl::StatusOr<FinetuneResult> RunGridPoint(const TaskSetup& setup, const Experi
   fs::remove_all(run_dir, error);
   ExperimentConfig config = setup.base;
   config.set_output_dir(run_dir);
-  config.mutable_optimizer()->set_lr(static_cast<float>(lr));
-  config.mutable_training()->set_train_batch_size(bsz);
+  if (config.training().total_steps() > 0) {
+    config.mutable_optimizer()->set_lr(static_cast<float>(lr));
+    config.mutable_training()->set_train_batch_size(bsz);
+  }
   config.mutable_evaluation()->set_do_predict(true);
   TASKMOE_RETURN_IF_ERROR(ValidateExperimentConfig(config));
   RunInputs inputs;
@@ -255,7 +283,7 @@ absl::Status FinetuneTask(const FinetuneOptions& options, const TaskSetup& setup
     }
     return static_cast<const FinetuneResult*>(nullptr);
   };
-  const int grid = static_cast<int>(options.learning_rates.size() * options.batch_sizes.size());
+  const std::vector<std::pair<double, int>> grid = GridPoints(options);
   for (size_t p = 0; p < setup.prefixes.size(); ++p) {
     const std::string& prefix = setup.prefixes[p];
     const std::string best_name = prefix + kBestRowSuffix;
@@ -270,36 +298,33 @@ absl::Status FinetuneTask(const FinetuneOptions& options, const TaskSetup& setup
     // The original's selection: the first grid point with the highest dev performance.
     double best_dev = -1.0;
     std::optional<FinetuneResult> best;
-    int point = 0;
-    for (double lr : options.learning_rates) {
-      for (int bsz : options.batch_sizes) {
-        ++point;
-        FinetuneResult result;
-        if (const FinetuneResult* done = find_row(prefix, lr, bsz)) {
-          result = *done;
-          ++report->runs_reused;
-        } else {
-          LOG(INFO) << absl::StrFormat("%s: prefix %d/%d %s, grid point %d/%d: lr %s, bsz %d",
-                                       setup.task, p + 1, setup.prefixes.size(), prefix, point,
-                                       grid, PythonFloatRepr(lr), bsz);
-          const std::string run_dir = absl::StrCat(task_dir, "/runs/", prefix, "/lr_",
-                                                   PythonFloatRepr(lr), "_bsz_", bsz);
-          if (!data.has_value()) {
-            TASKMOE_ASSIGN_OR_RETURN(data, LoadFewShotData(setup.base, setup.task, prefix));
-          }
-          TASKMOE_ASSIGN_OR_RETURN(result, RunGridPoint(setup, *data, prefix, lr, bsz, run_dir,
-                                                        options.keep_checkpoints));
-          ++report->runs_trained;
-          rows->push_back(result);
-          TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(results_path, FinetuneResultsCsv(*rows)));
-          LOG(INFO) << absl::StrFormat("%s lr %s bsz %d: dev %.4f, test %.4f", prefix,
-                                       PythonFloatRepr(lr), bsz, result.dev_performance,
-                                       result.test_performance);
+    for (size_t point = 0; point < grid.size(); ++point) {
+      const auto [lr, bsz] = grid[point];
+      FinetuneResult result;
+      if (const FinetuneResult* done = find_row(prefix, lr, bsz)) {
+        result = *done;
+        ++report->runs_reused;
+      } else {
+        LOG(INFO) << absl::StrFormat("%s: prefix %d/%d %s, grid point %d/%d: lr %s, bsz %d",
+                                     setup.task, p + 1, setup.prefixes.size(), prefix,
+                                     point + 1, grid.size(), PythonFloatRepr(lr), bsz);
+        if (!data.has_value()) {
+          TASKMOE_ASSIGN_OR_RETURN(data, LoadFewShotData(setup.base, setup.task, prefix));
         }
-        if (result.dev_performance > best_dev) {
-          best_dev = result.dev_performance;
-          best = result;
-        }
+        const std::string run_dir = absl::StrCat(task_dir, "/runs/", prefix, "/lr_",
+                                                 PythonFloatRepr(lr), "_bsz_", bsz);
+        TASKMOE_ASSIGN_OR_RETURN(result, RunGridPoint(setup, *data, prefix, lr, bsz, run_dir,
+                                                      options.keep_checkpoints));
+        ++report->runs_trained;
+        rows->push_back(result);
+        TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(results_path, FinetuneResultsCsv(*rows)));
+        LOG(INFO) << absl::StrFormat("%s lr %s bsz %d: dev %.4f, test %.4f", prefix,
+                                     PythonFloatRepr(lr), bsz, result.dev_performance,
+                                     result.test_performance);
+      }
+      if (result.dev_performance > best_dev) {
+        best_dev = result.dev_performance;
+        best = result;
       }
     }
     if (!best.has_value()) {

@@ -39,6 +39,9 @@ struct FinetuneOptions {
   // > 0: only the first max_prefixes prefixes of each task in discovery order (a smaller
   // sweep; the original fine-tunes every prefix).
   int max_prefixes = 0;
+  // The grid. With base.training.total_steps 0 (evaluation only, e.g. zero-shot) nothing is
+  // trained: both stay empty and each prefix has one row, lr 0 and bsz 0, scored with the
+  // initial model and the task's route.
   std::vector<double> learning_rates;
   std::vector<int> batch_sizes;
   // <output_dir>/<task>/result.csv, and per task: init/ (checkpoint sources: the task's
