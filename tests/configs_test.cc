@@ -18,7 +18,7 @@ TEST(Configs, EveryShippedConfigLoads) {
     ASSERT_TRUE(config.ok()) << entry.path() << ": " << config.status();
     if (!config->has_routing()) {
       // Only fine-tuning templates leave routing out: the model's own routes are inherited.
-      EXPECT_EQ(entry.path().parent_path().filename(), "pipeline") << entry.path();
+      EXPECT_EQ(entry.path().stem(), "finetune") << entry.path();
       continue;
     }
     EXPECT_TRUE(RoutingRegistry::Global().Contains(config->routing().plugin()))

@@ -80,7 +80,7 @@ TEST_F(FinetuneToolTest, FinetunesASplitListAndSkipsFinishedPrefixesOnRerun) {
                                         out_dir);
   std::string out;
   ASSERT_EQ(Run(args, &out), 0) << out;
-  EXPECT_TRUE(absl::StrContains(out, "2 runs trained, 0 reused, 0 finished prefixes skipped"))
+  EXPECT_TRUE(absl::StrContains(out, "2 runs done, 0 reused, 0 finished prefixes skipped"))
       << out;
   const std::string csv = ReadAll(out_dir + "/" + task + "/result.csv");
   absl::StatusOr<std::vector<ResultRow>> rows = ParseResultCsv(csv, "result.csv");
@@ -93,7 +93,7 @@ TEST_F(FinetuneToolTest, FinetunesASplitListAndSkipsFinishedPrefixesOnRerun) {
   EXPECT_TRUE(absl::StrContains(out, (*prefixes)[1] + "_best lr 0.001 bsz 4: dev ")) << out;
 
   ASSERT_EQ(Run(args, &out), 0) << out;
-  EXPECT_TRUE(absl::StrContains(out, "0 runs trained, 0 reused, 2 finished prefixes skipped"))
+  EXPECT_TRUE(absl::StrContains(out, "0 runs done, 0 reused, 2 finished prefixes skipped"))
       << out;
   EXPECT_EQ(ReadAll(out_dir + "/" + task + "/result.csv"), csv);
 }

@@ -17,6 +17,7 @@
 #include "moe/drawing/route_map.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
+#include "moe/train/checkpoint.h"
 #include "moe/train/route_evolution.h"
 #include "tests/temporary_files.h"
 
@@ -262,7 +263,7 @@ TEST(RouteMapGifTest, BadInputIsAnErrorAndLeavesAnExistingGifAlone) {
 // A run directory with evaluations at `steps`, each holding routes [4, 2, 3] filled with
 // step / 1000 in `file_name` and the rows' task names.
 std::string MakeRun(const std::string& name, const std::vector<int>& steps,
-                    const std::string& file_name = kEvalRouteFile) {
+                    const std::string& file_name = kRoutesFile) {
   const std::string run = FreshDir(name);
   for (int step : steps) {
     const std::string eval = run + "/evals/step_" + std::to_string(step);
@@ -277,12 +278,12 @@ TEST(RouteEvolutionTest, ReadsEvaluationsInStepOrder) {
   const std::string run = MakeRun("run_order", {1000, 500, 1500});
   fs::create_directories(run + "/evals/not_a_step");
   fs::create_directories(run + "/evals/step_x1");
-  // An older run's name for the file; route.npy wins where both exist.
-  ASSERT_TRUE(WriteNpy(run + "/evals/step_500/routes.npy", at::zeros({4, 2, 3})).ok());
-  const std::string legacy = run + "/evals/step_2000";
-  fs::create_directories(legacy);
-  ASSERT_TRUE(WriteNpy(legacy + "/routes.npy", at::full({4, 2, 3}, 0.75)).ok());
-  ASSERT_TRUE(TaskTable::WriteNames(kTasks, legacy + "/route_tasks.json").ok());
+  // Other route views and files beside route.npy are not frames.
+  ASSERT_TRUE(WriteNpy(run + "/evals/step_500/" + kRoutesT1File, at::zeros({4, 2, 3})).ok());
+  const std::string later = run + "/evals/step_2000";
+  fs::create_directories(later);
+  ASSERT_TRUE(WriteNpy(later + "/" + kRoutesFile, at::full({4, 2, 3}, 0.75)).ok());
+  ASSERT_TRUE(TaskTable::WriteNames(kTasks, later + "/route_tasks.json").ok());
 
   absl::StatusOr<RouteEvolution> evolution = ReadRouteEvolution(run);
   ASSERT_TRUE(evolution.ok()) << evolution.status();
@@ -323,22 +324,22 @@ TEST(RouteEvolutionTest, ErrorsNameTheRunOrFileAndKeepTheOldGif) {
   ASSERT_FALSE(before.empty());
 
   const std::string step_200 = run + "/evals/step_200/";
-  ASSERT_TRUE(WriteFileAtomically(step_200 + kEvalRouteFile, "not an npy file").ok());
+  ASSERT_TRUE(WriteFileAtomically(step_200 + kRoutesFile, "not an npy file").ok());
   status = WriteRouteEvolutionGif(run, gif_path);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(status.message().find(step_200 + kEvalRouteFile), std::string::npos) << status;
+  EXPECT_NE(status.message().find(step_200 + kRoutesFile), std::string::npos) << status;
 
-  ASSERT_TRUE(WriteNpy(step_200 + kEvalRouteFile, at::zeros({4, 6}, at::kFloat)).ok());
+  ASSERT_TRUE(WriteNpy(step_200 + kRoutesFile, at::zeros({4, 6}, at::kFloat)).ok());
   status = ReadRouteEvolution(run).status();
-  EXPECT_NE(status.message().find(step_200 + kEvalRouteFile), std::string::npos) << status;
+  EXPECT_NE(status.message().find(step_200 + kRoutesFile), std::string::npos) << status;
 
-  ASSERT_TRUE(WriteNpy(step_200 + kEvalRouteFile, at::zeros({4, 3, 3}, at::kFloat)).ok());
+  ASSERT_TRUE(WriteNpy(step_200 + kRoutesFile, at::zeros({4, 3, 3}, at::kFloat)).ok());
   status = WriteRouteEvolutionGif(run, gif_path);
-  EXPECT_NE(status.message().find(step_200 + kEvalRouteFile + " holds routes [4, 3, 3] but"),
+  EXPECT_NE(status.message().find(step_200 + kRoutesFile + " holds routes [4, 3, 3] but"),
             std::string::npos)
       << status;
 
-  ASSERT_TRUE(WriteNpy(step_200 + kEvalRouteFile, at::zeros({4, 2, 3}, at::kFloat)).ok());
+  ASSERT_TRUE(WriteNpy(step_200 + kRoutesFile, at::zeros({4, 2, 3}, at::kFloat)).ok());
   ASSERT_TRUE(TaskTable::WriteNames({"a", "b", "c", "d"}, step_200 + "route_tasks.json").ok());
   status = ReadRouteEvolution(run).status();
   EXPECT_NE(status.message().find("names other tasks"), std::string::npos) << status;
@@ -347,9 +348,9 @@ TEST(RouteEvolutionTest, ErrorsNameTheRunOrFileAndKeepTheOldGif) {
   status = ReadRouteEvolution(run).status();
   EXPECT_NE(status.message().find("names 2 tasks but"), std::string::npos) << status;
 
-  fs::remove(step_200 + kEvalRouteFile);
+  fs::remove(step_200 + kRoutesFile);
   status = ReadRouteEvolution(run).status();
-  EXPECT_NE(status.message().find("holds neither route.npy nor routes.npy"), std::string::npos)
+  EXPECT_NE(status.message().find("holds no route.npy"), std::string::npos)
       << status;
   EXPECT_EQ(ReadFileBytes(gif_path).value_or(""), before);
 }

@@ -19,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "moe/base/file_io.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/safetensors.h"
@@ -201,6 +202,29 @@ TEST(Trainer, ZeroStepsPredictsWithTheCheckpointAsItIs) {
     EXPECT_THAT(summary->test_scores[i].performance,
                 ::testing::NanSensitiveDoubleEq(trained_run->test_scores[i].performance));
   }
+
+  // data.predict_data_dir: the final predictions read their files there (the original's
+  // --predict_dir), here a copy whose first task's test file holds 2 examples.
+  const std::string predict_data = testing::FreshTempDir("predict_data");
+  fs::copy(GymDir(), predict_data, fs::copy_options::recursive);
+  const std::string first_task = summary->test_scores[0].task;
+  std::string test_file;
+  for (const auto& entry : fs::directory_iterator(predict_data + "/" + first_task)) {
+    if (absl::EndsWith(entry.path().string(), "_test.tsv")) test_file = entry.path().string();
+  }
+  ASSERT_FALSE(test_file.empty());
+  absl::StatusOr<std::string> lines = ReadFileBytes(test_file);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  const std::vector<std::string> rows = absl::StrSplit(*lines, '\n', absl::SkipEmpty());
+  ASSERT_GT(rows.size(), 2u);
+  ASSERT_TRUE(WriteFileAtomically(test_file, rows[0] + "\n" + rows[1] + "\n").ok());
+  absl::StatusOr<RunSummary> elsewhere = RunExperiment(TinyConfig(
+      testing::FreshTempDir("predict_elsewhere"),
+      {argmax_routes, "training.total_steps=0", "evaluation.do_predict=true",
+       "model.checkpoint=" + trained + "/best", "data.predict_data_dir=" + predict_data}));
+  ASSERT_TRUE(elsewhere.ok()) << elsewhere.status();
+  EXPECT_EQ(elsewhere->test_scores[0].predictions.size(), 2u);
+  EXPECT_EQ(elsewhere->test_scores[1].predictions, summary->test_scores[1].predictions);
 
   // Without trained weights there is nothing to predict with.
   absl::StatusOr<ExperimentConfig> untrained =

@@ -36,6 +36,9 @@ ABSL_FLAG(std::string, task_embedding_params, "",
 ABSL_FLAG(std::string, embedding_model, "",
           "Model the method embeds with (TaskMoE checkpoint or Hugging Face directory); empty: "
           "--model. Use the model that embedded the tasks the router was trained on.");
+ABSL_FLAG(int64_t, embedding_dim, 0,
+          "Vector size of methods that take one (random's size, fisher's PCA target); 0: the "
+          "method's own.");
 ABSL_FLAG(int64_t, embedding_pca_dim, 0, "Reduce the computed vectors with PCA (0: no).");
 
 namespace taskmoe {
@@ -52,6 +55,7 @@ absl::StatusOr<std::string> ComputeVectors(const FinetuneOptions& options) {
         absl::StrCat("--task_embedding_params does not parse as a text-format Any: ", params));
   }
   job.request.context.seed = static_cast<uint64_t>(options.base.training().seed());
+  job.request.context.dim = absl::GetFlag(FLAGS_embedding_dim);
   job.request.pca_dim = absl::GetFlag(FLAGS_embedding_pca_dim);
   job.model_dir = absl::GetFlag(FLAGS_embedding_model);
   if (job.model_dir.empty()) job.model_dir = absl::GetFlag(FLAGS_model);

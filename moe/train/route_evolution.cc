@@ -59,14 +59,11 @@ absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> EvalDirs(const std:
   return dirs;
 }
 
-// The routes file of one evaluation directory: route.npy, else the older routes.npy.
+// The soft route view of one evaluation directory.
 absl::StatusOr<std::string> RouteFileIn(const std::string& dir) {
-  for (const char* name : {kEvalRouteFile, kLegacyEvalRouteFile}) {
-    const std::string path = dir + "/" + name;
-    if (fs::exists(path)) return path;
-  }
-  return absl::NotFoundError(absl::StrCat(dir, " holds neither ", kEvalRouteFile, " nor ",
-                                          kLegacyEvalRouteFile));
+  const std::string path = dir + "/" + kRoutesFile;
+  if (!fs::exists(path)) return absl::NotFoundError(absl::StrCat(dir, " holds no ", kRoutesFile));
+  return path;
 }
 
 absl::StatusOr<RouteTable> ReadRouteTable(const std::string& path) {

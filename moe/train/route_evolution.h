@@ -15,10 +15,6 @@
 
 namespace taskmoe {
 
-// The soft routes of one evaluation, and their name in runs written before it was renamed.
-inline constexpr char kEvalRouteFile[] = "route.npy";
-inline constexpr char kLegacyEvalRouteFile[] = "routes.npy";
-
 // The soft routes of every evaluation of a run, in step order.
 struct RouteEvolution {
   std::vector<int64_t> steps;
@@ -26,7 +22,7 @@ struct RouteEvolution {
   std::vector<std::string> task_names;  // the rows, the same at every step
 };
 
-// Reads <run_dir>/evals/step_<N>/route.npy (routes.npy where only that exists) and the row
+// Reads <run_dir>/evals/step_<N>/route.npy (kRoutesFile, the soft view) and the row
 // names of its route_tasks.json for every N, in increasing N. Errors: no evaluation directory,
 // one without routes, a malformed file (named), steps whose shapes or tasks differ.
 absl::StatusOr<RouteEvolution> ReadRouteEvolution(const std::string& run_dir);

@@ -107,7 +107,8 @@ absl::Status LoadTrainAndDev(const ExperimentConfig& config, ExperimentData* dat
   }
   TASKMOE_ASSIGN_OR_RETURN(data->train, Tokenize(*data, std::move(train_files)));
   TASKMOE_ASSIGN_OR_RETURN(data->dev, LoadEvaluationSplit(*data, data->train_tasks, "dev",
-                                                          config.evaluation().max_dev_examples()));
+                                                          config.evaluation().max_dev_examples(),
+                                                          data->data_dir));
   return absl::OkStatus();
 }
 
@@ -132,6 +133,7 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config
   const DataConfig& d = config.data();
   ExperimentData data;
   data.data_dir = d.data_dir();
+  data.predict_data_dir = OrDefault(d.predict_data_dir(), d.data_dir());
   TASKMOE_RETURN_IF_ERROR(PrepareDataDir(config, may_write));
   const std::string split_path = OrDefault(d.split(), data.data_dir + "/split.json");
   TASKMOE_ASSIGN_OR_RETURN(data.split, ReadTaskSplit(split_path));
@@ -153,6 +155,7 @@ absl::StatusOr<ExperimentData> LoadFewShotData(const ExperimentConfig& config,
                                                const std::string& task, const std::string& prefix) {
   ExperimentData data;
   data.data_dir = config.data().data_dir();
+  data.predict_data_dir = OrDefault(config.data().predict_data_dir(), data.data_dir);
   data.train_tasks = {task};
   data.prefix = prefix;
   TASKMOE_RETURN_IF_ERROR(LoadMetricsAndTokenizer(config, &data));
@@ -162,13 +165,14 @@ absl::StatusOr<ExperimentData> LoadFewShotData(const ExperimentConfig& config,
 
 absl::StatusOr<SplitData> LoadEvaluationSplit(const ExperimentData& data,
                                               const std::vector<std::string>& tasks,
-                                              const std::string& split, int64_t max_examples) {
+                                              const std::string& split, int64_t max_examples,
+                                              const std::string& data_dir) {
   std::vector<TaskFile> files;
   for (const std::string& task : tasks) {
-    TASKMOE_ASSIGN_OR_RETURN(TaskFile file, data.prefix.empty()
-                                                ? ReadSingleTaskFile(data.data_dir, task, split)
-                                                : ReadPrefixTaskFile(data.data_dir, task,
-                                                                     data.prefix, split));
+    TASKMOE_ASSIGN_OR_RETURN(TaskFile file,
+                             data.prefix.empty()
+                                 ? ReadSingleTaskFile(data_dir, task, split)
+                                 : ReadPrefixTaskFile(data_dir, task, data.prefix, split));
     if (max_examples > 0 && static_cast<int64_t>(file.examples.size()) > max_examples) {
       file.examples.resize(max_examples);
     }

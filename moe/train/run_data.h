@@ -28,6 +28,7 @@ struct SplitData {
 // the tokenizer, the task list, tokenised train and dev data (through the on-disk cache).
 struct ExperimentData {
   std::string data_dir;
+  std::string predict_data_dir;  // dev/test files of the final predictions
   std::string vocab_path;
   std::string merges_path;
   std::shared_ptr<const BartTokenizer> tokenizer;
@@ -55,11 +56,12 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config
 absl::StatusOr<ExperimentData> LoadFewShotData(const ExperimentConfig& config,
                                                const std::string& task, const std::string& prefix);
 
-// Reads `split` ("dev" or "test") files of `tasks` (one per task) for evaluation, keeping at
-// most `max_examples` per task (0: all).
+// Reads `split` ("dev" or "test") files of `tasks` (one per task) in `data_dir` (data.data_dir
+// or data.predict_data_dir) for evaluation, keeping at most `max_examples` per task (0: all).
 absl::StatusOr<SplitData> LoadEvaluationSplit(const ExperimentData& data,
                                               const std::vector<std::string>& tasks,
-                                              const std::string& split, int64_t max_examples);
+                                              const std::string& split, int64_t max_examples,
+                                              const std::string& data_dir);
 
 // The tokenizer files an experiment uses: tokenizer.vocab / tokenizer.merges, else those of
 // model.hf_dir, else <data_dir>/tokenizer/ (the gym's).

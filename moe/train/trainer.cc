@@ -340,7 +340,8 @@ absl::Status Trainer::Predict(bool from_best, std::vector<TaskScore>* dev_scores
   *routes = TrainTaskRouteViews();
   for (const std::string split : {"dev", "test"}) {
     TASKMOE_ASSIGN_OR_RETURN(const SplitData data,
-                             LoadEvaluationSplit(data_, data_.train_tasks, split, 0));
+                             LoadEvaluationSplit(data_, data_.train_tasks, split, 0,
+                                                 data_.predict_data_dir));
     TASKMOE_ASSIGN_OR_RETURN(const at::Tensor to_table, table_.Ids(data.tokens.tasks, device_));
     TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskScore> scores, ScoreSplit(data, to_table));
     TASKMOE_RETURN_IF_ERROR(WritePredictions(scores, split, output_dir_ + "/" + kPredictDir));
