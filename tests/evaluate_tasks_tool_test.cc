@@ -22,6 +22,7 @@
 #include "data/gym/gym_writer.h"
 #include "data/results.h"
 #include "glog/logging.h"
+#include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
 
 namespace taskmoe {
@@ -191,6 +192,31 @@ TEST_F(EvaluateTasksToolTest, VectorsFromANamedMethodAreComputedAndUsed) {
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_EQ(table->names(), split_->test);
   EXPECT_TRUE(fs::exists(absl::StrCat(*root_, "/zs_random/", split_->test[0], "/result.csv")));
+}
+
+// --expert_mask switches experts off in the routes taken from the checkpoint's router (the
+// original's get_routes(override)); a bad mask is an error naming the item.
+TEST_F(EvaluateTasksToolTest, ExpertMaskSwitchesExpertsOffInTheInheritedRoutes) {
+  std::string out;
+  ASSERT_EQ(RunCommand(Evaluate("moe", "zs_masked",
+                                "--task_vectors=" + Vectors() + " --expert_mask=*:0 --max_prefixes=1"),
+                       &out),
+            0)
+      << out;
+  for (const std::string& task : split_->test) {
+    absl::StatusOr<at::Tensor> routes =
+        ReadNpy(absl::StrCat(*root_, "/zs_masked/", task, "/init/task_routes.npy"));
+    ASSERT_TRUE(routes.ok()) << routes.status();
+    ASSERT_EQ(routes->size(2), 2);
+    EXPECT_TRUE(at::equal(routes->select(2, 0), at::zeros({1, 2}))) << task;
+    EXPECT_TRUE(at::equal(routes->select(2, 1), at::ones({1, 2}))) << task;
+  }
+  EXPECT_EQ(RunCommand(Evaluate("moe", "zs_bad_mask",
+                                "--task_vectors=" + Vectors() + " --expert_mask=enc9:0"),
+                       &out),
+            1)
+      << out;
+  EXPECT_TRUE(absl::StrContains(out, "enc9")) << out;
 }
 
 }  // namespace

@@ -36,6 +36,9 @@ ABSL_FLAG(std::string, task_embedding_params, "",
 ABSL_FLAG(std::string, embedding_model, "",
           "Model the method embeds with (TaskMoE checkpoint or Hugging Face directory); empty: "
           "--model. Use the model that embedded the tasks the router was trained on.");
+ABSL_FLAG(std::string, expert_mask, "",
+          "Experts to switch off in the checkpoint-inherited routes, e.g. 'enc0:1,dec1:0' or '*:2' "
+          "(an ablation; the format of routing.eval_expert_mask).");
 ABSL_FLAG(int64_t, embedding_dim, 0,
           "Vector size of methods that take one (random's size, fisher's PCA target); 0: the "
           "method's own.");
@@ -76,6 +79,7 @@ absl::StatusOr<std::string> ComputeVectors(const FinetuneOptions& options) {
 absl::Status Run(std::vector<std::string> set_overrides) {
   set_overrides.push_back("training.total_steps=0");
   TASKMOE_ASSIGN_OR_RETURN(FinetuneOptions options, FinetuneOptionsFromFlags(set_overrides));
+  options.inherited_expert_mask = absl::GetFlag(FLAGS_expert_mask);
   if (options.output_dir.empty()) return absl::InvalidArgumentError("--output_dir is required");
   if (!absl::GetFlag(FLAGS_task_embedding).empty()) {
     if (!options.task_vectors_dir.empty()) {

@@ -22,6 +22,7 @@
 #include "moe/base/status_macros.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
+#include "moe/routing/expert_mask.h"
 #include "moe/routing/routing.h"
 #include "moe/train/checkpoint.h"
 #include "moe/train/experiment_config.h"
@@ -404,6 +405,10 @@ absl::StatusOr<FinetuneReport> FinetuneTasks(const FinetuneOptions& options) {
       absl::StatusOr<Checkpoint> checkpoint = LoadCheckpoint(options.base.model().checkpoint());
       if (!checkpoint.ok()) return checkpoint.status();
       vector_dim = checkpoint->tasks->dim();
+      TASKMOE_ASSIGN_OR_RETURN(
+          const at::Tensor mask,
+          ParseEvaluationExpertMask(options.inherited_expert_mask, checkpoint->model->shape()));
+      checkpoint->plugin->SetEvaluationExpertMask(mask);
       inherited = *std::move(checkpoint);
     } else {
       absl::StatusOr<TaskTable> table = TaskTable::Load(options.base.model().checkpoint());

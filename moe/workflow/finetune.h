@@ -35,6 +35,10 @@ struct FinetuneOptions {
   // tools/compute_task_embeddings over the split's "all" list). Empty: the checkpoint's table.
   // A task without a vector is an error only when its route depends on the vector.
   std::string task_vectors_dir;
+  // Experts to switch off when a task's route is taken from the checkpoint's router (an ablation,
+  // the original's get_routes(override)); the format of routing.eval_expert_mask. A plugin named
+  // in base.routing takes base.routing.eval_expert_mask instead.
+  std::string inherited_expert_mask;
   std::vector<std::string> tasks;
   // > 0: only the first max_prefixes prefixes of each task in discovery order (a smaller
   // sweep; the original fine-tunes every prefix).
