@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include <torch/autograd.h>
 #include <torch/utils.h>
@@ -30,6 +31,7 @@
 #include "moe/train/run_outputs.h"
 #include "moe/train/route_evolution.h"
 #include "moe/train/run_report.h"
+#include "moe/train/run_routing.h"
 #include "moe/train/task_vectors.h"
 #include "moe/train/train_step.h"
 
@@ -65,17 +67,16 @@ class Trainer {
  private:
   bool is_main() const { return distributed_->is_main(); }
 
-  absl::Status SetUpTaskVectors();
-  absl::Status SetUpPlugin(bool fresh_routing_state);
+  absl::Status SetUpRouting(bool fresh_routing_state);
   void SetUpOptimization();
   // Every replica starts from rank 0's values; then --resume loads <output_dir>/last.
   absl::Status SyncAndResume();
 
-  RouteWeights RoutesFor(const at::Tensor& table_ids);
-  // Evaluation routes of a dataset's tasks, drawn once for a whole evaluation call.
-  BatchRoutes EvaluationRoutes(const at::Tensor& dataset_to_table);
+  BatchRoutes EvaluationRoutes(const at::Tensor& dataset_to_table) {
+    return routing_->EvaluationRoutes(dataset_to_table, state_.step, model_.shape());
+  }
   // The route views of the run's train tasks (for the route files and the summary).
-  RouteViews TrainTaskRouteViews();
+  RouteViews TrainTaskRouteViews() { return routing_->ViewsOf(train_task_table_ids_, state_.step); }
 
   // One optimiser step (train_step_), with the run's bookkeeping.
   absl::StatusOr<double> Step(int64_t* tokens);
@@ -101,8 +102,7 @@ class Trainer {
   MoeBart model_;
   std::string output_dir_;
 
-  std::shared_ptr<RoutingPlugin> plugin_;
-  RunTaskVectors table_;  // table_.vectors: a leaf that requires grad when trainable
+  std::optional<RunRouting> routing_;
   at::Tensor train_to_table_;
   at::Tensor dev_to_table_;
   at::Tensor train_task_table_ids_;  // table ids of data_.train_tasks, in that order
@@ -116,74 +116,25 @@ class Trainer {
   double last_lr_ = 0;  // the model's learning rate in the latest step
 };
 
-RouteWeights Trainer::RoutesFor(const at::Tensor& table_ids) {
-  RoutingInput input;
-  input.task_ids = table_ids;
-  input.task_vectors = table_.vectors.index_select(0, table_ids);
-  input.step = state_.step;
-  return plugin_->Route(input);
-}
-
-BatchRoutes Trainer::EvaluationRoutes(const at::Tensor& dataset_to_table) {
-  // The original draws a (Gumbel-sampled) route once per task per prediction call and uses it
-  // for every example of the task; a sampling plugin does the same here.
-  CHECK(!plugin_->is_training());
-  at::NoGradGuard no_grad;
-  const at::Tensor per_task = PerTaskLayout(RoutesFor(dataset_to_table));
-  const ModelShape shape = model_.shape();
-  return [per_task, shape](const at::Tensor& task_ids) {
-    return RoutesForTasks(per_task, task_ids, shape);
-  };
-}
-
-RouteViews Trainer::TrainTaskRouteViews() {
-  const RouteViews all = TaskRouteViews(*plugin_, table_.vectors.detach(), state_.step);
-  const at::Tensor rows = train_task_table_ids_.to(all.soft.device());
-  return {all.soft.index_select(0, rows), all.soft_t1.index_select(0, rows),
-          all.argmax.index_select(0, rows)};
-}
-
-absl::Status Trainer::SetUpTaskVectors() {
-  TASKMOE_ASSIGN_OR_RETURN(table_, SourceTaskVectors(config_, data_, model_, device_));
-  table_.vectors = table_.vectors.to(device_, at::kFloat)
-                       .clone()
-                       .set_requires_grad(config_.task_vectors().trainable());
-  TASKMOE_ASSIGN_OR_RETURN(train_to_table_, table_.Ids(data_.train.tokens.tasks, device_));
-  TASKMOE_ASSIGN_OR_RETURN(dev_to_table_, table_.Ids(data_.dev.tokens.tasks, device_));
-  TASKMOE_ASSIGN_OR_RETURN(train_task_table_ids_, table_.Ids(data_.train_tasks, device_));
-  return absl::OkStatus();
-}
-
-absl::Status Trainer::SetUpPlugin(bool fresh_routing_state) {
-  RoutingContext context;
-  context.shape = model_.shape();
-  context.task_vector_dim = table_.vectors.size(1);
-  context.num_tasks = table_.vectors.size(0);
-  absl::StatusOr<std::shared_ptr<RoutingPlugin>> plugin =
-      CreateRoutingPlugin(config_.routing(), context);
-  if (!plugin.ok()) {
-    return absl::Status(plugin.status().code(), absl::StrCat("config field routing: ",
-                                                             plugin.status().message()));
-  }
-  plugin_ = *plugin;
-  if (config_.model().has_checkpoint()) {
-    TASKMOE_RETURN_IF_ERROR(ReadInitialRoutingState(config_, fresh_routing_state, *plugin_));
-  }
-  if (config_.optimizer().freeze_router()) {
-    for (at::Tensor p : plugin_->parameters()) p.set_requires_grad(false);
-  }
+absl::Status Trainer::SetUpRouting(bool fresh_routing_state) {
+  TASKMOE_ASSIGN_OR_RETURN(
+      routing_, RunRouting::Create(config_, data_, model_, device_, fresh_routing_state));
+  const RunTaskVectors& table = routing_->table();
+  TASKMOE_ASSIGN_OR_RETURN(train_to_table_, table.Ids(data_.train.tokens.tasks, device_));
+  TASKMOE_ASSIGN_OR_RETURN(dev_to_table_, table.Ids(data_.dev.tokens.tasks, device_));
+  TASKMOE_ASSIGN_OR_RETURN(train_task_table_ids_, table.Ids(data_.train_tasks, device_));
   model_.model()->to(device_);
-  plugin_->to(device_);
   model_.model()->train();
-  plugin_->train();
   return absl::OkStatus();
 }
 
 void Trainer::SetUpOptimization() {
   TrainableParameters trainable;
   trainable.model = Trainable(model_.model()->named_parameters());
-  trainable.router = Trainable(plugin_->named_parameters());
-  if (config_.task_vectors().trainable()) trainable.task_vectors.push_back(table_.vectors);
+  trainable.router = Trainable(routing_->plugin().named_parameters());
+  if (config_.task_vectors().trainable()) {
+    trainable.task_vectors.push_back(routing_->table().vectors);
+  }
   optimizer_ = MakeGroupedAdamW(trainable, ToOptimizerOptions(config_.optimizer()));
   std::vector<at::Tensor> router_and_task_parameters;
   for (const auto& [name, p] : trainable.router) router_and_task_parameters.push_back(p);
@@ -198,7 +149,7 @@ void Trainer::SetUpOptimization() {
 
 absl::Status Trainer::SyncAndResume() {
   std::vector<at::Tensor> synced = optimizer_.Parameters();
-  for (const auto& item : plugin_->named_buffers()) synced.push_back(item.value());
+  for (const auto& item : routing_->plugin().named_buffers()) synced.push_back(item.value());
   {
     torch::NoGradGuard no_grad;
     TASKMOE_RETURN_IF_ERROR(distributed_->Broadcast(synced));
@@ -215,8 +166,7 @@ absl::Status Trainer::SyncAndResume() {
 }
 
 absl::Status Trainer::Setup(bool fresh_routing_state) {
-  TASKMOE_RETURN_IF_ERROR(SetUpTaskVectors());
-  TASKMOE_RETURN_IF_ERROR(SetUpPlugin(fresh_routing_state));
+  TASKMOE_RETURN_IF_ERROR(SetUpRouting(fresh_routing_state));
   SetUpOptimization();
   return SyncAndResume();
 }
@@ -226,7 +176,7 @@ absl::StatusOr<double> Trainer::Step(int64_t* tokens) {
   absl::StatusOr<StepResult> result = train_step_->Run(
       state_.step, [&] { return ToTensors(batches_->Next(state_.data_position), decoder_start, device_); },
       [&](const at::Tensor& task_ids) {
-        return RoutesFor(train_to_table_.index_select(0, task_ids));
+        return routing_->RoutesFor(train_to_table_.index_select(0, task_ids), state_.step);
       });
   if (!result.ok()) return result.status();
   ++state_.step;
@@ -249,7 +199,7 @@ absl::Status Trainer::Evaluate() {
   PreserveCpuRng preserve;
   torch::NoGradGuard no_grad;
   model_.model()->eval();
-  plugin_->eval();
+  routing_->plugin().eval();
   const TrainingConfig& t = config_.training();
   absl::StatusOr<LossTotals> dev_loss =
       DatasetLoss(model_, data_.dev.tokens, EvaluationRoutes(dev_to_table_),
@@ -277,7 +227,7 @@ absl::Status Trainer::Evaluate() {
       "step %d: train loss %.4f, dev loss %.4f, dev performance %.4f (%s)", state_.step,
       record.train_loss, record.dev_loss, performance, eval_dir);
   model_.model()->train();
-  plugin_->train();
+  routing_->plugin().train();
   if (performance > state_.best_dev_performance) {
     LOG(INFO) << absl::StrFormat("new best dev performance %.4f -> %.4f at step %d",
                                  state_.best_dev_performance, performance, state_.step);
@@ -296,8 +246,8 @@ absl::Status Trainer::SaveCheckpoint(const std::string& name, bool with_trainer_
   TASKMOE_RETURN_IF_ERROR(WriteCheckpointModel(staging, *model_.model(), model_.config(), config_));
   TASKMOE_ASSIGN_OR_RETURN(
       const TaskTable table,
-      TaskTable::Create(table_.names, table_.vectors.detach().to(at::kCPU)));
-  TASKMOE_RETURN_IF_ERROR(WriteCheckpointRouting(staging, *plugin_, table));
+      TaskTable::Create(routing_->table().names, routing_->table().vectors.detach().to(at::kCPU)));
+  TASKMOE_RETURN_IF_ERROR(WriteCheckpointRouting(staging, routing_->plugin(), table));
   TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(TrainTaskRouteViews(), data_.train_tasks,
                                           data_.ontology, model_.shape(), state_.step, staging));
   if (with_trainer_state) {
@@ -312,15 +262,17 @@ absl::Status Trainer::SaveCheckpoint(const std::string& name, bool with_trainer_
 
 absl::Status Trainer::LoadCheckpointInto(const std::string& dir, bool with_trainer_state) {
   TASKMOE_RETURN_IF_ERROR(ReadCheckpointWeights(dir, *model_.model()));
-  TASKMOE_RETURN_IF_ERROR(ReadCheckpointRoutingState(dir, *plugin_));
+  TASKMOE_RETURN_IF_ERROR(ReadCheckpointRoutingState(dir, routing_->plugin()));
+  RunTaskVectors& run_table = routing_->table();
   TASKMOE_ASSIGN_OR_RETURN(const TaskTable table, TaskTable::Load(dir));
-  if (table.names() != table_.names || !table.vectors().sizes().equals(table_.vectors.sizes())) {
+  if (table.names() != run_table.names ||
+      !table.vectors().sizes().equals(run_table.vectors.sizes())) {
     return absl::InvalidArgumentError(absl::StrCat(
         dir, "/", TaskTable::kNamesFile, ": the checkpoint's tasks differ from this run's"));
   }
   {
     torch::NoGradGuard no_grad;
-    table_.vectors.copy_(table.vectors());
+    run_table.vectors.copy_(table.vectors());
   }
   if (!with_trainer_state) return absl::OkStatus();
   TASKMOE_ASSIGN_OR_RETURN(state_, ReadCheckpointTrainer(dir, *optimizer_.optimizer));
@@ -336,13 +288,13 @@ absl::Status Trainer::Predict(bool from_best, std::vector<TaskScore>* dev_scores
   }
   torch::NoGradGuard no_grad;
   model_.model()->eval();
-  plugin_->eval();
+  routing_->plugin().eval();
   *routes = TrainTaskRouteViews();
   for (const std::string split : {"dev", "test"}) {
     TASKMOE_ASSIGN_OR_RETURN(const SplitData data,
                              LoadEvaluationSplit(data_, data_.train_tasks, split, 0,
                                                  data_.predict_data_dir));
-    TASKMOE_ASSIGN_OR_RETURN(const at::Tensor to_table, table_.Ids(data.tokens.tasks, device_));
+    TASKMOE_ASSIGN_OR_RETURN(const at::Tensor to_table, routing_->table().Ids(data.tokens.tasks, device_));
     TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskScore> scores, ScoreSplit(data, to_table));
     TASKMOE_RETURN_IF_ERROR(WritePredictions(scores, split, output_dir_ + "/" + kPredictDir));
     LOG(INFO) << absl::StrFormat("%s average performance %.4f", split, MeanPerformance(scores));
