@@ -24,6 +24,7 @@
 #include "glog/logging.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
+#include "tests/tiny_gym.h"
 
 namespace taskmoe {
 namespace {
@@ -46,8 +47,7 @@ int RunCommand(const std::string& command, std::string* out) {
 class EvaluateTasksToolTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = new std::string(::testing::TempDir() + "/zero_shot");
-    fs::remove_all(*root_);
+    root_ = new std::string(testing::FreshTempDir("zero_shot"));
     gym::GymOptions options;
     options.train_examples = 16;
     options.upstream_dev_examples = 4;
@@ -55,8 +55,7 @@ class EvaluateTasksToolTest : public ::testing::Test {
     options.fewshot_pool_examples = 48;
     options.fewshot_test_examples = 4;
     options.fewshot_seeds = {100, 13};
-    absl::StatusOr<gym::GymSummary> summary = gym::WriteGym(options, Gym());
-    CHECK(summary.ok()) << summary.status();
+    gym_ = new std::string(testing::MakeTinyGym("zero_shot_gym", options));
     absl::StatusOr<TaskSplit> split = ReadTaskSplit(Gym() + "/split.json");
     CHECK(split.ok()) << split.status();
     split_ = new TaskSplit(*split);
@@ -77,7 +76,7 @@ class EvaluateTasksToolTest : public ::testing::Test {
         << out;
   }
 
-  static std::string Gym() { return *root_ + "/gym"; }
+  static std::string Gym() { return *gym_; }
   static std::string Vectors() { return *root_ + "/vectors"; }
 
   static std::string Common() {
@@ -104,10 +103,12 @@ class EvaluateTasksToolTest : public ::testing::Test {
   }
 
   static std::string* root_;
+  static std::string* gym_;
   static TaskSplit* split_;
 };
 
 std::string* EvaluateTasksToolTest::root_ = nullptr;
+std::string* EvaluateTasksToolTest::gym_ = nullptr;
 TaskSplit* EvaluateTasksToolTest::split_ = nullptr;
 
 TEST_F(EvaluateTasksToolTest, ZeroShotResultsGiveAnArgTable) {

@@ -14,6 +14,7 @@
 #include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
 #include "moe/train/checkpoint.h"
+#include "moe/train/run_data.h"
 #include "moe/train/run_outputs.h"
 
 namespace taskmoe {
@@ -127,9 +128,7 @@ absl::Status WriteRouteEvolutionGif(const std::string& run_dir, const std::strin
 absl::StatusOr<std::string> RunOntologyPath(const std::string& run_dir) {
   if (!fs::exists(run_dir + "/" + kExperimentFile)) return std::string();
   TASKMOE_ASSIGN_OR_RETURN(const ExperimentConfig config, ReadCheckpointExperiment(run_dir));
-  if (!config.data().ontology().empty()) return config.data().ontology();
-  const std::string beside_data = config.data().data_dir() + "/ontology.json";
-  return fs::exists(beside_data) ? beside_data : std::string();
+  return OntologyPath(config);
 }
 
 std::vector<std::string> RunLayerLabels(const std::string& run_dir, int64_t layers) {

@@ -129,6 +129,12 @@ std::pair<std::string, std::string> TokenizerPaths(const ExperimentConfig& confi
           OrDefault(config.tokenizer().merges(), dir + "/merges.txt")};
 }
 
+std::string OntologyPath(const ExperimentConfig& config) {
+  if (!config.data().ontology().empty()) return config.data().ontology();
+  const std::string beside_data = config.data().data_dir() + "/ontology.json";
+  return fs::exists(beside_data) ? beside_data : std::string();
+}
+
 absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config, bool may_write) {
   const DataConfig& d = config.data();
   ExperimentData data;
@@ -142,8 +148,7 @@ absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config
   if (data.train_tasks.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(split_path, ": the train list is empty"));
   }
-  const std::string ontology_path = OrDefault(d.ontology(), data.data_dir + "/ontology.json");
-  if (!d.ontology().empty() || fs::exists(ontology_path)) {
+  if (const std::string ontology_path = OntologyPath(config); !ontology_path.empty()) {
     TASKMOE_ASSIGN_OR_RETURN(data.ontology, ReadOntology(ontology_path));
   }
   TASKMOE_RETURN_IF_ERROR(LoadMetricsAndTokenizer(config, &data));

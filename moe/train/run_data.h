@@ -67,6 +67,10 @@ absl::StatusOr<SplitData> LoadEvaluationSplit(const ExperimentData& data,
 // model.hf_dir, else <data_dir>/tokenizer/ (the gym's).
 std::pair<std::string, std::string> TokenizerPaths(const ExperimentConfig& config);
 
+// The ontology an experiment groups its tasks by: data.ontology, else <data_dir>/ontology.json
+// when that file exists; empty when there is none.
+std::string OntologyPath(const ExperimentConfig& config);
+
 // Directory of the tokenised-data cache: $TASKMOE_CACHE, else $XDG_CACHE_HOME/taskmoe, else
 // ~/.cache/taskmoe.
 std::string TokenCacheDirectory();

@@ -45,11 +45,11 @@ RouteWeights RunRouting::RoutesFor(const at::Tensor& table_ids, int64_t step) {
   return plugin_->Route(input);
 }
 
-BatchRoutes RunRouting::EvaluationRoutes(const at::Tensor& dataset_to_table, int64_t step,
-                                         const ModelShape& shape) {
+BatchRoutes RunRouting::EvaluationRoutes(const at::Tensor& dataset_to_table, int64_t step) {
   CHECK(!plugin_->is_training());
   at::NoGradGuard no_grad;
   const at::Tensor per_task = PerTaskLayout(RoutesFor(dataset_to_table, step));
+  const ModelShape shape = plugin_->context().shape;
   return [per_task, shape](const at::Tensor& task_ids) {
     return RoutesForTasks(per_task, task_ids, shape);
   };

@@ -40,8 +40,7 @@ class RunRouting {
   // once for a whole evaluation call: the original draws a (Gumbel-sampled) route once per task
   // per prediction call and uses it for every example of the task. The plugin must be in
   // evaluation mode.
-  BatchRoutes EvaluationRoutes(const at::Tensor& dataset_to_table, int64_t step,
-                               const ModelShape& shape);
+  BatchRoutes EvaluationRoutes(const at::Tensor& dataset_to_table, int64_t step);
 
   // The route views (RouteViews) of the tasks with table ids `table_ids`, in that order.
   RouteViews ViewsOf(const at::Tensor& table_ids, int64_t step);

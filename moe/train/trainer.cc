@@ -73,7 +73,7 @@ class Trainer {
   absl::Status SyncAndResume();
 
   BatchRoutes EvaluationRoutes(const at::Tensor& dataset_to_table) {
-    return routing_->EvaluationRoutes(dataset_to_table, state_.step, model_.shape());
+    return routing_->EvaluationRoutes(dataset_to_table, state_.step);
   }
   // The route views of the run's train tasks (for the route files and the summary).
   RouteViews TrainTaskRouteViews() { return routing_->ViewsOf(train_task_table_ids_, state_.step); }

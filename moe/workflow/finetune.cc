@@ -73,29 +73,28 @@ absl::StatusOr<std::vector<std::string>> CheckedPrefixes(const std::string& data
   return prefixes;
 }
 
-// The task's vector from the given table, else from the checkpoint's; nullopt when neither has it.
+// The task's vector in `table`, read from options.task_vectors_dir when given, else from the
+// checkpoint; nullopt when the checkpoint's own table lacks it (an error for a given table).
 absl::StatusOr<std::optional<at::Tensor>> TaskVector(const std::string& task,
-                                                     const std::string& vectors_dir,
-                                                     const std::string& checkpoint_dir) {
-  const std::string dir = vectors_dir.empty() ? checkpoint_dir : vectors_dir;
-  absl::StatusOr<TaskTable> table = TaskTable::Load(dir);
-  if (!table.ok()) return table.status();
-  absl::StatusOr<int64_t> id = table->Id(task);
+                                                     const TaskTable& table,
+                                                     const std::string& vectors_dir) {
+  absl::StatusOr<int64_t> id = table.Id(task);
   if (!id.ok()) {
     if (!vectors_dir.empty()) {
-      return absl::NotFoundError(absl::StrCat("task '", task, "' has no vector in ", dir, "/",
-                                              TaskTable::kNamesFile));
+      return absl::NotFoundError(absl::StrCat("task '", task, "' has no vector in ", vectors_dir,
+                                              "/", TaskTable::kNamesFile));
     }
     return std::optional<at::Tensor>();
   }
-  return std::optional<at::Tensor>(table->vectors()[*id].unsqueeze(0));
+  return std::optional<at::Tensor>(table.vectors()[*id].unsqueeze(0));
 }
 
 // The routing inputs of one task fine-tuned from a checkpoint, written to init_dir: a task table
 // holding only this task (its vector, or zeros when no table has it) and, when the checkpoint's
 // own routing is inherited, the task's routes, which stay fixed while fine-tuning.
 absl::Status PrepareCheckpointInit(const FinetuneOptions& options, const Checkpoint* inherited,
-                                   int64_t vector_dim, const std::string& init_dir,
+                                   const TaskTable& vectors, int64_t vector_dim,
+                                   const std::string& init_dir,
                                    TaskSetup* setup) {
   const std::string source = options.base.model().checkpoint();
   std::error_code error;
@@ -104,7 +103,7 @@ absl::Status PrepareCheckpointInit(const FinetuneOptions& options, const Checkpo
     return absl::InternalError(absl::StrCat("cannot create ", init_dir, ": ", error.message()));
   }
   TASKMOE_ASSIGN_OR_RETURN(const std::optional<at::Tensor> vector,
-                           TaskVector(setup->task, options.task_vectors_dir, source));
+                           TaskVector(setup->task, vectors, options.task_vectors_dir));
   if (vector.has_value() && vector->size(1) != vector_dim) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the vector of task '", setup->task, "' has dimension ", vector->size(1), ", but ",
@@ -415,9 +414,14 @@ absl::StatusOr<FinetuneReport> FinetuneTasks(const FinetuneOptions& options) {
       if (!table.ok()) return table.status();
       vector_dim = table->dim();
     }
+    // Read once for every task.
+    TASKMOE_ASSIGN_OR_RETURN(const TaskTable vectors,
+                             TaskTable::Load(options.task_vectors_dir.empty()
+                                                 ? options.base.model().checkpoint()
+                                                 : options.task_vectors_dir));
     for (TaskSetup& setup : setups) {
       TASKMOE_RETURN_IF_ERROR(PrepareCheckpointInit(
-          options, inherited.has_value() ? &*inherited : nullptr, vector_dim,
+          options, inherited.has_value() ? &*inherited : nullptr, vectors, vector_dim,
           options.output_dir + "/" + setup.task + "/init", &setup));
     }
   }
