@@ -1,4 +1,5 @@
 // Tests of the embedded synthetic skill gym (data/gym, tools/make_gym).
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -6,6 +7,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -116,9 +118,24 @@ TEST_F(GymTreeTest, SameSeedGivesAByteIdenticalTreeAndAnotherSeedDoesNot) {
   const fs::path other = FreshDir("gym_seed2");
   ASSERT_EQ(RunMakeGym(other, "--seed=2"), 0);
   const std::map<std::string, std::string> third = ReadTree(other);
-  EXPECT_NE(third.at("polarity/polarity_512_100_train.tsv"),
-            first.at("polarity/polarity_512_100_train.tsv"));
-  EXPECT_EQ(third.at("split.json"), first.at("split.json"));
+  // Another seed draws other examples and other ids, for the same tasks in the same splits.
+  std::map<std::string, std::string> first_split, third_split, first_file, third_file;
+  for (auto [tree, split_of, file_of] : {std::tuple(&first, &first_split, &first_file),
+                                         std::tuple(&third, &third_split, &third_file)}) {
+    const Json skills = Json::parse(tree->at("skills.json"));
+    for (const auto& task : skills["tasks"]) {
+      const std::string id = task["name"].get<std::string>();
+      const std::string readable = task["readable_name"].get<std::string>();
+      (*split_of)[readable] = task["split"].get<std::string>();
+      (*file_of)[readable] = tree->count(id + "/" + id + "_512_100_train.tsv")
+                                 ? tree->at(id + "/" + id + "_512_100_train.tsv")
+                                 : "";
+    }
+  }
+  EXPECT_EQ(first_split, third_split);
+  ASSERT_FALSE(first_file.at("polarity").empty());
+  EXPECT_NE(third_file.at("polarity"), first_file.at("polarity"));
+  EXPECT_NE(third.at("split.json"), first.at("split.json"));
 }
 
 TEST_F(GymTreeTest, SplitsAreDisjointAndCoverEveryTask) {
@@ -209,6 +226,32 @@ TEST_F(GymTreeTest, SkillsFileDescribesACompositionalInventory) {
 
 // Recomputes every output of every file from the input text and the skill list that
 // skills.json gives for the task.
+// The data names a task by an opaque id, so the model's input ("[id] ...") does not spell out
+// the task's skills; skills.json keeps the readable name for reports.
+TEST_F(GymTreeTest, TasksAreNamedByOpaqueIdsThatHideTheirSkills) {
+  const Json skills = ReadJson(root() / "skills.json");
+  std::set<std::string> ids, readable_names;
+  for (const auto& task : skills["tasks"]) {
+    const std::string id = task["name"].get<std::string>();
+    EXPECT_THAT(id, ::testing::MatchesRegex("task[0-9][0-9]"));
+    ids.insert(id);
+    readable_names.insert(task["readable_name"].get<std::string>());
+    for (const auto& skill : skills["skills"]) {
+      EXPECT_EQ(id.find(skill["name"].get<std::string>()), std::string::npos) << id;
+    }
+  }
+  EXPECT_EQ(ids.size(), skills["tasks"].size());
+  EXPECT_EQ(readable_names.size(), skills["tasks"].size());
+  EXPECT_TRUE(readable_names.count("sort-words"));
+  EXPECT_FALSE(fs::exists(root() / "sort-words"));
+  // Ids are shuffled: the table's order (train tasks first) does not show in them.
+  const Json split = ReadJson(root() / "split.json");
+  std::vector<std::string> train = split["train"].get<std::vector<std::string>>();
+  std::vector<std::string> sorted = train;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_NE(train, sorted);
+}
+
 TEST_F(GymTreeTest, EveryOutputFollowsFromTheInputThroughTheListedSkills) {
   const Json skills = ReadJson(root() / "skills.json");
   int64_t checked = 0;
@@ -311,7 +354,14 @@ TEST_F(GymTreeTest, GymTokenizerRoundTripsGymText) {
   EXPECT_GT(tokenizer->vocab_size(), 261);
   EXPECT_LE(tokenizer->vocab_size(), 1024);
   EXPECT_EQ(ReadJson(root() / "skills.json")["options"]["vocab_size"], 1024);
-  for (const std::string task : {"span-copy", "lookup-translate", "sum-digits"}) {
+  std::map<std::string, std::string> id_of;
+  const Json skills = ReadJson(root() / "skills.json");
+  for (const auto& task : skills["tasks"]) {
+    id_of[task["readable_name"].get<std::string>()] = task["name"].get<std::string>();
+  }
+  for (const std::string readable : {"span-copy", "lookup-translate", "sum-digits"}) {
+    ASSERT_TRUE(id_of.count(readable)) << readable;
+    const std::string task = id_of[readable];
     for (const Line& line : ReadTsv(root() / task / (task + "_512_100_dev.tsv"))) {
       for (const std::string& text :
            {absl::StrCat(" [", task, "] ", line.input), absl::StrCat(" ", line.output)}) {

@@ -166,9 +166,9 @@ absl::StatusOr<std::vector<fs::path>> ReplaceableEntries(const fs::path& dir) {
   return entries;
 }
 
-Json SkillsJson(const GymOptions& options) {
+Json SkillsJson(const GymOptions& options, const std::vector<GymTask>& gym_tasks) {
   std::set<Skill> train_skills;
-  for (const GymTask& task : GymTasks()) {
+  for (const GymTask& task : gym_tasks) {
     if (task.split == GymSplit::kTrain) train_skills.insert(task.skills.begin(), task.skills.end());
   }
   Json skills = Json::array();
@@ -179,10 +179,11 @@ Json SkillsJson(const GymOptions& options) {
   }
   Json tasks = Json::array();
   Json rows = Json::array();
-  for (const GymTask& task : GymTasks()) {
+  for (const GymTask& task : gym_tasks) {
     Json task_skills = Json::array();
     for (Skill skill : task.skills) task_skills.push_back(std::string(SkillName(skill)));
-    tasks.push_back({{"name", task.name},
+    tasks.push_back({{"name", task.id},
+                     {"readable_name", task.name},
                      {"split", std::string(GymSplitName(task.split))},
                      {"category", task.category},
                      {"sub_category", task.sub_category},
@@ -195,7 +196,7 @@ Json SkillsJson(const GymOptions& options) {
     rows.push_back(row);
   }
   Json task_names = Json::array(), skill_names = Json::array();
-  for (const GymTask& task : GymTasks()) task_names.push_back(task.name);
+  for (const GymTask& task : gym_tasks) task_names.push_back(task.id);
   for (Skill skill : AllSkills()) skill_names.push_back(std::string(SkillName(skill)));
   return {{"generator", kGymGenerator},
           {"options",
@@ -214,27 +215,27 @@ Json SkillsJson(const GymOptions& options) {
           {"task_skill_matrix", {{"tasks", task_names}, {"skills", skill_names}, {"rows", rows}}}};
 }
 
-Json SplitJson() {
+Json SplitJson(const std::vector<GymTask>& gym_tasks) {
   Json split = {{"train", Json::array()}, {"dev", Json::array()}, {"test", Json::array()},
                 {"all", Json::array()}};
-  for (const GymTask& task : GymTasks()) {
-    split[std::string(GymSplitName(task.split))].push_back(task.name);
-    split["all"].push_back(task.name);
+  for (const GymTask& task : gym_tasks) {
+    split[std::string(GymSplitName(task.split))].push_back(task.id);
+    split["all"].push_back(task.id);
   }
   return split;
 }
 
-Json OntologyJson() {
+Json OntologyJson(const std::vector<GymTask>& gym_tasks) {
   Json ontology = Json::object();
-  for (const GymTask& task : GymTasks()) {
-    ontology[task.category][task.sub_category].push_back(task.name);
+  for (const GymTask& task : gym_tasks) {
+    ontology[task.category][task.sub_category].push_back(task.id);
   }
   return ontology;
 }
 
-Json MetricsJson() {
+Json MetricsJson(const std::vector<GymTask>& gym_tasks) {
   Json metrics = Json::object();
-  for (const GymTask& task : GymTasks()) metrics[task.name] = task.metric;
+  for (const GymTask& task : gym_tasks) metrics[task.id] = task.metric;
   return metrics;
 }
 
@@ -249,10 +250,10 @@ struct GymContent {
 // Adds one TSV file of `task` and puts its texts into the tokenizer corpus.
 void AddTsv(const GymTask& task, const std::string& name, const std::vector<Example>& examples,
             GymContent* gym) {
-  std::string& content = gym->files[fs::path(task.name) / name];
+  std::string& content = gym->files[fs::path(task.id) / name];
   for (const Example& example : examples) {
     absl::StrAppend(&content, example.input, "\t", example.output, "\n");
-    gym->corpus.insert(absl::StrCat(" [", task.name, "] ", example.input));
+    gym->corpus.insert(absl::StrCat(" [", task.id, "] ", example.input));
     gym->corpus.insert(absl::StrCat(" ", example.output));
   }
   gym->summary.examples += examples.size();
@@ -268,11 +269,11 @@ absl::Status AddUpstreamTask(const GymTask& task, const GymOptions& options, Gym
   auto test_begin = dev_begin + options.upstream_dev_examples;
   // One prefix with seed 100 (CrossFit's first seed), so prefix discovery finds one group.
   const int seed = 100;
-  AddTsv(task, TsvName(task.name, options.train_examples, seed, "train"),
+  AddTsv(task, TsvName(task.id, options.train_examples, seed, "train"),
          {examples.begin(), dev_begin}, gym);
-  AddTsv(task, TsvName(task.name, options.train_examples, seed, "dev"), {dev_begin, test_begin},
+  AddTsv(task, TsvName(task.id, options.train_examples, seed, "dev"), {dev_begin, test_begin},
          gym);
-  AddTsv(task, TsvName(task.name, options.train_examples, seed, "test"),
+  AddTsv(task, TsvName(task.id, options.train_examples, seed, "test"),
          {test_begin, examples.end()}, gym);
   return absl::OkStatus();
 }
@@ -292,9 +293,9 @@ absl::Status AddFewShotTask(const GymTask& task, const GymOptions& options, GymC
   for (int seed : options.fewshot_seeds) {
     GymRandom random(DeriveSeed(task_seed, absl::StrCat("fewshot_", seed)));
     auto [train, dev] = SampleFewShot(pool, task.IsClassification(), k, random);
-    AddTsv(task, TsvName(task.name, k, seed, "train"), train, gym);
-    AddTsv(task, TsvName(task.name, k, seed, "dev"), dev, gym);
-    AddTsv(task, TsvName(task.name, k, seed, "test"), test, gym);
+    AddTsv(task, TsvName(task.id, k, seed, "train"), train, gym);
+    AddTsv(task, TsvName(task.id, k, seed, "dev"), dev, gym);
+    AddTsv(task, TsvName(task.id, k, seed, "test"), test, gym);
   }
   return absl::OkStatus();
 }
@@ -302,15 +303,16 @@ absl::Status AddFewShotTask(const GymTask& task, const GymOptions& options, GymC
 // Every task's files and the metadata files; the summary lacks only the vocabulary size.
 absl::StatusOr<GymContent> GenerateGym(const GymOptions& options) {
   GymContent gym;
-  for (const GymTask& task : GymTasks()) {
+  const std::vector<GymTask> tasks = GymTasksWithIds(options.seed);
+  for (const GymTask& task : tasks) {
     TASKMOE_RETURN_IF_ERROR(task.split == GymSplit::kTrain ? AddUpstreamTask(task, options, &gym)
                                                            : AddFewShotTask(task, options, &gym));
     ++gym.summary.tasks;
   }
-  gym.files[kSkillsFile] = SkillsJson(options).dump(2) + "\n";
-  gym.files[kSplitFile] = SplitJson().dump(2) + "\n";
-  gym.files[kOntologyFile] = OntologyJson().dump(2) + "\n";
-  gym.files[kMetricsFile] = MetricsJson().dump(2) + "\n";
+  gym.files[kSkillsFile] = SkillsJson(options, tasks).dump(2) + "\n";
+  gym.files[kSplitFile] = SplitJson(tasks).dump(2) + "\n";
+  gym.files[kOntologyFile] = OntologyJson(tasks).dump(2) + "\n";
+  gym.files[kMetricsFile] = MetricsJson(tasks).dump(2) + "\n";
   gym.summary.files = static_cast<int>(gym.files.size());
   return gym;
 }

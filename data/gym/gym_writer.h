@@ -52,10 +52,11 @@ struct GymSummary {
 absl::Status CheckGymDirectory(const std::string& output_dir);
 
 // Writes the whole gym into `output_dir` (replacing a previous gym there, refusing any
-// other non-empty directory): one CrossFit task directory per task, skills.json (skill
-// inventory, task x skill matrix, categories, metrics), split.json, ontology.json,
-// metrics.json, and tokenizer/ (a BPE learned from every distinct text as the CrossFit
-// loaders format it: " [task] input" and " output"). The tree depends only on `options`:
+// other non-empty directory): one CrossFit task directory per task, named by the task's
+// opaque id (GymTasksWithIds), skills.json (id -> readable name, skill inventory, task x skill
+// matrix, categories, metrics), split.json, ontology.json, metrics.json, and tokenizer/ (a BPE
+// learned from every distinct text as the CrossFit loaders format it: " [id] input" and
+// " output"). The tree depends only on `options`:
 // the same options give identical bytes.
 absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string& output_dir);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "data/gym/lexicon.h"
 #include <glog/logging.h>
 
@@ -84,9 +85,8 @@ std::vector<std::string> Pairs(const std::vector<std::string>& keys,
 
 GymTask Task(std::string name, std::string category, std::string sub_category,
              std::string metric, GymSplit split, InputKind input, std::vector<Skill> skills) {
-  return GymTask{std::move(name), std::move(category), std::move(sub_category),
-                 std::move(metric), split,            input,
-                 std::move(skills)};
+  return GymTask{std::move(name), /*id=*/"",     std::move(category), std::move(sub_category),
+                 std::move(metric), split,          input,               std::move(skills)};
 }
 
 }  // namespace
@@ -101,6 +101,16 @@ absl::string_view GymSplitName(GymSplit split) {
       return "test";
   }
   LOG(FATAL) << "unknown split " << static_cast<int>(split);
+}
+
+std::vector<GymTask> GymTasksWithIds(uint64_t seed) {
+  std::vector<GymTask> tasks = GymTasks();
+  std::vector<int> numbers(tasks.size());
+  for (size_t i = 0; i < numbers.size(); ++i) numbers[i] = static_cast<int>(i);
+  GymRandom random(DeriveSeed(seed, "task ids"));
+  random.Shuffle(numbers);
+  for (size_t i = 0; i < tasks.size(); ++i) tasks[i].id = absl::StrFormat("task%02d", numbers[i]);
+  return tasks;
 }
 
 const std::vector<GymTask>& GymTasks() {

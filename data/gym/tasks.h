@@ -30,7 +30,11 @@ enum class InputKind {
 };
 
 struct GymTask {
-  std::string name;
+  std::string name;          // readable, e.g. "sort-words"; never shown to the model
+  // What the data calls the task (directory, file names, the "[id]" input prefix): an opaque
+  // id such as "task17", so the model's input does not spell out the task's skills. Empty in
+  // the fixed table; GymTasksWithIds assigns it.
+  std::string id;
   std::string category;      // a CrossFit ontology category
   std::string sub_category;
   std::string metric;        // a CrossFit metric name
@@ -44,6 +48,10 @@ struct GymTask {
 
 // The fixed task table: train tasks first, then dev, then test.
 const std::vector<GymTask>& GymTasks();
+
+// The fixed table with opaque ids "task00".."taskNN" assigned in an order shuffled by `seed`
+// (so neither a task's id nor its neighbours' ids say which skills it has).
+std::vector<GymTask> GymTasksWithIds(uint64_t seed);
 
 // A random input of the given kind.
 GymState GenerateInput(InputKind kind, GymRandom& random);
