@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,41 @@ TEST(BuildCheckpointTest, ExpertsFromTheDenseModelRouterAndTaskVectorsFromStageO
   ASSERT_TRUE(annealed.ok()) << annealed.status();
   EXPECT_TRUE(
       LoadRoutingState(Read(options.output_dir + "/" + kRoutingStateFile), **annealed).ok());
+}
+
+// The shuffled-routes control: every routed task takes another routed task's vector, so the
+// frozen router gives it that task's route.
+TEST(BuildCheckpointTest, ShuffledRoutesGiveEveryTaskAnotherTasksVector) {
+  const std::string stage_one = TestTempDir("shuffle_stage_one");
+  WriteFixtureCheckpoint(stage_one, kLearnedRouting);
+  ASSERT_TRUE(
+      TaskTable::WriteNames({"alpha", "beta", "gamma"}, stage_one + "/" + kRouteTasksFile).ok());
+  BuildCheckpointOptions options;
+  options.stage_one_dir = stage_one;
+  options.dense_dir = BartTinyDir();
+  options.output_dir = TestTempDir("shuffle_out");
+  options.shuffle_routes_seed = 3;
+  fs::remove_all(options.output_dir);
+  absl::StatusOr<BuiltCheckpoint> built = BuildStageTwoCheckpoint(options);
+  ASSERT_TRUE(built.ok()) << built.status();
+  absl::StatusOr<TaskTable> before = TaskTable::Load(stage_one);
+  absl::StatusOr<TaskTable> after = TaskTable::Load(options.output_dir);
+  ASSERT_TRUE(before.ok() && after.ok());
+  EXPECT_EQ(after->names(), before->names());
+  ASSERT_EQ(built->route_donors.size(), 3u);
+  std::set<std::string> donors;
+  for (const auto& [task, donor] : built->route_donors) {
+    EXPECT_NE(task, donor);
+    donors.insert(donor);
+    EXPECT_TRUE(at::equal(after->vectors()[*after->Id(task)], before->vectors()[*before->Id(donor)]))
+        << task << " should carry " << donor << "'s vector";
+  }
+  EXPECT_EQ(donors, (std::set<std::string>{"alpha", "beta", "gamma"}));
+  EXPECT_TRUE(fs::exists(options.output_dir + "/" + kRouteDonorsFile));
+  // Stage one's routes no longer describe these tasks, so they are not carried over.
+  EXPECT_FALSE(fs::exists(options.output_dir + "/" + kRoutesFile));
+  EXPECT_EQ(Bytes(options.output_dir + "/" + kRoutingStateFile),
+            Bytes(stage_one + "/" + kRoutingStateFile));
 }
 
 TEST(BuildCheckpointTest, ExpertNoiseIsInitEpsAndSeeded) {

@@ -4,6 +4,7 @@
 //
 //   build_checkpoint --stage_one=runs/default/best --model=runs/dense/best
 //                    --output_dir=runs/two_stage/init [--init_eps=0.01] [--seed=42] [--overwrite]
+//                    [--shuffle_routes_seed=1]   (the shuffled-routes control)
 //
 // --model, the pretrained dense model, is a Hugging Face BART directory (e.g.
 // facebook/bart-base) or a dense TaskMoE checkpoint (one expert per layer or every layer
@@ -27,6 +28,9 @@ ABSL_FLAG(std::optional<double>, init_eps, std::nullopt,
           "Noise of the expert copies; unset: the stage-one experiment's model.init_eps.");
 ABSL_FLAG(int64_t, seed, 42, "Seed of the expert noise.");
 ABSL_FLAG(bool, overwrite, false, "Replace an existing output directory.");
+ABSL_FLAG(std::optional<uint64_t>, shuffle_routes_seed, std::nullopt,
+          "Set: the shuffled-routes control; every routed task gets another routed task's "
+          "stage-one vector (a random derangement with this seed), hence its learned route.");
 
 namespace taskmoe {
 namespace {
@@ -39,6 +43,7 @@ absl::Status Run() {
   options.init_eps = absl::GetFlag(FLAGS_init_eps);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.overwrite = absl::GetFlag(FLAGS_overwrite);
+  options.shuffle_routes_seed = absl::GetFlag(FLAGS_shuffle_routes_seed);
   if (options.stage_one_dir.empty() || options.output_dir.empty()) {
     return absl::InvalidArgumentError("--stage_one, --model and --output_dir are required");
   }
@@ -47,6 +52,9 @@ absl::Status Run() {
             << options.dense_dir << ", routing state (" << built.routing_state_tensors
             << " tensors) and " << built.tasks << " task vectors from " << options.stage_one_dir
             << "\n";
+  if (!built.route_donors.empty()) {
+    std::cout << "shuffled routes: each task routed as its donor (" << kRouteDonorsFile << ")\n";
+  }
   return absl::OkStatus();
 }
 

@@ -1,10 +1,14 @@
 #include "moe/workflow/two_stage.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <numeric>
+#include <random>
 #include <vector>
 
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/utils.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -50,6 +54,50 @@ absl::StatusOr<BartForConditionalGeneration> DenseFromCheckpoint(const std::stri
   first_expert.encoder.select(2, 0).fill_(1);
   first_expert.decoder.select(2, 0).fill_(1);
   return model.ExtractDense(first_expert);
+}
+
+// Writes stage one's task table with the vectors of its routed tasks deranged (every routed
+// task gets another routed task's vector); returns task -> donor.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> WriteShuffledTaskTable(
+    const std::string& stage_one, const TaskTable& table, uint64_t seed,
+    const std::string& staging) {
+  const std::string routed_file = stage_one + "/" + kRouteTasksFile;
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<std::string> routed, TaskTable::ReadNames(routed_file));
+  if (routed.size() < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(routed_file, ": shuffling routes needs at least 2 routed tasks"));
+  }
+  std::vector<int64_t> rows;
+  for (const std::string& task : routed) {
+    TASKMOE_ASSIGN_OR_RETURN(const int64_t row, table.Id(task));
+    rows.push_back(row);
+  }
+  // A uniform derangement by rejection: about e (2.7) shuffles on average.
+  std::vector<size_t> donor(rows.size());
+  std::iota(donor.begin(), donor.end(), 0);
+  std::mt19937_64 random(seed);
+  auto has_fixed_point = [&donor] {
+    for (size_t i = 0; i < donor.size(); ++i) {
+      if (donor[i] == i) return true;
+    }
+    return false;
+  };
+  do {
+    std::shuffle(donor.begin(), donor.end(), random);
+  } while (has_fixed_point());
+  at::Tensor vectors = table.vectors().clone();
+  std::vector<std::pair<std::string, std::string>> donors;
+  nlohmann::ordered_json donors_json = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    vectors[rows[i]].copy_(table.vectors()[rows[donor[i]]]);
+    donors.emplace_back(routed[i], routed[donor[i]]);
+    donors_json[routed[i]] = routed[donor[i]];
+  }
+  TASKMOE_ASSIGN_OR_RETURN(const TaskTable shuffled, TaskTable::Create(table.names(), vectors));
+  TASKMOE_RETURN_IF_ERROR(shuffled.Save(staging));
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(staging + "/" + kRouteDonorsFile, donors_json.dump(2) + "\n"));
+  return donors;
 }
 
 }  // namespace
@@ -123,9 +171,17 @@ absl::StatusOr<BuiltCheckpoint> BuildStageTwoCheckpoint(const BuildCheckpointOpt
   if (!out.ok()) return out.status();
   const std::string staging = out->staging();
   TASKMOE_RETURN_IF_ERROR(WriteCheckpointModel(staging, *moe->model(), dense_config, *experiment));
-  // Router, task vectors and their routes are stage one's, byte for byte.
-  for (const char* file : {kRoutingStateFile, TaskTable::kNamesFile, TaskTable::kVectorsFile,
-                           kRoutesFile}) {
+  TASKMOE_RETURN_IF_ERROR(CopyFileAtomically(stage_one + "/" + kRoutingStateFile,
+                                             staging + "/" + kRoutingStateFile));
+  if (options.shuffle_routes_seed.has_value()) {
+    TASKMOE_ASSIGN_OR_RETURN(built.route_donors,
+                             WriteShuffledTaskTable(stage_one, *checkpoint->tasks,
+                                                    *options.shuffle_routes_seed, staging));
+    TASKMOE_RETURN_IF_ERROR(out->Commit());
+    return built;
+  }
+  // Task vectors and their routes are stage one's, byte for byte.
+  for (const char* file : {TaskTable::kNamesFile, TaskTable::kVectorsFile, kRoutesFile}) {
     TASKMOE_RETURN_IF_ERROR(CopyFileAtomically(stage_one + "/" + file, staging + "/" + file));
   }
   // The other route views and the heatmaps, where stage one has them.

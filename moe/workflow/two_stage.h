@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "moe/model/bart.h"
@@ -29,13 +31,23 @@ struct BuildCheckpointOptions {
   int64_t seed = 42;
   // An existing output_dir is an error unless this is set (then it is replaced atomically).
   bool overwrite = false;
+  // Set: the shuffled-routes control. The task vectors of stage one's routed tasks
+  // (route_tasks.json) are permuted among them with a random derangement of this seed, so the
+  // frozen router gives every task another task's learned route; the donors are recorded in
+  // route_donors.json, and stage one's route files are left out (they no longer hold).
+  std::optional<uint64_t> shuffle_routes_seed;
 };
+
+// task -> the task whose stage-one vector (hence route) it received.
+inline constexpr char kRouteDonorsFile[] = "route_donors.json";
 
 struct BuiltCheckpoint {
   int64_t tasks = 0;
   int64_t routing_state_tensors = 0;
   // "Hugging Face directory" or "TaskMoE checkpoint".
   std::string dense_kind;
+  // With shuffle_routes_seed: task -> donor task, in route_tasks.json order.
+  std::vector<std::pair<std::string, std::string>> route_donors;
 };
 
 // The dense BART of `dir`: a Hugging Face directory (config.json + model.safetensors, no
