@@ -21,8 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kResultFile[] = "result.csv";
-
 std::vector<std::string> SplitCsvLine(absl::string_view line) {
   absl::ConsumeSuffix(&line, "\r");
   return absl::StrSplit(line, ',');
@@ -110,7 +108,7 @@ absl::StatusOr<TaskSummary> SummarizeTask(const std::string& task,
   return summary;
 }
 
-absl::StatusOr<std::vector<TaskSummary>> SummarizeResultsDirectory(const std::string& dir) {
+absl::StatusOr<std::vector<TaskRows>> ReadResultsDirectory(const std::string& dir) {
   std::error_code error;
   if (!fs::is_directory(dir, error)) {
     return absl::NotFoundError(absl::StrCat("results directory ", dir, " does not exist"));
@@ -127,12 +125,21 @@ absl::StatusOr<std::vector<TaskSummary>> SummarizeResultsDirectory(const std::st
         absl::StrCat(dir, ": no <task>/", kResultFile, " in this directory"));
   }
   std::sort(tasks.begin(), tasks.end());
-  std::vector<TaskSummary> summaries;
+  std::vector<TaskRows> result;
   for (const std::string& task : tasks) {
     const std::string path = absl::StrCat(dir, "/", task, "/", kResultFile);
     TASKMOE_ASSIGN_OR_RETURN(const std::string text, ReadFileBytes(path));
-    TASKMOE_ASSIGN_OR_RETURN(const std::vector<ResultRow> rows, ParseResultCsv(text, path));
-    TASKMOE_ASSIGN_OR_RETURN(TaskSummary summary, SummarizeTask(task, rows, path));
+    TASKMOE_ASSIGN_OR_RETURN(std::vector<ResultRow> rows, ParseResultCsv(text, path));
+    result.push_back({task, path, std::move(rows)});
+  }
+  return result;
+}
+
+absl::StatusOr<std::vector<TaskSummary>> SummarizeResultsDirectory(const std::string& dir) {
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<TaskRows> tasks, ReadResultsDirectory(dir));
+  std::vector<TaskSummary> summaries;
+  for (const TaskRows& t : tasks) {
+    TASKMOE_ASSIGN_OR_RETURN(TaskSummary summary, SummarizeTask(t.task, t.rows, t.path));
     summaries.push_back(std::move(summary));
   }
   return summaries;

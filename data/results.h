@@ -31,6 +31,9 @@ struct ResultRow {
 absl::StatusOr<std::vector<ResultRow>> ParseResultCsv(const std::string& text,
                                                       const std::string& source_name);
 
+// The file every task directory holds.
+inline constexpr char kResultFile[] = "result.csv";
+
 // Suffix of the rows that hold a prefix's selected configuration.
 inline constexpr char kBestRowSuffix[] = "_best";
 
@@ -50,8 +53,19 @@ absl::StatusOr<TaskSummary> SummarizeTask(const std::string& task,
                                           const std::vector<ResultRow>& rows,
                                           const std::string& source_name);
 
-// Every `<dir>/<task>/result.csv`, sorted by task. Errors: `dir` missing, no result.csv at all,
-// a malformed file (named with its line).
+// One task's parsed result.csv and the path it was read from (for error messages).
+struct TaskRows {
+  std::string task;
+  std::string path;
+  std::vector<ResultRow> rows;
+};
+
+// Every `<dir>/<task>/result.csv`, parsed, sorted by task. Errors: `dir` missing, no result.csv
+// at all, a malformed file (named with its line).
+absl::StatusOr<std::vector<TaskRows>> ReadResultsDirectory(const std::string& dir);
+
+// SummarizeTask of every ReadResultsDirectory entry; the same errors, and a task without `_best`
+// rows.
 absl::StatusOr<std::vector<TaskSummary>> SummarizeResultsDirectory(const std::string& dir);
 
 // Mean over tasks of the per-task means.
