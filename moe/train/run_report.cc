@@ -2,17 +2,24 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "data/gym/gym_writer.h"
 #include "data/metrics.h"
+#include "data/route_agreement.h"
+#include "moe/base/status_macros.h"
 #include "moe/drawing/route_map.h"
+#include "moe/train/run_outputs.h"
 
 namespace taskmoe {
 
 namespace {
+
+constexpr int kSummaryPermutations = 999;
 
 // A task's ontology category; tasks outside the ontology share kUnlistedCategory.
 std::string CategoryOf(const ExperimentData& data, const std::string& task) {
@@ -71,26 +78,64 @@ double MajorityBaseline(const ExperimentData& data) {
   return baseline_sum / std::max<size_t>(1, dev.tasks.size());
 }
 
-// Are tasks of one category routed more alike than tasks of two? Mean L1 distances of the
-// routes [train tasks, layers, E] of task pairs within and between categories.
-void RouteDistances(const ExperimentData& data, const at::Tensor& routes, RunSummary* summary) {
-  double within = 0, between = 0;
-  int64_t within_pairs = 0, between_pairs = 0;
-  const at::Tensor flat = routes.reshape({routes.size(0), -1});
-  for (int64_t a = 0; a < flat.size(0); ++a) {
-    for (int64_t b = a + 1; b < flat.size(0); ++b) {
-      const double d = (flat[a] - flat[b]).abs().mean().item<double>();
-      if (CategoryOf(data, data.train_tasks[a]) == CategoryOf(data, data.train_tasks[b])) {
-        within += d;
-        ++within_pairs;
-      } else {
-        between += d;
-        ++between_pairs;
-      }
-    }
+// The skills of the run's tasks: the gym's skills.json beside the data when there is one, else
+// the ontology's categories (tasks outside it share kUnlistedCategory).
+absl::StatusOr<TaskSkillTable> RunSkills(const ExperimentData& data, std::string* basis) {
+  const std::string skills_path = data.data_dir + "/" + gym::kSkillsFile;
+  if (std::filesystem::exists(skills_path)) {
+    *basis = "skills";
+    return ReadSkillsJson(skills_path);
   }
-  summary->within_category_route_distance = within_pairs ? within / within_pairs : 0.0;
-  summary->between_category_route_distance = between_pairs ? between / between_pairs : 0.0;
+  if (!data.ontology.has_value()) {
+    return absl::NotFoundError(absl::StrCat("no ", skills_path, " and no ontology"));
+  }
+  *basis = "categories";
+  TaskSkillTable table;
+  table.source = "the run's ontology";
+  for (const std::string& task : data.train_tasks) table.skills[task] = {CategoryOf(data, task)};
+  return table;
+}
+
+// Are tasks sharing skills routed more alike? Spearman rho of route vs skill similarity over
+// pairs of train tasks; few permutations, so that the end of a run stays quick.
+absl::Status MeasureAgreement(const ExperimentData& data, const at::Tensor& routes,
+                              RunSummary* summary) {
+  TASKMOE_ASSIGN_OR_RETURN(TaskSkillTable skills,
+                           RunSkills(data, &summary->route_agreement_basis));
+  // Every routed task was trained on, whatever split skills.json gives it.
+  HoldOutAllBut(data.train_tasks, &skills);
+  TASKMOE_ASSIGN_OR_RETURN(RouteTable table, RouteTableFromTensor(routes));
+  NamedRoutes named;
+  named.source = "the run's routes";
+  named.tasks_source = "the run's train tasks";
+  named.tasks = data.train_tasks;
+  named.values = std::move(table.values);
+  named.layers = table.layers;
+  named.experts = table.experts;
+  AgreementOptions options;
+  options.permutations = kSummaryPermutations;
+  TASKMOE_ASSIGN_OR_RETURN(const RouteAgreement agreement,
+                           MeasureRouteAgreement(named, skills, options));
+  summary->route_agreement_rho = agreement.spearman.statistic;
+  summary->route_agreement_p_value = agreement.spearman.p_value;
+  if (std::isnan(agreement.spearman.statistic)) {
+    summary->route_agreement_note = "undefined: every task pair equally alike in routes or skills";
+  }
+  return absl::OkStatus();
+}
+
+std::string AgreementText(const RunSummary& summary) {
+  const std::string name = absl::StrCat(
+      "route-", summary.route_agreement_basis == "categories" ? "category" : "skill",
+      " agreement");
+  if (!summary.route_agreement_note.empty()) {
+    return absl::StrCat(name, ": ", summary.route_agreement_note, "\n");
+  }
+  return absl::StrFormat(
+      "%s (Spearman rho of route vs %s similarity over task pairs): %.4f, p = %.4f (%d "
+      "permutations)\n",
+      name, summary.route_agreement_basis == "categories" ? "category" : "skill",
+      summary.route_agreement_rho, summary.route_agreement_p_value, kSummaryPermutations);
 }
 
 std::string ReportText(const RunSummary& summary) {
@@ -111,11 +156,7 @@ std::string ReportText(const RunSummary& summary) {
   absl::StrAppend(&text, absl::StrFormat(
                              "trivial baseline (most frequent training output): %.4f\n",
                              summary.majority_baseline));
-  absl::StrAppend(&text, absl::StrFormat(
-                             "mean L1 route distance: within a category %.4f, between "
-                             "categories %.4f\n",
-                             summary.within_category_route_distance,
-                             summary.between_category_route_distance));
+  absl::StrAppend(&text, AgreementText(summary));
   absl::StrAppend(&text, "route map: ", summary.route_map_path, "\n");
   return text;
 }
@@ -133,7 +174,9 @@ RunSummary SummarizeRun(const ExperimentData& data, const TrainerState& state,
   summary.route_map_path = route_map_path;
   summary.category_performance = PerCategory(data, dev_scores);
   summary.majority_baseline = MajorityBaseline(data);
-  RouteDistances(data, routes, &summary);
+  if (absl::Status status = MeasureAgreement(data, routes, &summary); !status.ok()) {
+    summary.route_agreement_note = absl::StrCat("not measured (", status.message(), ")");
+  }
   summary.text = ReportText(summary);
   return summary;
 }

@@ -1,6 +1,7 @@
 #ifndef TASKMOE_MOE_TRAIN_RUN_REPORT_H_
 #define TASKMOE_MOE_TRAIN_RUN_REPORT_H_
 
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,9 +33,15 @@ struct RunSummary {
   std::vector<CategoryPerformance> category_performance;
   // Mean dev performance of predicting each task's most frequent training output.
   double majority_baseline = 0;
-  // Mean L1 distance between the routes of two tasks of the same / different categories.
-  double within_category_route_distance = 0;
-  double between_category_route_distance = 0;
+  // Route-skill agreement of the routes (data/route_agreement.h): Spearman rho of route vs
+  // skill similarity over pairs of train tasks and its permutation p-value. Skills are those of
+  // <data_dir>/skills.json (the gym's) when it exists, else ontology categories ("skills" or
+  // "categories" in route_agreement_basis); NaN, with the reason in route_agreement_note, when
+  // not measured.
+  std::string route_agreement_basis;
+  double route_agreement_rho = std::numeric_limits<double>::quiet_NaN();
+  double route_agreement_p_value = std::numeric_limits<double>::quiet_NaN();
+  std::string route_agreement_note;
   std::string route_map_path;
   // Per-task scores of the predicting checkpoint (the best one) when evaluation.do_predict.
   std::vector<TaskScore> dev_scores;
@@ -43,9 +50,9 @@ struct RunSummary {
 };
 
 // The report printed at the end of a run: the best dev score, dev performance per ontology
-// category, a trivial baseline (each task's most frequent training output), how alike the
-// routes `routes` [train tasks, layers, E] of tasks of one category are, and where the route
-// map of those routes is.
+// category, a trivial baseline (each task's most frequent training output), whether tasks
+// sharing skills (else categories) get alike routes `routes` [train tasks, layers, E], and
+// where the route map of those routes is.
 RunSummary SummarizeRun(const ExperimentData& data, const TrainerState& state,
                         const std::string& output_dir, const std::vector<TaskScore>& dev_scores,
                         const at::Tensor& routes, const std::string& route_map_path);
