@@ -366,6 +366,19 @@ ComparisonStatistics CompareArms(const PairedResults& paired, const StatisticsOp
   return stats;
 }
 
+absl::StatusOr<ArmScore> ScoreArm(const ArmResults& arm, const StatisticsOptions& options) {
+  // The arm against a zero baseline: the mean difference is the arm's own mean, resampled
+  // exactly as in a comparison.
+  TASKMOE_ASSIGN_OR_RETURN(PairedResults paired, PairArms(arm, arm));
+  for (PairedSeed& seed : paired.seeds) {
+    for (PairedTask& task : seed.tasks) {
+      for (PairedSample& sample : task.samples) sample.baseline = 0;
+    }
+  }
+  const ComparisonStatistics stats = CompareArms(paired, options);
+  return ArmScore{stats.delta_points, stats.n_seeds, stats.n_tasks, stats.n_samples};
+}
+
 double SignFlipPValue(const std::vector<double>& differences, int64_t draws, uint64_t seed) {
   CHECK(!differences.empty());
   CHECK_GE(draws, 1);

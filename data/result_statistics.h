@@ -121,6 +121,16 @@ struct ComparisonStatistics {
 // `paired` must hold at least one seed (CHECK).
 ComparisonStatistics CompareArms(const PairedResults& paired, const StatisticsOptions& options);
 
+// One arm's hierarchical mean test score in points (per task over its samples, per seed over its
+// tasks, then over seeds) with the interval of CompareArms' hierarchical bootstrap.
+struct ArmScore {
+  Estimate mean_points;
+  int64_t n_seeds = 0;
+  int64_t n_tasks = 0;
+  int64_t n_samples = 0;
+};
+absl::StatusOr<ArmScore> ScoreArm(const ArmResults& arm, const StatisticsOptions& options);
+
 // Two-sided paired sign-flip p-value of mean(differences) = 0, statistic |mean|: exact over all
 // 2^n sign patterns when 2^n <= draws (p = #{|flipped| >= |observed|} / 2^n), otherwise `draws`
 // random patterns (p = (1 + #) / (1 + draws)). `differences` non-empty, draws >= 1 (CHECK).

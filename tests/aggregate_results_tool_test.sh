@@ -65,6 +65,14 @@ for field in '"delta": {' '"arg": {' '"ratio_of_means": {' '"ci95": [' '"p_value
 done
 [ "$(grep -c '"name":' "$root/stats.json")" = 5 ] || fail "stats.json should hold 5 lines"
 
+# Arms scored on their own: the hierarchical mean (moe 0.5, dense 0.4) with an interval.
+out=$("$tool" --arms="moe:$root/seeds_moe,dense:$root/seeds_dense" --bootstrap_draws=500 \
+  --json="$root/arms.json") || fail "--arms: $out"
+echo "$out"
+grep -qF '| moe | 3 | 2 | 12 | 50.00 [' <<<"$out" || fail "no moe arm row"
+grep -qF '| dense | 2 | 2 | 8 | 40.00 [' <<<"$out" || fail "no dense arm row"
+grep -qF '"test_points": {' "$root/arms.json" || fail "arms.json lacks test_points"
+
 # A seed directory without result files: an error naming it, stats.json left as it was.
 cp "$root/stats.json" "$root/stats_before.json"
 mkdir -p "$root/seeds_dense/s9/a"

@@ -242,6 +242,30 @@ TEST(ResultStatisticsTest, PairsBySeedTaskAndPrefixAndListsTheRest) {
       << none.status();
 }
 
+TEST(ResultStatisticsTest, ScoreArmAveragesHierarchicallyWithAnInterval) {
+  const fs::path root = fs::path(::testing::TempDir()) / "stats_score_arm";
+  fs::remove_all(root);
+  // Seed s1: task a (0.2 and 0.4 -> 0.3), task b 0.5 -> seed mean 0.4; seed s2: task a 0.6.
+  WriteFile(root / "s1/a/result.csv", absl::StrCat(kHeader, "a_1_best,1,1,0,0.2\na_2_best,1,1,0,0.4\n"));
+  WriteFile(root / "s1/b/result.csv", absl::StrCat(kHeader, "b_1_best,1,1,0,0.5\n"));
+  WriteFile(root / "s2/a/result.csv", absl::StrCat(kHeader, "a_1_best,1,1,0,0.6\n"));
+  absl::StatusOr<ArmResults> arm = ReadArm(root.string());
+  ASSERT_TRUE(arm.ok()) << arm.status();
+  StatisticsOptions options;
+  options.bootstrap_draws = 2000;
+  absl::StatusOr<ArmScore> score = ScoreArm(*arm, options);
+  ASSERT_TRUE(score.ok()) << score.status();
+  EXPECT_NEAR(score->mean_points.mean, 50, 1e-9);  // (40 + 60) / 2
+  EXPECT_EQ(score->n_seeds, 2);
+  EXPECT_EQ(score->n_tasks, 2);
+  EXPECT_EQ(score->n_samples, 4);
+  // Draws range over resampled means between the lowest (all 0.2) and highest (all 0.6).
+  EXPECT_LT(score->mean_points.ci95_lo, 50);
+  EXPECT_GT(score->mean_points.ci95_hi, 50);
+  EXPECT_GE(score->mean_points.ci95_lo, 20);
+  EXPECT_LE(score->mean_points.ci95_hi, 60);
+}
+
 TEST(ResultStatisticsTest, BadLayoutsAreNamedErrors) {
   const fs::path root = fs::path(::testing::TempDir()) / "stats_errors";
   fs::remove_all(root);

@@ -4,6 +4,7 @@
 //
 //   aggregate_results --results=runs/ft_moe [--baseline=runs/ft_dense]
 //                     [--compare=name:results_dir:baseline_dir,name2:...]
+//                     [--arms=name:dir,name2:dir2,...]
 //                     [--skills=gym_data/skills.json] [--json=runs/stats.json]
 //                     [--bootstrap_draws=10000] [--seed=1]
 //                     [--summary_csv=runs/ft_moe/summary.csv] [--arg_csv=runs/ft_moe/arg.csv]
@@ -16,7 +17,8 @@
 // or ',') gets one statistics line (data/result_statistics.h): delta in points, ARG and ratio of
 // means with 95% hierarchical-bootstrap intervals, and the sign-flip p-value, raw and
 // Holm-adjusted over every p-value of the call. --skills adds a line for the tasks of seen skills
-// and one for the control tasks per comparison.
+// and one for the control tasks per comparison. --arms scores arms on their own: each arm's mean
+// test score in points with its 95% hierarchical-bootstrap interval.
 //
 // Every input is read and checked before anything is written; files are replaced atomically.
 
@@ -47,6 +49,9 @@ ABSL_FLAG(std::string, baseline, "",
           "The baseline arm of --results (same layout); empty: no ARG and no statistics.");
 ABSL_FLAG(std::vector<std::string>, compare, {},
           "More comparisons, comma-separated, each name:results_dir:baseline_dir.");
+ABSL_FLAG(std::vector<std::string>, arms, {},
+          "Arms to score on their own, comma-separated, each name:dir: mean test score in points "
+          "with its 95% hierarchical-bootstrap interval.");
 ABSL_FLAG(std::string, skills, "",
           "A skill gym's skills.json: adds seen-skill and control-task lines per comparison.");
 ABSL_FLAG(std::string, json, "", "Where to write the statistics as JSON; empty: nowhere.");
@@ -65,6 +70,12 @@ struct Comparison {
   std::string name;
   std::string results_dir;
   std::string baseline_dir;
+};
+
+struct ScoredArm {
+  std::string name;
+  std::string dir;
+  ArmScore score;
 };
 
 // One reported line: a comparison restricted to a group of tasks.
@@ -164,7 +175,16 @@ nlohmann::ordered_json EstimateJson(const Estimate& e) {
 
 std::string StatisticsJson(const std::vector<ComparisonOutcome>& outcomes,
                            const std::vector<StatisticsLine>& lines,
-                           const StatisticsOptions& options) {
+                           const std::vector<ScoredArm>& arms, const StatisticsOptions& options) {
+  nlohmann::ordered_json scored = nlohmann::ordered_json::array();
+  for (const ScoredArm& a : arms) {
+    scored.push_back({{"name", a.name},
+                      {"dir", a.dir},
+                      {"test_points", EstimateJson(a.score.mean_points)},
+                      {"n_seeds", a.score.n_seeds},
+                      {"n_tasks", a.score.n_tasks},
+                      {"n_samples", a.score.n_samples}});
+  }
   nlohmann::ordered_json comparisons = nlohmann::ordered_json::array();
   for (const StatisticsLine& l : lines) {
     const ComparisonOutcome& o = outcomes[l.outcome];
@@ -189,8 +209,42 @@ std::string StatisticsJson(const std::vector<ComparisonOutcome>& outcomes,
       {"bootstrap_draws", options.bootstrap_draws},
       {"seed", options.seed},
       {"holm", "over every p_value of this file"},
+      {"arms", scored},
       {"comparisons", comparisons}};
   return json.dump(2) + "\n";
+}
+
+// The --arms entries, each read and scored.
+absl::StatusOr<std::vector<ScoredArm>> ScoreArms(const StatisticsOptions& options) {
+  std::vector<ScoredArm> arms;
+  for (const std::string& entry : absl::GetFlag(FLAGS_arms)) {
+    const std::vector<std::string> parts = absl::StrSplit(entry, ':');
+    if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--arms entry '", entry, "': expected name:dir"));
+    }
+    TASKMOE_ASSIGN_OR_RETURN(const ArmResults arm, ReadArm(parts[1]));
+    TASKMOE_ASSIGN_OR_RETURN(ArmScore score, ScoreArm(arm, options));
+    arms.push_back({parts[0], parts[1], score});
+  }
+  return arms;
+}
+
+std::string ArmsMarkdown(const std::vector<ScoredArm>& arms, const StatisticsOptions& options) {
+  std::string md = absl::StrFormat(
+      "\nMean test score in points; 95%% intervals from a hierarchical bootstrap (seeds, tasks, "
+      "few-shot samples; %d draws, seed %d).\n\n"
+      "| arm | seeds | tasks | samples | test score (points) [95%% CI] |\n"
+      "| --- | --- | --- | --- | --- |\n",
+      options.bootstrap_draws, options.seed);
+  for (const ScoredArm& a : arms) {
+    absl::StrAppend(&md, absl::StrFormat("| %s | %d | %d | %d | %s |\n", a.name,
+                                         a.score.n_seeds, a.score.n_tasks, a.score.n_samples,
+                                         Interval(a.score.mean_points, [](double v) {
+                                           return absl::StrFormat("%.2f", v);
+                                         })));
+  }
+  return md;
 }
 
 // Reads each comparison's arms, pairs them and computes every line; Holm over all of them.
@@ -232,17 +286,21 @@ absl::StatusOr<std::vector<StatisticsLine>> ComputeLines(std::vector<ComparisonO
 absl::Status Run() {
   const std::string results_dir = absl::GetFlag(FLAGS_results);
   TASKMOE_ASSIGN_OR_RETURN(const std::vector<Comparison> comparisons, ParseComparisons());
-  if (results_dir.empty() && comparisons.empty()) {
-    return absl::InvalidArgumentError("--results or --compare is required");
+  if (results_dir.empty() && comparisons.empty() && absl::GetFlag(FLAGS_arms).empty()) {
+    return absl::InvalidArgumentError("--results, --compare or --arms is required");
   }
   const StatisticsOptions options{absl::GetFlag(FLAGS_bootstrap_draws), absl::GetFlag(FLAGS_seed)};
   if (options.bootstrap_draws < 1) {
     return absl::InvalidArgumentError("--bootstrap_draws must be at least 1");
   }
-  if (comparisons.empty() &&
-      !(absl::GetFlag(FLAGS_json).empty() && absl::GetFlag(FLAGS_skills).empty())) {
-    return absl::InvalidArgumentError("--json and --skills need --baseline or --compare");
+  if (comparisons.empty() && !absl::GetFlag(FLAGS_skills).empty()) {
+    return absl::InvalidArgumentError("--skills needs --baseline or --compare");
   }
+  if (comparisons.empty() && absl::GetFlag(FLAGS_arms).empty() &&
+      !absl::GetFlag(FLAGS_json).empty()) {
+    return absl::InvalidArgumentError("--json needs --baseline, --compare or --arms");
+  }
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<ScoredArm> arms, ScoreArms(options));
   std::vector<TaskSummary> summaries;
   std::optional<ArgReport> report;
   if (!results_dir.empty()) {
@@ -271,13 +329,12 @@ absl::Status Run() {
     }
     markdown = MarkdownReport(summaries, report);
   }
-  if (!lines.empty()) {
-    if (!absl::GetFlag(FLAGS_json).empty()) {
-      TASKMOE_RETURN_IF_ERROR(
-          WriteFileAtomically(absl::GetFlag(FLAGS_json), StatisticsJson(outcomes, lines, options)));
-    }
-    markdown += StatisticsMarkdown(outcomes, lines, options);
+  if (!absl::GetFlag(FLAGS_json).empty()) {
+    TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(absl::GetFlag(FLAGS_json),
+                                                StatisticsJson(outcomes, lines, arms, options)));
   }
+  if (!arms.empty()) markdown += ArmsMarkdown(arms, options);
+  if (!lines.empty()) markdown += StatisticsMarkdown(outcomes, lines, options);
   std::cout << markdown;
   return absl::OkStatus();
 }
