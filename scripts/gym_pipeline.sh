@@ -1,136 +1,226 @@
 #!/usr/bin/env bash
-# The paper's experiment in miniature on the synthetic skill gym, with one command:
+# The paper's experiment on the synthetic skill gym, as a protocol whose numbers can be trusted
+# (docs/experiments.md): every arm starts from one denoising-pretrained model and trains the same
+# number of upstream steps, every arm runs over several seeds (chained and paired by seed), and
+# comparisons come with bootstrap intervals and permutation p-values.
 #
-#   1. dense multi-task baseline (experts 1) on the gym's train tasks;
-#   2. task vectors of every task (train and held-out): text embeddings from the dense model;
-#   3. stage one: learned routing MoE (frozen task vectors from 2, as the paper's "freeze" runs);
-#   4. build_checkpoint: stage one's router + task vectors with experts copied from the dense model;
-#   5. stage two: annealed routing from that checkpoint (configs/stage_two.pbtxt);
-#   6. average-routing multi-task MoE (the "average vs learned" comparison);
-#   7. few-shot fine-tuning of the held-out tasks (split.json "test") from the dense model, stage
-#      one, stage two (each new task routed by its vector through the learned router) and the
-#      average-routing model (average routes);
-#   8. aggregate_results: per-task tables and the ARG tables (MoE vs dense, learned vs average).
+#   1. make_gym: the gym (opaque task ids) into $OUT/gym;
+#   2. pre-training: make_denoising_data (text infilling of the train tasks' unlabeled inputs),
+#      a dense model trained on it (configs/pipeline/pretrain.pbtxt), exported as a Hugging
+#      Face directory $OUT/pretrained that every arm starts from;
+#   3. task vectors of every task: text_emb of the pretrained model (it never saw a label);
+#   4. per seed s, UPSTREAM_STEPS steps each: dense (one expert), learned routing (stage one,
+#      frozen task vectors), average routing, task-level random routing, and the untrained
+#      router (0 steps: the null of the route analysis);
+#   5. per seed s: two-stage (stage one's router, experts re-initialised from the pretrained
+#      model, annealed routing for UPSTREAM_STEPS steps) and the shuffled-routes control (the
+#      same, every task routed by another task's learned route);
+#   6. per arm and seed: few-shot fine-tuning of the held-out test tasks (the first PREFIXES
+#      few-shot samples, the LEARNING_RATES grid chosen on dev) and zero-shot evaluation of
+#      every arm that can route an unseen task;
+#   7. tables: upstream test means, aggregate_results comparisons (Δ points, ARG, ratio of
+#      means with 95% hierarchical-bootstrap intervals, sign-flip p-values, Holm), and the
+#      route–skill agreement (analyze_routes) per routed arm with its nulls; all into
+#      $OUT/report.md (also printed).
 #
-#   scripts/gym_pipeline.sh            # the miniature experiment (about 12 minutes on 2 cores)
-#   scripts/gym_pipeline.sh --quick    # a smoke run with tiny step counts (scores stay near 0,
-#                                      # so tasks with a baseline of 0 drop out of the ARG)
+#   scripts/gym_pipeline.sh [--quick] [--jobs=N]
 #
-# Scaled down to minutes on 2 CPU cores: the default gym model of configs/default.pbtxt,
-# UPSTREAM_STEPS multi-task steps, FT_STEPS fine-tuning steps, the first PREFIXES few-shot seeds
-# of each held-out task (default all 5, as the original), and a single grid point LR x BSZ (the
-# original: 1e-5,2e-5,5e-5 x 2,4,8). Every knob is an environment variable.
-# Rerunning skips finished stages (each writes its output directory once) and finished
-# fine-tuning prefixes; delete $OUT to start over.
+# --quick: 2 seeds and small budgets (a smoke test of the whole protocol; its numbers mean
+# little). --jobs: independent runs in parallel, one thread each (default: the number of cores).
+# Every knob is an environment variable (see the defaults below). Rerunning skips every run
+# that finished (each leaves a .done marker); delete $OUT to start over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK=0
-if [[ "${1:-}" == "--quick" ]]; then QUICK=1; fi
-
-OUT=${OUT:-runs/pipeline}
-DATA=${DATA:-gym_data}
-if (( QUICK )); then
-  OUT=${OUT%/}_quick
-  : "${UPSTREAM_STEPS:=40}" "${EVAL_PERIOD:=20}" "${FT_STEPS:=6}" "${FT_EVAL_PERIOD:=3}"
-  : "${PREFIXES:=1}"
-fi
-UPSTREAM_STEPS=${UPSTREAM_STEPS:-1000}
-EVAL_PERIOD=${EVAL_PERIOD:-250}
-FT_STEPS=${FT_STEPS:-60}
-FT_EVAL_PERIOD=${FT_EVAL_PERIOD:-20}
-PREFIXES=${PREFIXES:-5}
-LR=${LR:-5e-4}
-BSZ=${BSZ:-8}
-
-bazel build -c opt //tools:trainer //tools:compute_task_embeddings //tools:build_checkpoint \
-  //tools:finetune_tasks //tools:aggregate_results
-BIN=bazel-bin/tools
-mkdir -p "$OUT"
-
-declare -a STAGES=()
-# Runs "$@" as stage $1 unless its output $2 exists (empty: always run); records the wall time.
-stage() {
-  local name=$1 output=$2
-  shift 2
-  if [[ -n "$output" && -e "$output" ]]; then
-    echo "== $name: done before ($output)"
-    STAGES+=("$name|skipped (done before)")
-    return
-  fi
-  echo "== $name"
-  local start=$SECONDS
-  "$@"
-  STAGES+=("$name|$((SECONDS - start)) s")
-}
-
-# Multi-task training on the train tasks; $1 = run name, then config overrides.
-train() {
-  local name=$1
-  shift
-  "$BIN/trainer" --config=configs/default.pbtxt --set=output_dir="$OUT/$name" \
-    --set=data.data_dir="$DATA" --set=training.total_steps="$UPSTREAM_STEPS" \
-    --set=evaluation.eval_period="$EVAL_PERIOD" "$@"
-}
-
-finetune() {
-  local name=$1
-  shift
-  "$BIN/finetune_tasks" --config=configs/pipeline/finetune.pbtxt --set=data.data_dir="$DATA" \
-    --set=training.total_steps="$FT_STEPS" --set=evaluation.eval_period="$FT_EVAL_PERIOD" \
-    --split_list=test --max_prefixes="$PREFIXES" --learning_rates="$LR" --batch_sizes="$BSZ" \
-    --output_dir="$OUT/finetune/$name" "$@"
-}
-
-stage "dense multi-task baseline" "$OUT/dense/predict" \
-  train dense --set=model.experts=1 --set=routing.plugin=average "--set=routing.params={[type.googleapis.com/taskmoe.AverageRoutingParams] {}}"
-stage "task vectors (text_emb, all tasks)" "$OUT/task_vectors/task_vecs.npy" \
-  "$BIN/compute_task_embeddings" --method=text_emb --model="$OUT/dense/best" \
-  --data_dir="$DATA" --split="$DATA/split.json" --split_list=all --max_input_length=48 \
-  --max_output_length=24 --output_dir="$OUT/task_vectors"
-stage "stage one (learned routing)" "$OUT/stage_one/predict" \
-  train stage_one --set=task_vectors.dir="$OUT/task_vectors" --set=task_vectors.trainable=false
-stage "build_checkpoint" "$OUT/stage_two_init" \
-  "$BIN/build_checkpoint" --stage_one="$OUT/stage_one/best" --model="$OUT/dense/best" \
-  --output_dir="$OUT/stage_two_init"
-stage "stage two (annealed routing)" "$OUT/stage_two/predict" \
-  "$BIN/trainer" --config=configs/stage_two.pbtxt --set=output_dir="$OUT/stage_two" \
-  --set=model.checkpoint="$OUT/stage_two_init" --set=data.data_dir="$DATA" \
-  --set=training.total_steps="$UPSTREAM_STEPS" --set=evaluation.eval_period="$EVAL_PERIOD" \
-  --set=evaluation.no_eval_until=0 \
-  "--set=routing.params={[type.googleapis.com/taskmoe.AnnealedRoutingParams] { router { architecture: LINEAR_LAYER_SPECIFIC hidden_dim: 64 } initial_tau: 300.0 minimum_tau: 1.0 anneal_rate: $(awk -v s="$UPSTREAM_STEPS" 'BEGIN { printf "%.6g", log(300) / (0.95 * s) }') }}"
-stage "average-routing multi-task MoE" "$OUT/average/predict" \
-  train average --set=routing.plugin=average "--set=routing.params={[type.googleapis.com/taskmoe.AverageRoutingParams] {}}"
-
-# Fine-tuning is resumable per prefix, so it always runs (finished prefixes are skipped).
-stage "fine-tune held-out tasks from dense" "" \
-  finetune dense --model="$OUT/dense/best"
-stage "fine-tune held-out tasks from stage one" "" \
-  finetune stage_one --model="$OUT/stage_one/best" --task_vectors="$OUT/task_vectors"
-stage "fine-tune held-out tasks from stage two" "" \
-  finetune stage_two --model="$OUT/stage_two/best" --task_vectors="$OUT/task_vectors"
-stage "fine-tune held-out tasks from average routing" "" \
-  finetune average --model="$OUT/average/best"
-
-FT=$OUT/finetune
-# ARG of $1 over the baseline $2 (both under $FT). A baseline task scoring 0 has no relative
-# gain and is left out (listed); if every task scores 0 there is no ARG and the others still print.
-compare() {
-  echo
-  echo "## $3"
-  "$BIN/aggregate_results" --results="$FT/$1" --baseline="$FT/$2" \
-    --summary_csv="$FT/$1/summary.csv" --arg_csv="$FT/$1/arg_vs_$2.csv" ||
-    echo "(no ARG for $1 vs $2: see the error above)"
-}
-compare stage_two dense "Two-stage MoE (stage two) vs dense"
-compare stage_one dense "Learned routing MoE (stage one) vs dense"
-compare stage_two average "Learned routing (stage two) vs average routing"
-compare average dense "Average routing vs dense"
-
-echo
-echo "## Stage timings (upstream $UPSTREAM_STEPS steps, fine-tuning $FT_STEPS steps, $PREFIXES prefixes per task, lr $LR, bsz $BSZ)"
-echo "| stage | wall time |"
-echo "| --- | --- |"
-for entry in "${STAGES[@]}"; do
-  echo "| ${entry%%|*} | ${entry#*|} |"
+JOBS=$(nproc)
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    --jobs=*) JOBS=${arg#--jobs=} ;;
+    *) echo "usage: $0 [--quick] [--jobs=N]" >&2; exit 2 ;;
+  esac
 done
+
+if (( QUICK )); then
+  : "${OUT:=runs/gym_pipeline_quick}" "${SEEDS:=1 2}" "${PRETRAIN_STEPS:=300}"
+  : "${UPSTREAM_STEPS:=200}" "${FT_STEPS:=20}" "${PREFIXES:=1}" "${BOOTSTRAP_DRAWS:=2000}"
+  : "${PERMUTATIONS:=999}"
+fi
+OUT=${OUT:-runs/gym_pipeline}
+SEEDS=${SEEDS:-1 2 3 4 5}
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-2000}
+UPSTREAM_STEPS=${UPSTREAM_STEPS:-1000}
+UPSTREAM_BSZ=${UPSTREAM_BSZ:-32}
+FT_STEPS=${FT_STEPS:-40}
+PREFIXES=${PREFIXES:-2}
+LEARNING_RATES=${LEARNING_RATES:-3e-4,1e-3,3e-3}
+FT_BSZ=${FT_BSZ:-8}
+BOOTSTRAP_DRAWS=${BOOTSTRAP_DRAWS:-10000}
+PERMUTATIONS=${PERMUTATIONS:-9999}
+EVAL_PERIOD=$(( UPSTREAM_STEPS / 4 > 0 ? UPSTREAM_STEPS / 4 : 1 ))
+FT_EVAL_PERIOD=$(( FT_STEPS / 3 > 0 ? FT_STEPS / 3 : 1 ))
+
+bazel build -c opt //tools:make_gym //tools:make_denoising_data //tools:trainer \
+  //tools:extract_task_model //tools:compute_task_embeddings //tools:build_checkpoint \
+  //tools:finetune_tasks //tools:evaluate_tasks //tools:aggregate_results //tools:analyze_routes
+BIN=$PWD/bazel-bin/tools
+GYM=$OUT/gym
+PRE=$OUT/pretrained
+VECTORS=$OUT/task_vectors
+mkdir -p "$OUT/logs"
+TIMINGS=$OUT/timings.tsv
+export BIN GYM PRE VECTORS OUT TIMINGS UPSTREAM_STEPS UPSTREAM_BSZ EVAL_PERIOD FT_STEPS FT_EVAL_PERIOD \
+  PREFIXES LEARNING_RATES FT_BSZ
+
+# Runs "$@" unless $1's .done marker exists; the log goes to $OUT/logs/<name>.log and the wall
+# time to $TIMINGS. $1 = the run's directory (its name is the log's).
+once() {
+  local dir=$1
+  shift
+  local name=${dir#"$OUT"/}
+  name=${name//\//_}
+  if [[ -e "$dir/.done" ]]; then return 0; fi
+  local start=$SECONDS
+  if ! "$@" >"$OUT/logs/$name.log" 2>&1; then
+    echo "FAILED: $name (log: $OUT/logs/$name.log)" >&2
+    tail -5 "$OUT/logs/$name.log" >&2
+    return 1
+  fi
+  mkdir -p "$dir"
+  touch "$dir/.done"
+  printf '%s\t%d\n' "$name" $((SECONDS - start)) >>"$TIMINGS"
+}
+
+# Upstream multi-task training from the pretrained model: $1 = arm, $2 = seed, then overrides.
+upstream() {
+  local arm=$1 seed=$2
+  shift 2
+  once "$OUT/$arm/$seed" "$BIN/trainer" --config=configs/default.pbtxt \
+    --set=output_dir="$OUT/$arm/$seed" --set=model.hf_dir="$PRE" --set=data.data_dir="$GYM" \
+    --set=training.total_steps="$UPSTREAM_STEPS" --set=training.train_batch_size="$UPSTREAM_BSZ" \
+    --set=training.seed="$seed" --set=training.threads=1 \
+    --set=evaluation.eval_period="$EVAL_PERIOD" --set=evaluation.do_predict=true "$@"
+}
+
+# Stage two from stage one's router: $1 = arm (two_stage or shuffled), $2 = seed.
+stage_two() {
+  local arm=$1 seed=$2 shuffle=()
+  if [[ $arm == shuffled ]]; then shuffle=(--shuffle_routes_seed="$seed"); fi
+  once "$OUT/$arm/$seed/init" "$BIN/build_checkpoint" --stage_one="$OUT/stage_one/$seed/best" \
+    --model="$PRE" --output_dir="$OUT/$arm/$seed/init" --seed="$seed" --overwrite "${shuffle[@]}"
+  local rate
+  rate=$(awk -v s="$UPSTREAM_STEPS" 'BEGIN { printf "%.6g", log(300) / (0.95 * s) }')
+  once "$OUT/$arm/$seed/run" "$BIN/trainer" --config=configs/stage_two.pbtxt \
+    --set=output_dir="$OUT/$arm/$seed/run" --set=model.checkpoint="$OUT/$arm/$seed/init" \
+    --set=data.data_dir="$GYM" --set=training.total_steps="$UPSTREAM_STEPS" \
+    --set=training.train_batch_size="$UPSTREAM_BSZ" --set=training.seed="$seed" \
+    --set=training.threads=1 --set=evaluation.eval_period="$EVAL_PERIOD" \
+    --set=evaluation.no_eval_until=0 --set=evaluation.do_predict=true \
+    "--set=routing.params={[type.googleapis.com/taskmoe.AnnealedRoutingParams] { router { architecture: LINEAR_LAYER_SPECIFIC hidden_dim: 64 } initial_tau: 300.0 minimum_tau: 1.0 anneal_rate: $rate }}"
+}
+
+# The trained model of an arm and seed.
+model_of() {
+  case $1 in
+    two_stage | shuffled) echo "$OUT/$1/$2/run/best" ;;
+    *) echo "$OUT/$1/$2/best" ;;
+  esac
+}
+
+# Few-shot fine-tuning of the held-out test tasks from an arm's model: $1 = arm, $2 = seed.
+finetune() {
+  local arm=$1 seed=$2 routing=()
+  case $arm in
+    stage_one | two_stage | shuffled) routing=(--task_vectors="$VECTORS") ;;
+    task_random) routing=(--routing=task_random) ;;
+  esac
+  once "$OUT/finetune/$arm/$seed" "$BIN/finetune_tasks" --config=configs/pipeline/finetune.pbtxt \
+    --model="$(model_of "$arm" "$seed")" --set=data.data_dir="$GYM" \
+    --set=training.total_steps="$FT_STEPS" --set=evaluation.eval_period="$FT_EVAL_PERIOD" \
+    --set=training.threads=1 --set=training.seed="$seed" --split_list=test \
+    --max_prefixes="$PREFIXES" --learning_rates="$LEARNING_RATES" --batch_sizes="$FT_BSZ" \
+    --output_dir="$OUT/finetune/$arm/$seed" "${routing[@]}"
+}
+
+# Zero-shot evaluation of the held-out test tasks: $1 = arm, $2 = seed.
+zero_shot() {
+  local arm=$1 seed=$2 routing=()
+  case $arm in
+    stage_one | two_stage | shuffled) routing=(--task_vectors="$VECTORS") ;;
+  esac
+  once "$OUT/zero_shot/$arm/$seed" "$BIN/evaluate_tasks" --model="$(model_of "$arm" "$seed")" \
+    --set=data.data_dir="$GYM" --set=training.threads=1 --split_list=test \
+    --max_prefixes="$PREFIXES" --output_dir="$OUT/zero_shot/$arm/$seed" "${routing[@]}"
+}
+
+# One job of the parallel phases: $1 = kind, $2 = arm, $3 = seed.
+job() {
+  case $1 in
+    upstream)
+      case $2 in
+        dense) upstream dense "$3" --set=model.experts=1 --set=routing.plugin=average \
+                 "--set=routing.params={[type.googleapis.com/taskmoe.AverageRoutingParams] {}}" ;;
+        stage_one) upstream stage_one "$3" --set=task_vectors.dir="$VECTORS" \
+                     --set=task_vectors.trainable=false ;;
+        average) upstream average "$3" --set=routing.plugin=average \
+                   "--set=routing.params={[type.googleapis.com/taskmoe.AverageRoutingParams] {}}" ;;
+        task_random) upstream task_random "$3" --set=routing.plugin=task_random \
+                       "--set=routing.params={[type.googleapis.com/taskmoe.TaskRandomRoutingParams] { top_n: 1 }}" ;;
+        untrained) upstream untrained "$3" --set=task_vectors.dir="$VECTORS" \
+                     --set=task_vectors.trainable=false --set=training.total_steps=0 ;;
+      esac ;;
+    stage_two) stage_two "$2" "$3" ;;
+    finetune) finetune "$2" "$3" ;;
+    zero_shot) zero_shot "$2" "$3" ;;
+  esac
+}
+export -f once upstream stage_two model_of finetune zero_shot job
+
+# Runs the "kind arm seed" lines of stdin, $JOBS at a time; fails if any failed.
+parallel() {
+  xargs -P "$JOBS" -L 1 bash -c 'job "$@"' _
+}
+
+phase() {
+  local name=$1 start=$SECONDS
+  shift
+  echo "== $name"
+  "$@"
+  printf 'phase: %s\t%d\n' "$name" $((SECONDS - start)) >>"$TIMINGS"
+}
+
+ARMS="dense stage_one average task_random two_stage shuffled"
+
+prepare() {
+  once "$GYM" "$BIN/make_gym" --output_dir="$GYM"
+  once "$OUT/pretrain_data" "$BIN/make_denoising_data" --data_dir="$GYM" \
+    --output_dir="$OUT/pretrain_data"
+  # The one pre-training run uses every core.
+  once "$OUT/pretrain" "$BIN/trainer" --config=configs/pipeline/pretrain.pbtxt \
+    --set=output_dir="$OUT/pretrain" --set=data.data_dir="$OUT/pretrain_data" \
+    --set=training.total_steps="$PRETRAIN_STEPS" \
+    --set=evaluation.eval_period="$(( PRETRAIN_STEPS / 4 > 0 ? PRETRAIN_STEPS / 4 : 1 ))"
+  # The last checkpoint: exact-match reconstruction of random word lists is a poor selector.
+  once "$PRE" "$BIN/extract_task_model" --model="$OUT/pretrain/last" --task=denoise \
+    --output_dir="$PRE" --overwrite
+  once "$VECTORS" "$BIN/compute_task_embeddings" --method=text_emb --model="$PRE" \
+    --data_dir="$GYM" --split="$GYM/split.json" --split_list=all --max_input_length=48 \
+    --max_output_length=24 --output_dir="$VECTORS"
+}
+
+phase "gym, pre-training, task vectors" prepare
+phase "upstream arms" parallel < <(for seed in $SEEDS; do
+  for arm in dense stage_one average task_random untrained; do echo "upstream $arm $seed"; done
+done)
+phase "two-stage and shuffled routes" parallel < <(for seed in $SEEDS; do
+  for arm in two_stage shuffled; do echo "stage_two $arm $seed"; done
+done)
+phase "few-shot fine-tuning and zero-shot evaluation" parallel < <(for seed in $SEEDS; do
+  for arm in $ARMS; do
+    echo "finetune $arm $seed"
+    if [[ $arm != task_random ]]; then echo "zero_shot $arm $seed"; fi
+  done
+done)
+phase "tables" scripts/gym_report.sh "$OUT" "$BOOTSTRAP_DRAWS" "$PERMUTATIONS" "$SEEDS"
+cat "$OUT/report.md"

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# The tables of a scripts/gym_pipeline.sh run, from its output directory, into <out>/report.md:
+# calibration figures, upstream test scores per arm, few-shot and zero-shot comparisons
+# (tools/aggregate_results) and route–skill agreement per routed arm with its nulls
+# (tools/analyze_routes). Every table is the tools' own markdown.
+#
+#   scripts/gym_report.sh OUT [BOOTSTRAP_DRAWS] [PERMUTATIONS] ["SEEDS"]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=$1
+DRAWS=${2:-10000}
+PERMUTATIONS=${3:-9999}
+SEEDS=${4:-1 2 3 4 5}
+BIN=bazel-bin/tools
+GYM=$OUT/gym
+ARMS="dense stage_one average task_random two_stage shuffled"
+
+# The directory of an arm's run (checkpoints, predictions, losses.csv).
+run_dir() {
+  case $1 in
+    two_stage | shuffled) echo "$OUT/$1/$2/run" ;;
+    *) echo "$OUT/$1/$2" ;;
+  esac
+}
+
+# The upstream predictions of every arm and seed as one-row result.csv files per task
+# (<task>_best, lr and bsz 0), so aggregate_results scores them like few-shot results. An
+# undefined score (nan, e.g. a correlation of constant predictions) counts as 0, as in the
+# trainer's mean.
+upstream_results() {
+  local arm seed dir
+  for arm in $ARMS; do
+    for seed in $SEEDS; do
+      dir=$(run_dir "$arm" "$seed")/predict
+      awk -F, -v out="$OUT/upstream/$arm/$seed" '
+        FNR == 1 { next }
+        { if ($3 ~ /nan/) $3 = 0 }
+        FILENAME ~ /dev/ { dev[$1] = $3; next }
+        { system("mkdir -p " out "/" $1)
+          file = out "/" $1 "/result.csv"
+          print "prefix,lr,bsz,dev_performance,test_performance" > file
+          print $1 "_best,0,0," dev[$1] "," $3 > file
+          close(file) }' "$dir/eval-dev-performance.csv" "$dir/eval-test-performance.csv"
+    done
+  done
+}
+
+# Dense dev performance over the last 20% of training: the largest gain over the evaluation at
+# (or just before) 80% of the steps, per seed.
+dense_curve() {
+  local seed
+  echo "| seed | dev at 80% of steps | best dev after | gain |"
+  echo "| --- | --- | --- | --- |"
+  for seed in $SEEDS; do
+    awk -F, -v seed="$seed" '
+      NR > 1 { step[++n] = $1; dev[n] = $4 }
+      END {
+        cut = 0.8 * step[n]; base = 0
+        for (i = 1; i <= n; i++) if (step[i] <= cut) base = i
+        best = dev[base]
+        for (i = base + 1; i <= n; i++) if (dev[i] > best) best = dev[i]
+        printf "| %s | %.4f (step %d) | %.4f | %+.4f |\n", seed, dev[base], step[base], best, best - dev[base]
+      }' "$OUT/dense/$seed/losses.csv"
+  done
+}
+
+# Per result tree and arm: how many (seed, task) test means are exactly 0 or 1, and which
+# (the first few).
+extremes() {
+  local tree arm
+  echo "| results | arm | (seed, task) pairs | at 0 | at 1 |"
+  echo "| --- | --- | --- | --- | --- |"
+  for tree in "$@"; do
+    for arm in $ARMS; do
+      [[ -d "$tree/$arm" ]] || continue
+      find "$tree/$arm" -name result.csv | sort | xargs awk -F, -v root="$tree/$arm/" \
+        -v label="${tree##*/} | $arm" '
+        function close_task(  name) {
+          if (file == "") return
+          name = substr(file, length(root) + 1); sub("/result.csv$", "", name)
+          total++
+          if (n > 0 && sum == 0) { zeros++; if (zeros <= 6) zl = zl " " name }
+          if (n > 0 && sum == n) { ones++; if (ones <= 6) ol = ol " " name }
+        }
+        FNR == 1 { close_task(); file = FILENAME; sum = 0; n = 0; next }
+        /_best,/ { sum += $NF; n++ }
+        END {
+          close_task()
+          printf "| %s | %d | %d%s | %d%s |\n", label, total, zeros, (zeros > 6 ? zl " ..." : zl),
+                 ones, (ones > 6 ? ol " ..." : ol)
+        }'
+    done
+  done
+}
+
+comparisons() {
+  local root=$1 c="" pair
+  for pair in "two_stage dense" "stage_one dense" "stage_one average" "average dense" \
+    "two_stage shuffled"; do
+    set -- $pair
+    [[ -d "$root/$1" && -d "$root/$2" ]] || continue
+    c+="${c:+,}$1 vs $2:$root/$1:$root/$2"
+  done
+  echo "$c"
+}
+
+arms_of() {
+  local root=$1 a="" arm
+  for arm in $ARMS; do [[ -d "$root/$arm" ]] && a+="${a:+,}$arm:$root/$arm"; done
+  echo "$a"
+}
+
+# Route–skill agreement of one arm over seeds: $1 = arm, $2 = routes file relative to its run.
+agreement() {
+  local arm=$1 file=$2 routes="" seed
+  for seed in $SEEDS; do routes+="${routes:+,}$(run_dir "$arm" "$seed")/$file"; done
+  echo
+  echo "#### $arm"
+  "$BIN/analyze_routes" --routes="$routes" --skills="$GYM/skills.json" \
+    --task_vectors="$OUT/task_vectors" --permutations="$PERMUTATIONS" \
+    --json="$OUT/routes_$arm.json"
+}
+
+upstream_results
+{
+  echo "# Gym protocol report ($OUT)"
+  echo
+  echo "Seeds: $SEEDS. Settings and timings: $OUT/timings.tsv."
+  echo
+  echo "## Calibration"
+  echo
+  echo "### Dense dev curve over the last 20% of steps"
+  echo
+  dense_curve
+  echo
+  echo "### Tasks at exactly 0 or 1 (upstream, few-shot, zero-shot)"
+  echo
+  extremes "$OUT/upstream" "$OUT/finetune" "$OUT/zero_shot"
+  echo
+  echo "## Upstream: test score of the train tasks per arm"
+  "$BIN/aggregate_results" --arms="$(arms_of "$OUT/upstream")" \
+    --compare="$(comparisons "$OUT/upstream")" --bootstrap_draws="$DRAWS" \
+    --json="$OUT/upstream_stats.json"
+  echo
+  echo "## Few-shot fine-tuning of the held-out test tasks"
+  "$BIN/aggregate_results" --arms="$(arms_of "$OUT/finetune")" \
+    --compare="$(comparisons "$OUT/finetune")" --skills="$GYM/skills.json" \
+    --bootstrap_draws="$DRAWS" --json="$OUT/finetune_stats.json"
+  echo
+  echo "## Zero-shot evaluation of the held-out test tasks"
+  "$BIN/aggregate_results" --arms="$(arms_of "$OUT/zero_shot")" \
+    --compare="$(comparisons "$OUT/zero_shot")" --skills="$GYM/skills.json" \
+    --bootstrap_draws="$DRAWS" --json="$OUT/zero_shot_stats.json"
+  echo
+  echo "## Route–skill agreement of the train tasks' routes (best checkpoints)"
+  agreement stage_one best/route.npy
+  agreement two_stage best/route.npy
+  agreement shuffled best/route.npy
+  echo
+  echo "Nulls:"
+  agreement task_random best/route.npy
+  agreement untrained predict/route.npy
+} >"$OUT/report.md"
