@@ -12,7 +12,7 @@
 #include "glog/logging.h"
 #include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
-#include "nlohmann/json.hpp"
+#include "data/skills_file.h"
 
 namespace taskmoe {
 namespace {
@@ -269,43 +269,9 @@ absl::StatusOr<PairedResults> PairArms(const ArmResults& results, const ArmResul
 }
 
 absl::StatusOr<std::map<std::string, bool>> ReadControlTasks(const std::string& skills_path) {
-  TASKMOE_ASSIGN_OR_RETURN(const std::string text, ReadFileBytes(skills_path));
-  const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  const auto bad = [&](const std::string& what) {
-    return absl::InvalidArgumentError(absl::StrCat(skills_path, ": ", what));
-  };
-  if (json.is_discarded()) return bad("not valid JSON");
-  if (!json.is_object() || !json.contains("skills") || !json["skills"].is_array() ||
-      !json.contains("tasks") || !json["tasks"].is_array()) {
-    return bad("expected an object with arrays \"skills\" and \"tasks\"");
-  }
-  std::map<std::string, bool> control_skill;
-  for (const nlohmann::json& skill : json["skills"]) {
-    if (!skill.is_object() || !skill.contains("name") || !skill["name"].is_string() ||
-        (skill.contains("control") && !skill["control"].is_boolean())) {
-      return bad("every skill needs a string \"name\" and a boolean \"control\" if any");
-    }
-    control_skill[skill["name"].get<std::string>()] = skill.value("control", false);
-  }
+  TASKMOE_ASSIGN_OR_RETURN(const TaskSkillTable table, ReadSkillsJson(skills_path));
   std::map<std::string, bool> controls;
-  for (const nlohmann::json& task : json["tasks"]) {
-    if (!task.is_object() || !task.contains("name") || !task["name"].is_string() ||
-        !task.contains("skills") || !task["skills"].is_array()) {
-      return bad("every task needs a string \"name\" and an array \"skills\"");
-    }
-    const std::string name = task["name"].get<std::string>();
-    bool control = false;
-    for (const nlohmann::json& skill : task["skills"]) {
-      auto it =
-          skill.is_string() ? control_skill.find(skill.get<std::string>()) : control_skill.end();
-      if (it == control_skill.end()) {
-        return bad(absl::StrCat("task '", name, "' names skill ", skill.dump(),
-                                ", which \"skills\" does not define"));
-      }
-      control = control || it->second;
-    }
-    controls[name] = control;
-  }
+  for (const auto& entry : table.skills) controls[entry.first] = table.IsControlTask(entry.first);
   return controls;
 }
 

@@ -13,49 +13,14 @@
 #include "glog/logging.h"
 #include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
-#include "nlohmann/json.hpp"
 
 namespace taskmoe {
 namespace {
-
-using Json = nlohmann::json;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // A permuted statistic this close to the observed one counts as reaching it: the identity
 // permutation must reproduce the observed value although sums run in another order.
 constexpr double kTieTolerance = 1e-12;
-
-absl::Status AddSkillsJsonTask(const Json& task, const std::string& where,
-                               TaskSkillTable* table) {
-  if (!task.is_object()) return absl::InvalidArgumentError(where + ": expected an object");
-  for (const char* key : {"name", "split"}) {
-    if (!task.contains(key) || !task.at(key).is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": expected a string \"", key, "\""));
-    }
-  }
-  if (!task.contains("skills") || !task.at("skills").is_array()) {
-    return absl::InvalidArgumentError(where + ": expected a \"skills\" list");
-  }
-  std::vector<std::string> skills;
-  for (size_t i = 0; i < task.at("skills").size(); ++i) {
-    const Json& skill = task.at("skills")[i];
-    if (!skill.is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": skills[", i, "]: expected a skill name (string)"));
-    }
-    skills.push_back(skill.get<std::string>());
-  }
-  std::sort(skills.begin(), skills.end());
-  skills.erase(std::unique(skills.begin(), skills.end()), skills.end());
-  const std::string name = task.at("name").get<std::string>();
-  if (!table->skills.emplace(name, std::move(skills)).second) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": task \"", name, "\" is listed twice"));
-  }
-  if (task.at("split").get<std::string>() != "train") table->held_out.insert(name);
-  return absl::OkStatus();
-}
 
 // Average ranks minus their mean, with their sum of squares: every correlation below is a dot
 // product of two of these, and permuting labels changes neither the mean nor the sum.
@@ -270,25 +235,6 @@ absl::StatusOr<std::vector<double>> VectorSimilarities(const NamedRoutes& routes
 }
 
 }  // namespace
-
-absl::StatusOr<TaskSkillTable> ReadSkillsJson(const std::string& path) {
-  TASKMOE_ASSIGN_OR_RETURN(const std::string content, ReadFileBytes(path));
-  const Json json = Json::parse(content, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object() || !json.contains("tasks") ||
-      !json.at("tasks").is_array()) {
-    return absl::InvalidArgumentError(
-        path + ": expected a JSON object with a \"tasks\" list (a gym's skills.json)");
-  }
-  TaskSkillTable table;
-  table.source = path;
-  const Json& tasks = json.at("tasks");
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    TASKMOE_RETURN_IF_ERROR(AddSkillsJsonTask(tasks[i], absl::StrCat(path, ": tasks[", i, "]"),
-                                              &table));
-  }
-  if (table.skills.empty()) return absl::InvalidArgumentError(path + ": lists no task");
-  return table;
-}
 
 TaskSkillTable SkillsFromOntology(const Ontology& ontology, const std::string& source) {
   TaskSkillTable table;

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "data/crossfit.h"
+#include "data/skills_file.h"
 
 namespace taskmoe {
 
@@ -31,17 +32,6 @@ struct NamedRoutes {
   int64_t layers = 0;
   int64_t experts = 0;
 };
-
-// Each task's skills, and which tasks were held out of training.
-struct TaskSkillTable {
-  std::string source;  // names the table in errors
-  std::map<std::string, std::vector<std::string>, std::less<>> skills;  // sorted, unique
-  std::set<std::string, std::less<>> held_out;
-};
-
-// skills.json of the gym (data/gym/gym_writer.h): its "tasks" list, of which only "name",
-// "split" (anything but "train" is held out) and "skills" are read. Errors name the file.
-absl::StatusOr<TaskSkillTable> ReadSkillsJson(const std::string& path);
 
 // Every task of `ontology` with its category as its one skill; none held out.
 TaskSkillTable SkillsFromOntology(const Ontology& ontology, const std::string& source);

@@ -14,27 +14,16 @@
 #include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
 #include "nlohmann/json.hpp"
+#include "tests/tool_runner.h"
 
 namespace taskmoe {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct ToolResult {
-  int exit_code = -1;
-  std::string output;
-};
+using ::taskmoe::testing::ToolResult;
 
 ToolResult RunAnalyzeRoutes(const std::string& arguments) {
-  const std::string output_path = (fs::path(::testing::TempDir()) / "analyze_routes_output.txt");
-  const std::string command = "tools/analyze_routes " + arguments + " >" + output_path + " 2>&1";
-  ToolResult result;
-  result.exit_code = std::system(command.c_str());
-  std::ifstream file(output_path);
-  std::stringstream content;
-  content << file.rdbuf();
-  result.output = content.str();
-  return result;
+  return testing::RunToolBinary("analyze_routes", arguments);
 }
 
 // Six tasks: four train tasks in two skill groups, two held out; each group routed to its own
@@ -58,7 +47,8 @@ std::string WriteRun(const std::string& name, float noise) {
 
 std::string WriteSkills() {
   const std::string path = (fs::path(::testing::TempDir()) / "skills.json").string();
-  EXPECT_TRUE(WriteFileAtomically(path, R"({"skills": [], "tasks": [
+  EXPECT_TRUE(WriteFileAtomically(path, R"({"skills": [{"name": "sort"}, {"name": "filter"},
+      {"name": "rotate"}], "tasks": [
       {"name": "sort_a", "split": "train", "skills": ["sort"]},
       {"name": "sort_b", "split": "train", "skills": ["sort", "filter"]},
       {"name": "rot_a", "split": "train", "skills": ["rotate"]},

@@ -247,7 +247,8 @@ TEST(RouteAgreementTest, MalformedInputsNameTheirFiles) {
 TEST(RouteAgreementTest, SkillsJsonReadsNamesSplitsAndSkillsAndNamesItself) {
   const std::string dir = ::testing::TempDir();
   const std::string path = dir + "/skills.json";
-  ASSERT_TRUE(WriteFileAtomically(path, R"({"skills": [], "tasks": [
+  ASSERT_TRUE(WriteFileAtomically(path, R"({"skills": [{"name": "filter"},
+      {"name": "rotate", "control": true}], "tasks": [
       {"name": "x", "split": "train", "skills": ["rotate", "filter", "rotate"], "category": "c"},
       {"name": "y", "split": "test", "skills": []}]})")
                   .ok());
@@ -255,11 +256,16 @@ TEST(RouteAgreementTest, SkillsJsonReadsNamesSplitsAndSkillsAndNamesItself) {
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_EQ(table->skills.at("x"), (std::vector<std::string>{"filter", "rotate"}));
   EXPECT_EQ(table->held_out, (std::set<std::string, std::less<>>{"y"}));
+  EXPECT_EQ(table->control_skills, (std::set<std::string, std::less<>>{"rotate"}));
+  EXPECT_TRUE(table->IsControlTask("x"));
+  EXPECT_FALSE(table->IsControlTask("y"));
 
   const std::pair<const char*, const char*> bad[] = {
       {R"({"tasks": [{"name": "x", "split": "train"}]})", "tasks[0]: expected a \"skills\" list"},
       {R"({"tasks": [{"name": "x", "split": "train", "skills": [1]}]})", "skills[0]"},
-      {R"({"tasks": [{"name": "x", "skills": []}]})", "expected a string \"split\""},
+      {R"({"tasks": [{"name": "x", "split": 3, "skills": []}]})", "expected a string \"split\""},
+      {R"({"skills": [{"name": "sort"}], "tasks": [{"name": "x", "skills": ["rot"]}]})",
+       "names skill \"rot\""},
       {R"({"tasks": [{"name": "x", "split": "dev", "skills": []},
                      {"name": "x", "split": "dev", "skills": []}]})", "listed twice"},
       {"[1, 2]", "expected a JSON object with a \"tasks\" list"}};
