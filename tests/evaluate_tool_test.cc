@@ -14,12 +14,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/tool_runner.h"
 #include "tests/shared_data.h"
 
 namespace taskmoe {
 namespace {
 
 namespace fs = std::filesystem;
+using ::taskmoe::testing::ToolResult;
 
 struct FixtureCase {
   std::string metric;
@@ -59,21 +61,8 @@ std::string JoinTabs(const std::vector<std::string>& fields) {
   return out;
 }
 
-struct ToolResult {
-  int exit_code = -1;
-  std::string output;
-};
-
 ToolResult RunEvaluate(const std::string& arguments) {
-  const std::string output_path = TempDir() + "/evaluate_output.txt";
-  const std::string command = "tools/evaluate " + arguments + " >" + output_path + " 2>&1";
-  ToolResult result;
-  result.exit_code = std::system(command.c_str());
-  std::ifstream file(output_path);
-  std::stringstream content;
-  content << file.rdbuf();
-  result.output = content.str();
-  return result;
+  return testing::RunToolBinary("evaluate", arguments);
 }
 
 // The score on the tool's last line, "<metric> <score>".

@@ -15,29 +15,18 @@
 #include "moe/base/file_io.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
+#include "tests/tool_runner.h"
 
 namespace taskmoe {
 namespace {
 
 namespace fs = std::filesystem;
+using ::taskmoe::testing::ToolResult;
 
 const std::vector<std::string> kTasks = {"task_a", "task_b", "task_c"};
 
-struct ToolResult {
-  int exit_code = -1;
-  std::string output;
-};
-
 ToolResult RunRouteGif(const std::string& arguments) {
-  const std::string output_path = (fs::path(::testing::TempDir()) / "route_gif_output.txt");
-  const std::string command = "tools/route_gif " + arguments + " >" + output_path + " 2>&1";
-  ToolResult result;
-  result.exit_code = std::system(command.c_str());
-  std::ifstream file(output_path);
-  std::stringstream content;
-  content << file.rdbuf();
-  result.output = content.str();
-  return result;
+  return testing::RunToolBinary("route_gif", arguments);
 }
 
 // Frames of the GIF at `path`, or -1 when it does not decode.
