@@ -59,7 +59,8 @@ dense_curve() {
         for (i = 1; i <= n; i++) if (step[i] <= cut) base = i
         best = dev[base]
         for (i = base + 1; i <= n; i++) if (dev[i] > best) best = dev[i]
-        printf "| %s | %.4f (step %d) | %.4f | %+.4f |\n", seed, dev[base], step[base], best, best - dev[base]
+        printf "| %s | %.4f (step %d) | %.4f | %+.4f |\n", seed, dev[base], step[base], best,
+               best - dev[base]
       }' "$OUT/dense/$seed/losses.csv"
   done
 }

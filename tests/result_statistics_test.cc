@@ -246,7 +246,8 @@ TEST(ResultStatisticsTest, ScoreArmAveragesHierarchicallyWithAnInterval) {
   const fs::path root = fs::path(::testing::TempDir()) / "stats_score_arm";
   fs::remove_all(root);
   // Seed s1: task a (0.2 and 0.4 -> 0.3), task b 0.5 -> seed mean 0.4; seed s2: task a 0.6.
-  WriteFile(root / "s1/a/result.csv", absl::StrCat(kHeader, "a_1_best,1,1,0,0.2\na_2_best,1,1,0,0.4\n"));
+  WriteFile(root / "s1/a/result.csv",
+            absl::StrCat(kHeader, "a_1_best,1,1,0,0.2\na_2_best,1,1,0,0.4\n"));
   WriteFile(root / "s1/b/result.csv", absl::StrCat(kHeader, "b_1_best,1,1,0,0.5\n"));
   WriteFile(root / "s2/a/result.csv", absl::StrCat(kHeader, "a_1_best,1,1,0,0.6\n"));
   absl::StatusOr<ArmResults> arm = ReadArm(root.string());

@@ -127,7 +127,8 @@ TEST(BuildCheckpointTest, ShuffledRoutesGiveEveryTaskAnotherTasksVector) {
   for (const auto& [task, donor] : built->route_donors) {
     EXPECT_NE(task, donor);
     donors.insert(donor);
-    EXPECT_TRUE(at::equal(after->vectors()[*after->Id(task)], before->vectors()[*before->Id(donor)]))
+    EXPECT_TRUE(
+        at::equal(after->vectors()[*after->Id(task)], before->vectors()[*before->Id(donor)]))
         << task << " should carry " << donor << "'s vector";
   }
   EXPECT_EQ(donors, (std::set<std::string>{"alpha", "beta", "gamma"}));

@@ -56,13 +56,32 @@ absl::StatusOr<BartForConditionalGeneration> DenseFromCheckpoint(const std::stri
   return model.ExtractDense(first_expert);
 }
 
+// The dense model must fit the router (layer counts) and the tokenizer (vocabulary).
+absl::Status CheckDenseFitsStageOne(const BartConfig& dense, const BartConfig& stage_one,
+                                    const std::string& dense_dir) {
+  if (dense.encoder_layers != stage_one.encoder_layers ||
+      dense.decoder_layers != stage_one.decoder_layers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dense_dir, ": ", dense.encoder_layers, " encoder and ", dense.decoder_layers,
+        " decoder layers, but the stage-one router routes ", stage_one.encoder_layers, " and ",
+        stage_one.decoder_layers));
+  }
+  if (dense.vocab_size != stage_one.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dense_dir, ": vocab_size ", dense.vocab_size, ", but stage one's is ", stage_one.vocab_size,
+        " (the two models must share the tokenizer)"));
+  }
+  return absl::OkStatus();
+}
+
 // Writes stage one's task table with the vectors of its routed tasks deranged (every routed
 // task gets another routed task's vector); returns task -> donor.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> WriteShuffledTaskTable(
     const std::string& stage_one, const TaskTable& table, uint64_t seed,
     const std::string& staging) {
   const std::string routed_file = stage_one + "/" + kRouteTasksFile;
-  TASKMOE_ASSIGN_OR_RETURN(const std::vector<std::string> routed, TaskTable::ReadNames(routed_file));
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<std::string> routed,
+                           TaskTable::ReadNames(routed_file));
   if (routed.size() < 2) {
     return absl::InvalidArgumentError(
         absl::StrCat(routed_file, ": shuffling routes needs at least 2 routed tasks"));
@@ -136,23 +155,12 @@ absl::StatusOr<BuiltCheckpoint> BuildStageTwoCheckpoint(const BuildCheckpointOpt
   built.tasks = checkpoint->tasks->size();
   const BartConfig& stage_one_config = checkpoint->model->config();
 
-  // The dense model must fit the router (layer counts) and the tokenizer (vocabulary).
   absl::StatusOr<BartForConditionalGeneration> dense =
       LoadDenseModel(options.dense_dir, &built.dense_kind);
   if (!dense.ok()) return dense.status();
   const BartConfig& dense_config = (*dense)->config();
-  if (dense_config.encoder_layers != stage_one_config.encoder_layers ||
-      dense_config.decoder_layers != stage_one_config.decoder_layers) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        options.dense_dir, ": ", dense_config.encoder_layers, " encoder and ",
-        dense_config.decoder_layers, " decoder layers, but the stage-one router routes ",
-        stage_one_config.encoder_layers, " and ", stage_one_config.decoder_layers));
-  }
-  if (dense_config.vocab_size != stage_one_config.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        options.dense_dir, ": vocab_size ", dense_config.vocab_size, ", but stage one's is ",
-        stage_one_config.vocab_size, " (the two models must share the tokenizer)"));
-  }
+  TASKMOE_RETURN_IF_ERROR(
+      CheckDenseFitsStageOne(dense_config, stage_one_config, options.dense_dir));
 
   ModelConfig& model_config = *experiment->mutable_model();
   if (options.init_eps.has_value()) model_config.set_init_eps(*options.init_eps);
