@@ -111,6 +111,16 @@ arms_of() {
   echo "$a"
 }
 
+# aggregate_results over the arms of one results tree ($1) and the comparisons among them,
+# seen-skill/control lines when $2 = skills; into $OUT/$3.json.
+aggregate() {
+  local root=$1 skills=() compare
+  compare=$(comparisons "$root")
+  if [[ $2 == skills && -n "$compare" ]]; then skills=(--skills="$GYM/skills.json"); fi
+  "$BIN/aggregate_results" --arms="$(arms_of "$root")" --compare="$compare" "${skills[@]}" \
+    --bootstrap_draws="$DRAWS" --json="$OUT/$3.json"
+}
+
 # Route–skill agreement of one arm over seeds: $1 = arm, $2 = routes file relative to its run.
 agreement() {
   local arm=$1 file=$2 routes="" seed
@@ -139,19 +149,13 @@ upstream_results
   extremes "$OUT/upstream" "$OUT/finetune" "$OUT/zero_shot"
   echo
   echo "## Upstream: test score of the train tasks per arm"
-  "$BIN/aggregate_results" --arms="$(arms_of "$OUT/upstream")" \
-    --compare="$(comparisons "$OUT/upstream")" --bootstrap_draws="$DRAWS" \
-    --json="$OUT/upstream_stats.json"
+  aggregate "$OUT/upstream" - upstream_stats
   echo
   echo "## Few-shot fine-tuning of the held-out test tasks"
-  "$BIN/aggregate_results" --arms="$(arms_of "$OUT/finetune")" \
-    --compare="$(comparisons "$OUT/finetune")" --skills="$GYM/skills.json" \
-    --bootstrap_draws="$DRAWS" --json="$OUT/finetune_stats.json"
+  aggregate "$OUT/finetune" skills finetune_stats
   echo
   echo "## Zero-shot evaluation of the held-out test tasks"
-  "$BIN/aggregate_results" --arms="$(arms_of "$OUT/zero_shot")" \
-    --compare="$(comparisons "$OUT/zero_shot")" --skills="$GYM/skills.json" \
-    --bootstrap_draws="$DRAWS" --json="$OUT/zero_shot_stats.json"
+  aggregate "$OUT/zero_shot" skills zero_shot_stats
   echo
   echo "## Route–skill agreement of the train tasks' routes (best checkpoints)"
   agreement stage_one best/route.npy
