@@ -145,10 +145,12 @@ absl::Status Run() {
   options.seed = absl::GetFlag(FLAGS_seed);
   report.permutations = options.permutations;
   report.seed = options.seed;
+  std::string loaded_vectors;  // one directory for every file is read once
   for (size_t i = 0; i < routes.size(); ++i) {
     TASKMOE_ASSIGN_OR_RETURN(const NamedRoutes file, ReadRoutes(routes[i], route_tasks[i]));
-    if (!task_vectors[i].empty()) {
+    if (!task_vectors[i].empty() && task_vectors[i] != loaded_vectors) {
       TASKMOE_RETURN_IF_ERROR(ReadTaskVectors(task_vectors[i], &options));
+      loaded_vectors = task_vectors[i];
     }
     TASKMOE_ASSIGN_OR_RETURN(RouteAgreement agreement,
                              MeasureRouteAgreement(file, skills, options));
