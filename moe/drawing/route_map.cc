@@ -16,7 +16,9 @@ namespace {
 
 using drawing_internal::ComputeLayout;
 using drawing_internal::ContextPtr;
+using drawing_internal::CreateImageSurface;
 using drawing_internal::DrawText;
+using drawing_internal::EncodePng;
 using drawing_internal::FillRect;
 using drawing_internal::FormatScaleValue;
 using drawing_internal::Geometry;
@@ -176,13 +178,8 @@ absl::StatusOr<SurfacePtr> DrawSurface(const RouteTable& routes,
   TASKMOE_ASSIGN_OR_RETURN(
       const RouteMapLayout layout,
       ComputeLayout(routes, task_names, categories, layer_labels, options, geometry));
-  SurfacePtr surface(
-      cairo_image_surface_create(CAIRO_FORMAT_ARGB32, layout.width, layout.height));
-  if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot create a ", layout.width, "x", layout.height, " route map image: ",
-        cairo_status_to_string(cairo_surface_status(surface.get()))));
-  }
+  TASKMOE_ASSIGN_OR_RETURN(SurfacePtr surface,
+                           CreateImageSurface(layout.width, layout.height, "route map"));
   {
     ContextPtr cr(cairo_create(surface.get()));
     Draw(cr.get(), routes, task_names, layer_labels, options, layout, geometry);
@@ -215,8 +212,6 @@ Rgb RouteColor(double fraction) {
   };
   return {channel(0), channel(1), channel(2)};
 }
-
-
 
 absl::StatusOr<RouteMapImage> RenderRouteMap(const RouteTable& routes,
                                              const std::vector<std::string>& task_names,
@@ -258,18 +253,8 @@ absl::Status WriteRouteMapPng(const RouteTable& routes,
   TASKMOE_ASSIGN_OR_RETURN(
       const SurfacePtr surface,
       DrawSurface(routes, task_names, categories, layer_labels, options));
-  std::string png;
-  const cairo_status_t status = cairo_surface_write_to_png_stream(
-      surface.get(),
-      [](void* out, const unsigned char* data, unsigned int length) {
-        static_cast<std::string*>(out)->append(reinterpret_cast<const char*>(data), length);
-        return CAIRO_STATUS_SUCCESS;
-      },
-      &png);
-  if (status != CAIRO_STATUS_SUCCESS) {
-    return absl::InternalError(absl::StrCat("cannot encode route map ", png_path, ": ",
-                                            cairo_status_to_string(status)));
-  }
+  TASKMOE_ASSIGN_OR_RETURN(const std::string png,
+                           EncodePng(surface.get(), absl::StrCat("route map ", png_path)));
   const absl::Status written = WriteFileAtomically(png_path, png);
   if (!written.ok()) return absl::UnavailableError(written.message());
   return absl::OkStatus();

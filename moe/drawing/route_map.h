@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "moe/drawing/rgb.h"
 
 namespace taskmoe {
 
@@ -55,15 +56,6 @@ struct RouteMapOptions {
   double value_min = 0.0;
   double value_max = 1.0;
   std::string title;  // drawn above the grid when not empty
-};
-
-struct Rgb {
-  uint8_t r = 0;
-  uint8_t g = 0;
-  uint8_t b = 0;
-  bool operator==(const Rgb& other) const {
-    return r == other.r && g == other.g && b == other.b;
-  }
 };
 
 // Colour of `fraction` (0 = value_min, 1 = value_max, clamped) on the heatmap's scale, a
