@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "moe/base/file_io.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
+#include "moe/train/evaluation.h"
 
 namespace taskmoe {
 namespace {
@@ -19,6 +21,56 @@ std::string EmptyDir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+TEST(RouteTableTest, NamedRoutesReadBackWithTheirTasks) {
+  const std::string dir = EmptyDir("named_routes");
+  const at::Tensor routes = at::arange(12, at::kDouble).reshape({2, 3, 2}) / 12;
+  ASSERT_TRUE(WriteNpy(dir + "/route.npy", routes).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir + "/route_tasks.json", R"({"0": "b", "1": "a"})").ok());
+  absl::StatusOr<NamedRoutes> named =
+      ReadNamedRoutes(dir + "/route.npy", dir + "/route_tasks.json");
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(named->tasks, (std::vector<std::string>{"b", "a"}));
+  EXPECT_EQ(named->layers, 3);
+  EXPECT_EQ(named->experts, 2);
+  ASSERT_EQ(named->values.size(), 12u);
+  EXPECT_FLOAT_EQ(named->values[11], 11.0f / 12);
+  EXPECT_EQ(named->source, dir + "/route.npy");
+  ASSERT_TRUE(WriteNpy(dir + "/flat.npy", at::zeros({4})).ok());
+  const absl::Status flat = ReadRouteTable(dir + "/flat.npy").status();
+  EXPECT_NE(flat.message().find(dir + "/flat.npy: routes tensor should be floating point [tasks, "
+                                "layers, experts]"),
+            std::string::npos)
+      << flat;
+}
+
+TEST(ScoresCsvTest, ReadsBackWhatWasWritten) {
+  const std::string dir = EmptyDir("scores_csv");
+  std::vector<TaskScore> scores(2);
+  scores[0].task = "t1";
+  scores[0].metric = "ACC";
+  scores[0].performance = 0.25;
+  scores[1].task = "t2";
+  scores[1].metric = "Pearson-Correlation";
+  scores[1].performance = std::nan("");
+  ASSERT_TRUE(WriteScoresCsv(scores, dir + "/dev_results.csv").ok());
+  absl::StatusOr<std::vector<TaskScore>> read = ReadScoresCsv(dir + "/dev_results.csv");
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_EQ((*read)[0].task, "t1");
+  EXPECT_EQ((*read)[0].metric, "ACC");
+  EXPECT_DOUBLE_EQ((*read)[0].performance, 0.25);
+  EXPECT_EQ((*read)[1].metric, "Pearson-Correlation");
+  EXPECT_TRUE(std::isnan((*read)[1].performance));
+
+  ASSERT_TRUE(WriteFileAtomically(dir + "/bad.csv",
+                                  "task_prefix,metric,performance\nt1,ACC,high\n").ok());
+  EXPECT_EQ(ReadScoresCsv(dir + "/bad.csv").status().message(),
+            dir + "/bad.csv line 2: expected task_prefix,metric,performance, got \"t1,ACC,high\"");
+  ASSERT_TRUE(WriteFileAtomically(dir + "/other.csv", "steps,loss\n").ok());
+  EXPECT_EQ(ReadScoresCsv(dir + "/other.csv").status().message(),
+            dir + "/other.csv: expected the header line \"task_prefix,metric,performance\"");
 }
 
 TEST(RouteTableTest, FromTensorKeepsShapeAndRowMajorOrder) {

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "moe/base/file_io.h"
+#include "moe/drawing/route_map.h"
 
 namespace taskmoe {
 namespace {
@@ -63,14 +64,24 @@ TEST(RunReportTest, UndefinedMetricsCountAsZeroPerCategoryAndAreCounted) {
   EXPECT_TRUE(absl::StrContains(summary.text, "route map: /out/best/routes.png")) << summary.text;
 }
 
+TEST(RunReportTest, WithoutAnOntologyEveryTaskIsUnlisted) {
+  const std::vector<CategoryPerformance> performance =
+      PerCategoryPerformance({Score("a1", 0.25), Score("b1", 0.75)}, std::nullopt);
+  ASSERT_EQ(performance.size(), 1u);
+  EXPECT_EQ(performance[0].category, kUnlistedCategory);
+  EXPECT_DOUBLE_EQ(performance[0].performance, 0.5);
+  EXPECT_EQ(performance[0].tasks, 2);
+}
+
 TEST(RunReportTest, RouteCategoryAgreementFromTheOntology) {
   const ExperimentData data = TwoCategoryData();
   const RunSummary summary =
       SummarizeRun(data, TrainerState(), "/out", {}, AgreeingRoutes(), "/out/routes.png");
-  EXPECT_EQ(summary.route_agreement_basis, "categories");
-  EXPECT_NEAR(summary.route_agreement_rho, 1.0, 1e-12);
-  EXPECT_GT(summary.route_agreement_p_value, 0.25);
-  EXPECT_LT(summary.route_agreement_p_value, 0.42);
+  EXPECT_EQ(summary.route_agreement.basis, "categories");
+  EXPECT_NEAR(summary.route_agreement.rho, 1.0, 1e-12);
+  EXPECT_GT(summary.route_agreement.p_value, 0.25);
+  EXPECT_LT(summary.route_agreement.p_value, 0.42);
+  EXPECT_EQ(summary.route_agreement.permutations, 999);
   EXPECT_TRUE(absl::StrContains(summary.text, "route-category agreement (Spearman rho of route vs "
                                               "category similarity over task pairs): 1.0000, p = "))
       << summary.text;
@@ -88,14 +99,15 @@ TEST(RunReportTest, RouteSkillAgreementFromTheGymsSkillsJson) {
                   .ok());
   const RunSummary summary =
       SummarizeRun(data, TrainerState(), "/out", {}, AgreeingRoutes(), "/out/routes.png");
-  EXPECT_EQ(summary.route_agreement_basis, "skills");
-  EXPECT_NEAR(summary.route_agreement_rho, 1.0, 1e-12);
+  EXPECT_EQ(summary.route_agreement.basis, "skills");
+  EXPECT_EQ(summary.route_agreement.skills_source, data.data_dir + "/skills.json");
+  EXPECT_NEAR(summary.route_agreement.rho, 1.0, 1e-12);
   EXPECT_TRUE(absl::StrContains(summary.text, "route-skill agreement")) << summary.text;
 
   ASSERT_TRUE(WriteFileAtomically(data.data_dir + "/skills.json", R"({"tasks": []})").ok());
   const RunSummary broken =
       SummarizeRun(data, TrainerState(), "/out", {}, AgreeingRoutes(), "/out/routes.png");
-  EXPECT_TRUE(std::isnan(broken.route_agreement_rho));
+  EXPECT_TRUE(std::isnan(broken.route_agreement.rho));
   EXPECT_TRUE(absl::StrContains(broken.text, "route-skill agreement: not measured (" +
                                                  data.data_dir + "/skills.json: lists no task)"))
       << broken.text;
@@ -106,7 +118,7 @@ TEST(RunReportTest, RouteAgreementNeedsSkillsOrAnOntology) {
   data.ontology.reset();
   const RunSummary summary =
       SummarizeRun(data, TrainerState(), "/out", {}, AgreeingRoutes(), "/out/routes.png");
-  EXPECT_TRUE(std::isnan(summary.route_agreement_rho));
+  EXPECT_TRUE(std::isnan(summary.route_agreement.rho));
   EXPECT_TRUE(absl::StrContains(summary.text, "not measured (no /skills.json and no ontology)"))
       << summary.text;
 }

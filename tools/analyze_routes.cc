@@ -20,7 +20,6 @@
 #include "data/route_agreement.h"
 #include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
-#include "moe/formats/npy.h"
 #include "moe/formats/task_table.h"
 #include "moe/train/checkpoint.h"
 #include "moe/train/run_outputs.h"
@@ -71,22 +70,6 @@ absl::StatusOr<std::vector<std::string>> PerRoutesFile(
                                                    " routes files"));
   }
   return values;
-}
-
-absl::StatusOr<NamedRoutes> ReadRoutes(const std::string& path, const std::string& tasks_path) {
-  TASKMOE_ASSIGN_OR_RETURN(const at::Tensor tensor, ReadNpy(path));
-  absl::StatusOr<RouteTable> table = RouteTableFromTensor(tensor);
-  if (!table.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", table.status().message()));
-  }
-  NamedRoutes routes;
-  routes.source = path;
-  routes.tasks_source = tasks_path;
-  TASKMOE_ASSIGN_OR_RETURN(routes.tasks, TaskTable::ReadNames(tasks_path));
-  routes.values = std::move(table->values);
-  routes.layers = table->layers;
-  routes.experts = table->experts;
-  return routes;
 }
 
 absl::Status ReadTaskVectors(const std::string& dir, AgreementOptions* options) {
@@ -147,7 +130,7 @@ absl::Status Run() {
   report.seed = options.seed;
   std::string loaded_vectors;  // one directory for every file is read once
   for (size_t i = 0; i < routes.size(); ++i) {
-    TASKMOE_ASSIGN_OR_RETURN(const NamedRoutes file, ReadRoutes(routes[i], route_tasks[i]));
+    TASKMOE_ASSIGN_OR_RETURN(const NamedRoutes file, ReadNamedRoutes(routes[i], route_tasks[i]));
     if (!task_vectors[i].empty() && task_vectors[i] != loaded_vectors) {
       TASKMOE_RETURN_IF_ERROR(ReadTaskVectors(task_vectors[i], &options));
       loaded_vectors = task_vectors[i];

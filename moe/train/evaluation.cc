@@ -5,14 +5,19 @@
 
 #include <torch/autograd.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "data/python_str.h"
 #include "glog/logging.h"
 #include "moe/base/file_io.h"
+#include "moe/base/status_macros.h"
 #include "moe/model/loss.h"
 
 namespace taskmoe {
 namespace {
+
+constexpr char kScoresCsvHeader[] = "task_prefix,metric,performance";
 
 // Batches in dataset order, each from one task (generation routes are per task).
 std::vector<Batch> EvaluationBatches(const TokenizedDataset& data, int64_t batch_size,
@@ -105,11 +110,35 @@ double MeanPerformance(const std::vector<TaskScore>& scores) {
 }
 
 absl::Status WriteScoresCsv(const std::vector<TaskScore>& scores, const std::string& path) {
-  std::string csv = "task_prefix,metric,performance\n";
+  std::string csv = absl::StrCat(kScoresCsvHeader, "\n");
   for (const TaskScore& score : scores) {
     absl::StrAppend(&csv, score.task, ",", score.metric, ",", score.performance, "\n");
   }
   return WriteFileAtomically(path, csv);
+}
+
+absl::StatusOr<std::vector<TaskScore>> ReadScoresCsv(const std::string& path) {
+  TASKMOE_ASSIGN_OR_RETURN(const std::string text, ReadFileBytes(path));
+  const std::vector<absl::string_view> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  if (lines.empty() || lines[0] != kScoresCsvHeader) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": expected the header line \"", kScoresCsvHeader, "\""));
+  }
+  std::vector<TaskScore> scores;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<absl::string_view> fields = absl::StrSplit(lines[i], ',');
+    TaskScore score;
+    if (fields.size() != 3 || fields[0].empty() ||
+        !absl::SimpleAtod(fields[2], &score.performance)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, " line ", i + 1, ": expected task_prefix,metric,performance, got \"", lines[i],
+          "\""));
+    }
+    score.task = std::string(fields[0]);
+    score.metric = std::string(fields[1]);
+    scores.push_back(std::move(score));
+  }
+  return scores;
 }
 
 }  // namespace taskmoe

@@ -55,6 +55,10 @@ double MeanPerformance(const std::vector<TaskScore>& scores);
 // Writes "task_prefix,metric,performance" rows, the columns of the original's dev_results.csv.
 absl::Status WriteScoresCsv(const std::vector<TaskScore>& scores, const std::string& path);
 
+// The scores of a file WriteScoresCsv wrote (without predictions). Errors name the file, the
+// line and what was expected there.
+absl::StatusOr<std::vector<TaskScore>> ReadScoresCsv(const std::string& path);
+
 }  // namespace taskmoe
 
 #endif  // TASKMOE_MOE_TRAIN_EVALUATION_H_

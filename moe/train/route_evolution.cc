@@ -37,8 +37,21 @@ int64_t StepOf(const std::string& name) {
   return step;
 }
 
-// (step, directory) of every evaluation of the run, in step order.
-absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> EvalDirs(const std::string& run_dir) {
+// The soft route view of one evaluation directory.
+absl::StatusOr<std::string> RouteFileIn(const std::string& dir) {
+  const std::string path = dir + "/" + kRoutesFile;
+  if (!fs::exists(path)) return absl::NotFoundError(absl::StrCat(dir, " holds no ", kRoutesFile));
+  return path;
+}
+
+std::string ShapeText(const RouteTable& table) {
+  return absl::StrCat("[", table.tasks, ", ", table.layers, ", ", table.experts, "]");
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> EvaluationDirs(
+    const std::string& run_dir) {
   const std::string evals = run_dir + "/" + kEvalsDir;
   std::error_code error;
   fs::directory_iterator it(evals, error);
@@ -60,30 +73,8 @@ absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> EvalDirs(const std:
   return dirs;
 }
 
-// The soft route view of one evaluation directory.
-absl::StatusOr<std::string> RouteFileIn(const std::string& dir) {
-  const std::string path = dir + "/" + kRoutesFile;
-  if (!fs::exists(path)) return absl::NotFoundError(absl::StrCat(dir, " holds no ", kRoutesFile));
-  return path;
-}
-
-absl::StatusOr<RouteTable> ReadRouteTable(const std::string& path) {
-  TASKMOE_ASSIGN_OR_RETURN(const at::Tensor tensor, ReadNpy(path));
-  absl::StatusOr<RouteTable> table = RouteTableFromTensor(tensor);
-  if (!table.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", table.status().message()));
-  }
-  return table;
-}
-
-std::string ShapeText(const RouteTable& table) {
-  return absl::StrCat("[", table.tasks, ", ", table.layers, ", ", table.experts, "]");
-}
-
-}  // namespace
-
 absl::StatusOr<RouteEvolution> ReadRouteEvolution(const std::string& run_dir) {
-  TASKMOE_ASSIGN_OR_RETURN(const auto dirs, EvalDirs(run_dir));
+  TASKMOE_ASSIGN_OR_RETURN(const auto dirs, EvaluationDirs(run_dir));
   RouteEvolution evolution;
   std::string first_file;
   for (const auto& [step, dir] : dirs) {

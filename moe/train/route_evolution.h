@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -14,6 +15,11 @@
 #include "moe/drawing/route_map.h"
 
 namespace taskmoe {
+
+// (step, directory) of every evaluation of a run (<run_dir>/evals/step_<N>), in step order.
+// Errors: no evals directory, or one without step_<N> directories.
+absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> EvaluationDirs(
+    const std::string& run_dir);
 
 // The soft routes of every evaluation of a run, in step order.
 struct RouteEvolution {

@@ -29,6 +29,28 @@ absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes) {
   return table;
 }
 
+absl::StatusOr<RouteTable> ReadRouteTable(const std::string& path) {
+  TASKMOE_ASSIGN_OR_RETURN(const at::Tensor tensor, ReadNpy(path));
+  absl::StatusOr<RouteTable> table = RouteTableFromTensor(tensor);
+  if (!table.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", table.status().message()));
+  }
+  return table;
+}
+
+absl::StatusOr<NamedRoutes> ReadNamedRoutes(const std::string& routes_path,
+                                            const std::string& tasks_path) {
+  TASKMOE_ASSIGN_OR_RETURN(RouteTable table, ReadRouteTable(routes_path));
+  NamedRoutes routes;
+  routes.source = routes_path;
+  routes.tasks_source = tasks_path;
+  TASKMOE_ASSIGN_OR_RETURN(routes.tasks, TaskTable::ReadNames(tasks_path));
+  routes.values = std::move(table.values);
+  routes.layers = table.layers;
+  routes.experts = table.experts;
+  return routes;
+}
+
 std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology) {
   std::vector<RouteCategory> categories;
   for (const Ontology::Category& category : ontology.categories) {

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "data/crossfit.h"
+#include "data/route_agreement.h"
 #include "moe/drawing/route_map.h"
 #include "moe/model/route_weights.h"
 #include "moe/routing/routing.h"
@@ -36,6 +37,15 @@ std::string LossesCsv(const std::vector<EvalRecord>& history);
 
 // Copies a [tasks, layers, experts] tensor of any floating dtype and device into a table.
 absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes);
+
+// A routes file (.npy [tasks, layers, experts] of any floating dtype) as a table; errors name
+// the file.
+absl::StatusOr<RouteTable> ReadRouteTable(const std::string& path);
+
+// A routes file with the task names of its rows (`tasks_path`: route_tasks.json, in
+// id2task.json's format), as the route-skill agreement takes them. Errors name the file.
+absl::StatusOr<NamedRoutes> ReadNamedRoutes(const std::string& routes_path,
+                                            const std::string& tasks_path);
 
 // The heatmap's groups from a CrossFit ontology: one per category with its sub-categories, in
 // file order.

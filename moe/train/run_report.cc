@@ -22,30 +22,9 @@ namespace {
 constexpr int kSummaryPermutations = 999;
 
 // A task's ontology category; tasks outside the ontology share kUnlistedCategory.
-std::string CategoryOf(const ExperimentData& data, const std::string& task) {
-  const std::string c = data.ontology.has_value() ? data.ontology->CategoryOf(task) : "";
+std::string CategoryOf(const std::optional<Ontology>& ontology, const std::string& task) {
+  const std::string c = ontology.has_value() ? ontology->CategoryOf(task) : "";
   return c.empty() ? std::string(kUnlistedCategory) : c;
-}
-
-std::vector<CategoryPerformance> PerCategory(const ExperimentData& data,
-                                             const std::vector<TaskScore>& dev_scores) {
-  std::map<std::string, CategoryPerformance> per_category;
-  for (const TaskScore& score : dev_scores) {
-    CategoryPerformance& c = per_category[CategoryOf(data, score.task)];
-    ++c.tasks;
-    if (std::isnan(score.performance)) {
-      ++c.undefined_tasks;
-    } else {
-      c.performance += score.performance;
-    }
-  }
-  std::vector<CategoryPerformance> performance;
-  for (auto& [category, c] : per_category) {
-    c.category = category;
-    c.performance /= c.tasks;
-    performance.push_back(c);
-  }
-  return performance;
 }
 
 // Mean dev performance of predicting each task's most frequent training output.
@@ -78,64 +57,57 @@ double MajorityBaseline(const ExperimentData& data) {
   return baseline_sum / std::max<size_t>(1, dev.tasks.size());
 }
 
-// The skills of the run's tasks: the gym's skills.json beside the data when there is one, else
+// The skills of the routed tasks: the gym's skills.json in `data_dir` when there is one, else
 // the ontology's categories (tasks outside it share kUnlistedCategory).
-absl::StatusOr<TaskSkillTable> RunSkills(const ExperimentData& data, std::string* basis) {
-  const std::string skills_path = data.data_dir + "/" + gym::kSkillsFile;
+absl::StatusOr<TaskSkillTable> RunSkills(const std::string& data_dir,
+                                         const std::optional<Ontology>& ontology,
+                                         const std::vector<std::string>& tasks,
+                                         RunRouteAgreement* agreement) {
+  const std::string skills_path = data_dir + "/" + gym::kSkillsFile;
   if (std::filesystem::exists(skills_path)) {
-    *basis = "skills";
+    agreement->basis = "skills";
+    agreement->skills_source = skills_path;
     return ReadSkillsJson(skills_path);
   }
-  if (!data.ontology.has_value()) {
+  if (!ontology.has_value()) {
     return absl::NotFoundError(absl::StrCat("no ", skills_path, " and no ontology"));
   }
-  *basis = "categories";
+  agreement->basis = "categories";
+  agreement->skills_source = "the run's ontology";
   TaskSkillTable table;
-  table.source = "the run's ontology";
-  for (const std::string& task : data.train_tasks) table.skills[task] = {CategoryOf(data, task)};
+  table.source = agreement->skills_source;
+  for (const std::string& task : tasks) table.skills[task] = {CategoryOf(ontology, task)};
   return table;
 }
 
-// Are tasks sharing skills routed more alike? Spearman rho of route vs skill similarity over
-// pairs of train tasks; few permutations, so that the end of a run stays quick.
-absl::Status MeasureAgreement(const ExperimentData& data, const at::Tensor& routes,
-                              RunSummary* summary) {
+absl::Status MeasureAgreement(const NamedRoutes& routes, const std::string& data_dir,
+                              const std::optional<Ontology>& ontology,
+                              RunRouteAgreement* agreement) {
   TASKMOE_ASSIGN_OR_RETURN(TaskSkillTable skills,
-                           RunSkills(data, &summary->route_agreement_basis));
+                           RunSkills(data_dir, ontology, routes.tasks, agreement));
   // Every routed task was trained on, whatever split skills.json gives it.
-  HoldOutAllBut(data.train_tasks, &skills);
-  TASKMOE_ASSIGN_OR_RETURN(RouteTable table, RouteTableFromTensor(routes));
-  NamedRoutes named;
-  named.source = "the run's routes";
-  named.tasks_source = "the run's train tasks";
-  named.tasks = data.train_tasks;
-  named.values = std::move(table.values);
-  named.layers = table.layers;
-  named.experts = table.experts;
+  HoldOutAllBut(routes.tasks, &skills);
   AgreementOptions options;
   options.permutations = kSummaryPermutations;
-  TASKMOE_ASSIGN_OR_RETURN(const RouteAgreement agreement,
-                           MeasureRouteAgreement(named, skills, options));
-  summary->route_agreement_rho = agreement.spearman.statistic;
-  summary->route_agreement_p_value = agreement.spearman.p_value;
-  if (std::isnan(agreement.spearman.statistic)) {
-    summary->route_agreement_note = "undefined: every task pair equally alike in routes or skills";
+  agreement->permutations = options.permutations;
+  TASKMOE_ASSIGN_OR_RETURN(const RouteAgreement measured,
+                           MeasureRouteAgreement(routes, skills, options));
+  agreement->rho = measured.spearman.statistic;
+  agreement->p_value = measured.spearman.p_value;
+  if (std::isnan(measured.spearman.statistic)) {
+    agreement->note = "undefined: every task pair equally alike in routes or skills";
   }
   return absl::OkStatus();
 }
 
-std::string AgreementText(const RunSummary& summary) {
-  const std::string name = absl::StrCat(
-      "route-", summary.route_agreement_basis == "categories" ? "category" : "skill",
-      " agreement");
-  if (!summary.route_agreement_note.empty()) {
-    return absl::StrCat(name, ": ", summary.route_agreement_note, "\n");
-  }
+std::string AgreementText(const RunRouteAgreement& agreement) {
+  const char* skill = agreement.basis == "categories" ? "category" : "skill";
+  const std::string name = absl::StrCat("route-", skill, " agreement");
+  if (!agreement.note.empty()) return absl::StrCat(name, ": ", agreement.note, "\n");
   return absl::StrFormat(
       "%s (Spearman rho of route vs %s similarity over task pairs): %.4f, p = %.4f (%d "
       "permutations)\n",
-      name, summary.route_agreement_basis == "categories" ? "category" : "skill",
-      summary.route_agreement_rho, summary.route_agreement_p_value, kSummaryPermutations);
+      name, skill, agreement.rho, agreement.p_value, agreement.permutations);
 }
 
 std::string ReportText(const RunSummary& summary) {
@@ -156,12 +128,44 @@ std::string ReportText(const RunSummary& summary) {
   absl::StrAppend(&text, absl::StrFormat(
                              "trivial baseline (most frequent training output): %.4f\n",
                              summary.majority_baseline));
-  absl::StrAppend(&text, AgreementText(summary));
+  absl::StrAppend(&text, AgreementText(summary.route_agreement));
   absl::StrAppend(&text, "route map: ", summary.route_map_path, "\n");
   return text;
 }
 
 }  // namespace
+
+std::vector<CategoryPerformance> PerCategoryPerformance(const std::vector<TaskScore>& scores,
+                                                        const std::optional<Ontology>& ontology) {
+  std::map<std::string, CategoryPerformance> per_category;
+  for (const TaskScore& score : scores) {
+    CategoryPerformance& c = per_category[CategoryOf(ontology, score.task)];
+    ++c.tasks;
+    if (std::isnan(score.performance)) {
+      ++c.undefined_tasks;
+    } else {
+      c.performance += score.performance;
+    }
+  }
+  std::vector<CategoryPerformance> performance;
+  for (auto& [category, c] : per_category) {
+    c.category = category;
+    c.performance /= c.tasks;
+    performance.push_back(c);
+  }
+  return performance;
+}
+
+RunRouteAgreement MeasureRunRouteAgreement(const NamedRoutes& routes, const std::string& data_dir,
+                                           const std::optional<Ontology>& ontology) {
+  RunRouteAgreement agreement;
+  if (absl::Status status = MeasureAgreement(routes, data_dir, ontology, &agreement);
+      !status.ok()) {
+    agreement.rho = agreement.p_value = std::numeric_limits<double>::quiet_NaN();
+    agreement.note = absl::StrCat("not measured (", status.message(), ")");
+  }
+  return agreement;
+}
 
 RunSummary SummarizeRun(const ExperimentData& data, const TrainerState& state,
                         const std::string& output_dir, const std::vector<TaskScore>& dev_scores,
@@ -172,10 +176,20 @@ RunSummary SummarizeRun(const ExperimentData& data, const TrainerState& state,
   summary.best_dev_performance = state.best_dev_performance;
   summary.best_step = state.best_step;
   summary.route_map_path = route_map_path;
-  summary.category_performance = PerCategory(data, dev_scores);
+  summary.category_performance = PerCategoryPerformance(dev_scores, data.ontology);
   summary.majority_baseline = MajorityBaseline(data);
-  if (absl::Status status = MeasureAgreement(data, routes, &summary); !status.ok()) {
-    summary.route_agreement_note = absl::StrCat("not measured (", status.message(), ")");
+  absl::StatusOr<RouteTable> table = RouteTableFromTensor(routes);
+  if (table.ok()) {
+    NamedRoutes named;
+    named.source = "the run's routes";
+    named.tasks_source = "the run's train tasks";
+    named.tasks = data.train_tasks;
+    named.values = std::move(table->values);
+    named.layers = table->layers;
+    named.experts = table->experts;
+    summary.route_agreement = MeasureRunRouteAgreement(named, data.data_dir, data.ontology);
+  } else {
+    summary.route_agreement.note = absl::StrCat("not measured (", table.status().message(), ")");
   }
   summary.text = ReportText(summary);
   return summary;

@@ -2,12 +2,15 @@
 #define TASKMOE_MOE_TRAIN_RUN_REPORT_H_
 
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
 
+#include "data/crossfit.h"
+#include "data/route_agreement.h"
 #include "moe/train/checkpoint.h"
 #include "moe/train/evaluation.h"
 #include "moe/train/run_data.h"
@@ -24,6 +27,29 @@ struct CategoryPerformance {
   int undefined_tasks = 0;
 };
 
+// Mean performance of `scores` per ontology category, categories in name order; tasks outside
+// `ontology` (every task without one) share kUnlistedCategory.
+std::vector<CategoryPerformance> PerCategoryPerformance(const std::vector<TaskScore>& scores,
+                                                        const std::optional<Ontology>& ontology);
+
+// Route-skill agreement of a run's routes (data/route_agreement.h): Spearman rho of route vs
+// skill similarity over pairs of the routed (train) tasks and its permutation p-value. Skills are
+// those of <data_dir>/skills.json (the gym's) when it exists, else ontology categories.
+struct RunRouteAgreement {
+  std::string basis;          // "skills" or "categories"; empty when not measured
+  std::string skills_source;  // the skills.json, or what the categories came from
+  int permutations = 0;
+  double rho = std::numeric_limits<double>::quiet_NaN();  // NaN when undefined or not measured
+  double p_value = std::numeric_limits<double>::quiet_NaN();
+  std::string note;  // why rho is NaN
+};
+
+// The agreement of `routes` (one row per train task) as the end-of-run summary measures it: few
+// permutations (999, seed 1), so that the end of a run stays quick. Never fails: what stopped
+// the measurement is in `note`.
+RunRouteAgreement MeasureRunRouteAgreement(const NamedRoutes& routes, const std::string& data_dir,
+                                           const std::optional<Ontology>& ontology);
+
 struct RunSummary {
   std::string output_dir;
   int64_t steps = 0;
@@ -33,15 +59,8 @@ struct RunSummary {
   std::vector<CategoryPerformance> category_performance;
   // Mean dev performance of predicting each task's most frequent training output.
   double majority_baseline = 0;
-  // Route-skill agreement of the routes (data/route_agreement.h): Spearman rho of route vs
-  // skill similarity over pairs of train tasks and its permutation p-value. Skills are those of
-  // <data_dir>/skills.json (the gym's) when it exists, else ontology categories ("skills" or
-  // "categories" in route_agreement_basis); NaN, with the reason in route_agreement_note, when
-  // not measured.
-  std::string route_agreement_basis;
-  double route_agreement_rho = std::numeric_limits<double>::quiet_NaN();
-  double route_agreement_p_value = std::numeric_limits<double>::quiet_NaN();
-  std::string route_agreement_note;
+  // Route-skill agreement of the routes of the train tasks.
+  RunRouteAgreement route_agreement;
   std::string route_map_path;
   // Per-task scores of the predicting checkpoint (the best one) when evaluation.do_predict.
   std::vector<TaskScore> dev_scores;
