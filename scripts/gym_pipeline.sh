@@ -21,7 +21,8 @@
 #   7. tables: upstream test means, aggregate_results comparisons (Δ points, ARG, ratio of
 #      means with 95% hierarchical-bootstrap intervals, sign-flip p-values, Holm), and the
 #      route–skill agreement (analyze_routes) per routed arm with its nulls; all into
-#      $OUT/report.md (also printed).
+#      $OUT/report.md (also printed), and with forest plots into $OUT/report.html
+#      (tools/report: one self-contained page to open in a browser).
 #
 #   scripts/gym_pipeline.sh [--quick] [--jobs=N]
 #
@@ -63,7 +64,8 @@ FT_EVAL_PERIOD=$(( FT_STEPS / 3 > 0 ? FT_STEPS / 3 : 1 ))
 
 bazel build -c opt //tools:make_gym //tools:make_denoising_data //tools:trainer \
   //tools:extract_task_model //tools:compute_task_embeddings //tools:build_checkpoint \
-  //tools:finetune_tasks //tools:evaluate_tasks //tools:aggregate_results //tools:analyze_routes
+  //tools:finetune_tasks //tools:evaluate_tasks //tools:aggregate_results //tools:analyze_routes \
+  //tools:report
 BIN=$PWD/bazel-bin/tools
 GYM=$OUT/gym
 PRE=$OUT/pretrained
@@ -224,3 +226,4 @@ phase "few-shot fine-tuning and zero-shot evaluation" parallel < <(for seed in $
 done)
 phase "tables" scripts/gym_report.sh "$OUT" "$BOOTSTRAP_DRAWS" "$PERMUTATIONS" "$SEEDS"
 cat "$OUT/report.md"
+echo "The report with plots: $OUT/report.html"

@@ -2,7 +2,10 @@
 # The tables of a scripts/gym_pipeline.sh run, from its output directory, into <out>/report.md:
 # calibration figures, upstream test scores per arm, few-shot and zero-shot comparisons
 # (tools/aggregate_results) and route–skill agreement per routed arm with its nulls
-# (tools/analyze_routes). Every table is the tools' own markdown.
+# (tools/analyze_routes). Every table is the tools' own markdown. Then tools/report turns their
+# JSON outputs into <out>/report.html: one self-contained page with the same tables and forest
+# plots of delta, ARG and rho. Needs the three tools built (bazel build -c opt
+# //tools:aggregate_results //tools:analyze_routes //tools:report).
 #
 #   scripts/gym_report.sh OUT [BOOTSTRAP_DRAWS] [PERMUTATIONS] ["SEEDS"]
 set -euo pipefail
@@ -166,3 +169,4 @@ upstream_results
   agreement task_random best/route.npy
   agreement untrained predict/route.npy
 } >"$OUT/report.md"
+"$BIN/report" --dir="$OUT" --null_arms=task_random,untrained

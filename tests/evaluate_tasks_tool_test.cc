@@ -111,6 +111,15 @@ std::string* EvaluateTasksToolTest::root_ = nullptr;
 std::string* EvaluateTasksToolTest::gym_ = nullptr;
 TaskSplit* EvaluateTasksToolTest::split_ = nullptr;
 
+// The trainer tool ends a run with its HTML report (moe/report), images inline.
+TEST_F(EvaluateTasksToolTest, TheTrainerWritesTheRunReport) {
+  const std::string html = ReadAll(*root_ + "/moe/report.html");
+  EXPECT_TRUE(absl::StartsWith(html, "<!DOCTYPE html>")) << html.substr(0, 100);
+  EXPECT_TRUE(absl::StrContains(html, "<h2 id=\"curves\">Training curves</h2>"));
+  EXPECT_TRUE(absl::StrContains(html, "<img src=\"data:image/png;base64,"));
+  EXPECT_TRUE(absl::StrContains(html, "Route–skill agreement"));
+}
+
 TEST_F(EvaluateTasksToolTest, ZeroShotResultsGiveAnArgTable) {
   std::string out;
   ASSERT_EQ(RunCommand(Evaluate("moe", "zs_moe", "--task_vectors=" + Vectors()), &out), 0) << out;

@@ -56,8 +56,7 @@ Decoded DecodePng(const std::string& png) {
       const auto* row = reinterpret_cast<const uint32_t*>(data + static_cast<size_t>(y) * stride);
       for (int x = 0; x < image.width; ++x) {
         image.pixels.push_back({static_cast<uint8_t>(row[x] >> 16),
-                                static_cast<uint8_t>(row[x] >> 8),
-                                static_cast<uint8_t>(row[x])});
+                                static_cast<uint8_t>(row[x] >> 8), static_cast<uint8_t>(row[x])});
       }
     }
   }
@@ -167,8 +166,8 @@ ForestPlot Gains(double second_estimate) {
   plot.title = "few-shot";
   plot.axis_label = "delta (points)";
   plot.rows = {{"two_stage vs dense", 3.37, 0.52, 6.72, "+3.37 [+0.52, +6.72]"},
-               {"stage_one vs dense", second_estimate, second_estimate - 2,
-                second_estimate + 2, "second", 1},
+               {"stage_one vs dense", second_estimate, second_estimate - 2, second_estimate + 2,
+                "second", 1},
                {"undefined one", NAN, NAN, NAN, "undefined"}};
   plot.width = 600;
   return plot;

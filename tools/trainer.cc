@@ -11,6 +11,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
+#include "glog/logging.h"
+#include "moe/report/report.h"
+#include "moe/train/distributed.h"
 #include "moe/train/experiment_config.h"
 #include "moe/train/trainer.h"
 #include "tools/experiment_flags.h"
@@ -26,6 +29,23 @@ ABSL_FLAG(std::string, set, "",
           "An override path=value, e.g. --set=optimizer.lr=1e-4 or "
           "--set=model.encoder_vanilla_layers=0,1; repeat the flag for several.");
 ABSL_FLAG(bool, resume, false, "Continue the run in output_dir from its last checkpoint.");
+
+namespace {
+
+// The main process writes <output_dir>/report.html (moe/report): the run is done whatever
+// happens here, so a report that fails is a warning, not a failed run.
+void WriteRunReport(const std::string& output_dir) {
+  const absl::StatusOr<taskmoe::DistributedEnv> env = taskmoe::DistributedEnvFromEnvironment();
+  if (env.ok() && env->rank != 0) return;
+  const absl::StatusOr<taskmoe::WrittenReport> report = taskmoe::WriteReport(output_dir);
+  if (report.ok()) {
+    std::cout << "report: " << report->path << "\n";
+  } else {
+    LOG(WARNING) << "no run report: " << report.status().message();
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
@@ -45,6 +65,7 @@ int main(int argc, char** argv) {
         absl::StatusOr<taskmoe::RunSummary> summary = taskmoe::RunExperiment(*config, options);
         if (!summary.ok()) return summary.status();
         std::cout << summary->text;
+        WriteRunReport(config->output_dir());
         return absl::OkStatus();
       });
 }

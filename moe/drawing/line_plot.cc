@@ -106,8 +106,8 @@ void DrawAxes(cairo_t* cr, const LinePlot& plot, const Frame& frame, const AxisT
     DrawText(cr, plot.x_label, (frame.left + frame.right) / 2, plot.height - kPlotMargin, 0.5);
   }
   if (!plot.y_label.empty()) {
-    DrawUpwardText(cr, plot.y_label, kPlotMargin + kPlotFontSize,
-                   (frame.top + frame.bottom) / 2, 0.5);
+    DrawUpwardText(cr, plot.y_label, kPlotMargin + kPlotFontSize, (frame.top + frame.bottom) / 2,
+                   0.5);
   }
 }
 
@@ -180,8 +180,7 @@ absl::StatusOr<std::string> LinePlotPng(const LinePlot& plot) {
   const AxisTicks x_ticks = NiceTicks(x_extent.low, x_extent.high, 6);
   const AxisTicks y_ticks = NiceTicks(y_extent.low, y_extent.high, 5);
   const std::string what = absl::StrCat("plot '", plot.title, "'");
-  TASKMOE_ASSIGN_OR_RETURN(SurfacePtr surface,
-                           CreateImageSurface(plot.width, plot.height, what));
+  TASKMOE_ASSIGN_OR_RETURN(SurfacePtr surface, CreateImageSurface(plot.width, plot.height, what));
   {
     ContextPtr context(cairo_create(surface.get()));
     cairo_t* cr = context.get();

@@ -41,9 +41,9 @@ std::string FormatTick(double value, int decimals) {
 }
 
 Rgb SeriesColor(size_t index) {
-  static constexpr Rgb kPalette[] = {{0, 114, 178},   {213, 94, 0},   {0, 158, 115},
-                                     {230, 159, 0},   {204, 121, 167}, {86, 180, 233},
-                                     {0, 0, 0},       {240, 228, 66}};
+  static constexpr Rgb kPalette[] = {{0, 114, 178}, {213, 94, 0},    {0, 158, 115},
+                                     {230, 159, 0}, {204, 121, 167}, {86, 180, 233},
+                                     {0, 0, 0},     {240, 228, 66}};
   return kPalette[index % (sizeof(kPalette) / sizeof(kPalette[0]))];
 }
 
