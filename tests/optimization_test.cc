@@ -57,6 +57,8 @@ TEST(GroupedAdamW, GroupsByFamilyAndDecayWithScheduledLr) {
   GroupedAdamW adam = MakeGroupedAdamW(params, options);
   auto& groups = adam.optimizer->param_groups();
   ASSERT_EQ(groups.size(), 4u);  // model decay, model no-decay, router decay, task vectors
+  EXPECT_EQ(adam.group_names,
+            (std::vector<std::string>{"model", "model_no_decay", "router", "task_vectors"}));
   auto opts = [&](int i) { return static_cast<torch::optim::AdamWOptions&>(groups[i].options()); };
   EXPECT_DOUBLE_EQ(opts(0).weight_decay(), 0.01);
   EXPECT_DOUBLE_EQ(opts(1).weight_decay(), 0.0);

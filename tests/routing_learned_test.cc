@@ -356,6 +356,8 @@ TEST(TaskRouteViewsTest, RouterViewsAreSoftmaxAtTauAndAtOneAndTheArgmaxOfTheLogi
   EXPECT_TRUE(at::allclose(views.soft, at::softmax(logits / tau, -1), 1e-5, 1e-6));
   EXPECT_TRUE(at::allclose(views.soft_t1, at::softmax(logits, -1), 1e-5, 1e-6));
   EXPECT_TRUE(at::equal(views.argmax, at::one_hot(logits.argmax(-1), 4).to(at::kFloat)));
+  ASSERT_TRUE(views.tau.has_value());
+  EXPECT_NEAR(*views.tau, tau, 1e-6 * tau);  // the schedule's parameters are floats
   // Views are deterministic.
   EXPECT_TRUE(at::equal(TaskRouteViews(*plugin, vectors, 700).soft, views.soft));
 }
@@ -368,6 +370,8 @@ TEST(TaskRouteViewsTest, AnnealedViewsUseTheAnnealedTemperature) {
   const RouteViews views = TaskRouteViews(*plugin, vectors, /*step=*/20000);
   const at::Tensor logits = HandLogits(*plugin, vectors).transpose(0, 1);
   EXPECT_TRUE(at::allclose(views.soft, at::softmax(logits / (300 * std::exp(-2.0)), -1), 1e-5, 1e-6));
+  ASSERT_TRUE(views.tau.has_value());
+  EXPECT_NEAR(*views.tau, 300 * std::exp(-2.0), 1e-6 * 300);
   EXPECT_TRUE(at::allclose(views.soft_t1, at::softmax(logits, -1), 1e-5, 1e-6));
   // Softmax evaluation routes are the soft view.
   EXPECT_TRUE(at::allclose(TaskRoutes(*plugin, vectors, 20000), views.soft, 1e-6, 1e-6));

@@ -308,6 +308,7 @@ TEST(TaskRouteViewsTest, PluginsWithoutLogitsShowTheirEvaluationRoutes) {
   EXPECT_TRUE(at::equal(views.soft, table));
   EXPECT_TRUE(at::equal(views.soft_t1, table));
   EXPECT_TRUE(at::equal(views.argmax, at::one_hot(table.argmax(-1), 4).to(at::kFloat)));
+  EXPECT_FALSE(views.tau.has_value());  // no router logits, no temperature
   EXPECT_TRUE(plugin->is_training());
 
   const RouteViews average = TaskRouteViews(*Create(R"(plugin: "average")"), vectors, 0);

@@ -1,11 +1,10 @@
-// TensorBoard event files read back by the independent decoder of tests/tfrecord_decoder.h:
+// TensorBoard event files read back by the independent decoder of tests/event_files.h:
 // CRC-32C test vectors, the framing, the Event wire format (TensorBoard's field numbers),
 // scalars and PNG bytes that round-trip, and a truncated last record.
 #include "moe/formats/tensorboard_events.h"
 
 #include <unistd.h>
 
-#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <string>
@@ -18,11 +17,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "glog/logging.h"
 #include "moe/base/file_io.h"
 #include "moe/formats/tensorboard_event.pb.h"
 #include "moe/formats/tfrecord.h"
-#include "tests/tfrecord_decoder.h"
+#include "tests/event_files.h"
+#include "tests/tiny_gym.h"
 
 namespace taskmoe {
 namespace {
@@ -30,41 +29,13 @@ namespace {
 namespace fs = std::filesystem;
 using testing::DecodeTFRecords;
 using testing::DecodedRecords;
-
-std::string FreshDir(const std::string& name) {
-  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
-  fs::remove_all(dir);
-  return dir;
-}
+using testing::ReadEventFile;
+using testing::ThreeByTwoPng;
 
 std::string Bytes(int count, int first, int increment) {
   std::string bytes;
   for (int i = 0; i < count; ++i) bytes.push_back(static_cast<char>(first + i * increment));
   return bytes;
-}
-
-// A 3 x 2 RGB PNG (red, green, blue columns), written by Python's zlib and struct.
-const std::string& ThreeByTwoPng() {
-  static const std::string* png = new std::string(
-      "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x03\x00\x00"
-      "\x00\x02\x08\x02\x00\x00\x00\x12\x16\xf1\x4d\x00\x00\x00\x10\x49\x44\x41\x54\x78\x9c\x63"
-      "\xf8\xcf\xc0\xc0\x00\xc1\x70\x16\x00\x3b\xd8\x05\xfb\xde\x10\x37\x65\x00\x00\x00\x00\x49"
-      "\x45\x4e\x44\xae\x42\x60\x82",
-      73);
-  return *png;
-}
-
-// The events of the file at `path`, parsed from the records the independent decoder found.
-std::vector<tensorboard::Event> ReadEvents(const std::string& path, DecodedRecords* decoded) {
-  absl::StatusOr<std::string> bytes = ReadFileBytes(path);
-  CHECK(bytes.ok()) << bytes.status();
-  *decoded = DecodeTFRecords(*bytes);
-  std::vector<tensorboard::Event> events;
-  for (const std::string& record : decoded->records) {
-    events.emplace_back();
-    CHECK(events.back().ParseFromString(record));
-  }
-  return events;
 }
 
 // Test vectors of RFC 3720 (iSCSI), appendix B.4, and the common check value.
@@ -109,7 +80,7 @@ TEST(TFRecordTest, FramingIsLengthCrcDataCrc) {
 }
 
 TEST(TFRecordTest, WriterNeverOverwritesAFile) {
-  const std::string dir = FreshDir("no_overwrite");
+  const std::string dir = testing::FreshTempDir("no_overwrite");
   fs::create_directories(dir);
   ASSERT_TRUE(WriteFileAtomically(dir + "/taken", "keep").ok());
   absl::StatusOr<std::unique_ptr<TFRecordWriter>> writer = TFRecordWriter::Create(dir + "/taken");
@@ -118,7 +89,7 @@ TEST(TFRecordTest, WriterNeverOverwritesAFile) {
 }
 
 TEST(EventFileWriterTest, FileNameIsTensorFlowsAndFirstEventIsTheFileVersion) {
-  const std::string dir = FreshDir("events_name");
+  const std::string dir = testing::FreshTempDir("events_name");
   absl::StatusOr<std::unique_ptr<EventFileWriter>> writer = EventFileWriter::Create(dir);
   ASSERT_TRUE(writer.ok()) << writer.status();
   ASSERT_TRUE((*writer)->Flush().ok());
@@ -133,8 +104,9 @@ TEST(EventFileWriterTest, FileNameIsTensorFlowsAndFirstEventIsTheFileVersion) {
   ASSERT_EQ(gethostname(host, sizeof(host) - 1), 0);
   EXPECT_EQ(parts[4], host);
 
-  DecodedRecords decoded;
-  const std::vector<tensorboard::Event> events = ReadEvents((*writer)->path(), &decoded);
+  const testing::EventFile file = ReadEventFile((*writer)->path());
+  const DecodedRecords& decoded = file.decoded;
+  const std::vector<tensorboard::Event>& events = file.events;
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].file_version(), "brain.Event:2");
   EXPECT_NEAR(events[0].wall_time(), static_cast<double>(time(nullptr)), 60);
@@ -148,7 +120,7 @@ TEST(EventFileWriterTest, FileNameIsTensorFlowsAndFirstEventIsTheFileVersion) {
 }
 
 TEST(EventFileWriterTest, ScalarsAndPngRoundTrip) {
-  const std::string dir = FreshDir("events_round_trip");
+  const std::string dir = testing::FreshTempDir("events_round_trip");
   absl::StatusOr<std::unique_ptr<EventFileWriter>> writer = EventFileWriter::Create(dir);
   ASSERT_TRUE(writer.ok()) << writer.status();
   ASSERT_TRUE((*writer)->WriteScalars(10, {{"train/loss", 2.5}, {"train/lr/model", 1e-4}}).ok());
@@ -156,8 +128,9 @@ TEST(EventFileWriterTest, ScalarsAndPngRoundTrip) {
   ASSERT_TRUE((*writer)->WriteScalars(20, {{"dev/loss", -0.125}}).ok());
   ASSERT_TRUE((*writer)->Flush().ok());
 
-  DecodedRecords decoded;
-  const std::vector<tensorboard::Event> events = ReadEvents((*writer)->path(), &decoded);
+  const testing::EventFile file = ReadEventFile((*writer)->path());
+  const DecodedRecords& decoded = file.decoded;
+  const std::vector<tensorboard::Event>& events = file.events;
   EXPECT_FALSE(decoded.truncated);
   EXPECT_EQ(decoded.corruption, "");
   ASSERT_EQ(events.size(), 4u);
@@ -191,7 +164,7 @@ TEST(EventFileWriterTest, ScalarsAndPngRoundTrip) {
 }
 
 TEST(EventFileWriterTest, TruncatedLastRecordKeepsTheEarlierOnes) {
-  const std::string dir = FreshDir("events_truncated");
+  const std::string dir = testing::FreshTempDir("events_truncated");
   std::string path;
   {
     absl::StatusOr<std::unique_ptr<EventFileWriter>> writer = EventFileWriter::Create(dir);
@@ -205,9 +178,10 @@ TEST(EventFileWriterTest, TruncatedLastRecordKeepsTheEarlierOnes) {
   const size_t last_record = 16 + DecodeTFRecords(whole).records.back().size();
   // A killed run leaves the last record cut anywhere: in its data CRC, its data, its header.
   for (const size_t cut : {size_t{3}, size_t{10}, last_record - 5}) {
-    DecodedRecords decoded;
     ASSERT_TRUE(WriteFileAtomically(path, whole.substr(0, whole.size() - cut)).ok());
-    const std::vector<tensorboard::Event> events = ReadEvents(path, &decoded);
+    const testing::EventFile file = ReadEventFile(path);
+    const DecodedRecords& decoded = file.decoded;
+    const std::vector<tensorboard::Event>& events = file.events;
     EXPECT_TRUE(decoded.truncated) << cut;
     EXPECT_EQ(decoded.corruption, "") << cut;
     ASSERT_EQ(events.size(), 3u) << cut;  // file_version and steps 1, 2
@@ -218,7 +192,7 @@ TEST(EventFileWriterTest, TruncatedLastRecordKeepsTheEarlierOnes) {
 }
 
 TEST(EventFileWriterTest, ErrorsNameWhatIsWrong) {
-  const std::string dir = FreshDir("events_errors");
+  const std::string dir = testing::FreshTempDir("events_errors");
   absl::StatusOr<std::unique_ptr<EventFileWriter>> writer = EventFileWriter::Create(dir);
   ASSERT_TRUE(writer.ok()) << writer.status();
   const absl::Status not_png = (*writer)->WritePng(1, "routes/soft", "GIF89a and more bytes...");

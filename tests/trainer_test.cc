@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,8 @@
 #include "moe/train/experiment_config.h"
 #include "moe/train/model_builder.h"
 #include "moe/train/run_outputs.h"
+#include "moe/train/tensorboard_log.h"
+#include "tests/event_files.h"
 #include "tests/tiny_gym.h"
 
 namespace taskmoe {
@@ -172,6 +176,102 @@ TEST(Trainer, EvaluationsKeepRouteViewsAndTheRunAnimatesThem) {
     }
   }
   EXPECT_EQ(frames, 2);
+}
+
+// The event files of a run's output directory, oldest first (names hold the creation second).
+std::vector<std::string> EventFiles(const std::string& output_dir) {
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(output_dir + "/" + kTensorBoardDir)) {
+    files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// A run writes TensorBoard events (training scalars every log_every steps, dev scalars and the
+// route heatmap at each evaluation); its resumed continuation adds a file that continues the
+// step axis.
+TEST(Trainer, TensorBoardEventsOfARunAndItsResume) {
+  const std::string dir = testing::FreshTempDir("tensorboard_run");
+  TrainerOptions first;
+  first.stop_after_step = 4;
+  ASSERT_TRUE(RunExperiment(TinyConfig(dir, {"training.log_every=2"}), first).ok());
+  TrainerOptions resume;
+  resume.resume = true;
+  ASSERT_TRUE(RunExperiment(TinyConfig(dir, {"training.log_every=2"}), resume).ok());
+  const std::vector<std::string> files = EventFiles(dir);
+  ASSERT_EQ(files.size(), 2u);
+  // steps,train_loss,dev_loss,dev_performance per evaluation (steps 4 and 8).
+  const std::vector<std::string> losses =
+      absl::StrSplit(*ReadFileBytes(dir + "/losses.csv"), '\n', absl::SkipEmpty());
+  ASSERT_EQ(losses.size(), 3u);
+  // The schedule's factor at each logged step: 2 warm-up steps of 8, lr 1e-3 for every group.
+  const std::map<int64_t, double> lr_factor = {{2, 0.5}, {4, 5.0 / 6}, {6, 0.5}, {8, 1.0 / 6}};
+  for (int run = 0; run < 2; ++run) {
+    const testing::EventFile file = testing::ReadEventFile(files[run]);
+    EXPECT_FALSE(file.decoded.truncated);
+    EXPECT_EQ(file.decoded.corruption, "");
+    ASSERT_FALSE(file.events.empty());
+    EXPECT_EQ(file.events[0].file_version(), "brain.Event:2");
+    std::map<int64_t, std::map<std::string, float>> scalars;  // step -> tag -> value
+    std::map<int64_t, std::string> images;                    // step -> PNG
+    for (const tensorboard::Event& event : file.events) {
+      for (const tensorboard::Summary::Value& value : event.summary().value()) {
+        if (value.has_image()) {
+          EXPECT_EQ(value.tag(), "routes/heatmap");
+          images[event.step()] = value.image().encoded_image_string();
+        } else {
+          scalars[event.step()][value.tag()] = value.simple_value();
+        }
+      }
+    }
+    const std::vector<int64_t> steps =
+        run == 0 ? std::vector<int64_t>{2, 4} : std::vector<int64_t>{6, 8};
+    ASSERT_EQ(scalars.size(), 2u);
+    for (const int64_t step : steps) {
+      SCOPED_TRACE(absl::StrCat("step ", step));
+      const std::map<std::string, float>& at_step = scalars[step];
+      EXPECT_GT(at_step.at("train/loss"), 0);
+      EXPECT_GT(at_step.at("train/grad_norm"), 0);
+      EXPECT_GT(at_step.at("train/tokens_per_second"), 0);
+      EXPECT_NEAR(at_step.at("train/lr/model"), 1e-3 * lr_factor.at(step), 1e-9);
+      EXPECT_NEAR(at_step.at("train/lr/router"), 1e-3 * lr_factor.at(step), 1e-9);
+      // The learned plugin's default Gumbel schedule: tau = 2 exp(-0.0003 step).
+      EXPECT_NEAR(at_step.at("train/tau"), 2 * std::exp(-0.0003 * step), 1e-6);
+      for (const char* layer : {"routes/entropy/enc0", "routes/entropy/dec0"}) {
+        EXPECT_GE(at_step.at(layer), 0) << layer;
+        EXPECT_LE(at_step.at(layer), std::log(2.0) + 1e-6) << layer;  // two experts
+      }
+    }
+    // The evaluation's scalars are those of losses.csv; the image is the evaluation's heatmap.
+    const int64_t eval_step = steps.back();
+    const std::vector<std::string> row = absl::StrSplit(losses[run + 1], ',');
+    ASSERT_EQ(row[0], absl::StrCat(eval_step));
+    const std::map<std::string, float>& dev = scalars[eval_step];
+    EXPECT_NEAR(dev.at("dev/loss"), std::stod(row[2]), 1e-5 * std::stod(row[2]));
+    EXPECT_NEAR(dev.at("dev/performance"), std::stod(row[3]), 1e-5);
+    // Per task: the rows "task,metric,performance" of the evaluation's dev_results.csv.
+    const std::string eval_dir = absl::StrCat(dir, "/evals/step_", eval_step);
+    const std::vector<std::string> task_rows =
+        absl::StrSplit(*ReadFileBytes(eval_dir + "/dev_results.csv"), '\n', absl::SkipEmpty());
+    ASSERT_GT(task_rows.size(), 2u);
+    const auto dev_tags = std::count_if(dev.begin(), dev.end(), [](const auto& tag_value) {
+      return absl::StartsWith(tag_value.first, "dev/");
+    });
+    EXPECT_EQ(static_cast<size_t>(dev_tags), 1 + task_rows.size());  // loss, mean, per task
+    for (size_t i = 1; i < task_rows.size(); ++i) {
+      const std::vector<std::string> cells = absl::StrSplit(task_rows[i], ',');
+      const double performance = std::stod(cells[2]);
+      const float logged = dev.at("dev/performance/" + cells[0]);
+      if (std::isnan(performance)) {
+        EXPECT_TRUE(std::isnan(logged)) << cells[0];
+      } else {
+        EXPECT_NEAR(logged, performance, 1e-5) << cells[0];
+      }
+    }
+    ASSERT_EQ(images.size(), 1u);
+    EXPECT_EQ(images[eval_step], *ReadFileBytes(eval_dir + "/" + kRoutesImageFile));
+  }
 }
 
 // training.total_steps 0 with a checkpoint: the checkpoint predicts as it is, as the trained
@@ -360,6 +460,7 @@ TEST(Trainer, TwoProcessGlooRunEqualsOneProcessWithCombinedBatch) {
                     Read(single + "/last/model.safetensors"), 1e-5);
   ExpectSameTensors(Read(parallel + "/last/routing_state.safetensors"),
                     Read(single + "/last/routing_state.safetensors"), 1e-5);
+  EXPECT_EQ(EventFiles(parallel).size(), 1u);  // only rank 0 writes TensorBoard events
 }
 
 }  // namespace

@@ -145,26 +145,27 @@ class FusedAdamW : public torch::optim::AdamW {
   }
 };
 
-void AddGroup(std::vector<at::Tensor> params, double lr, double weight_decay,
-              const OptimizerOptions& o, std::vector<torch::optim::OptimizerParamGroup>* groups,
-              std::vector<double>* base_lrs) {
+void AddGroup(const std::string& name, std::vector<at::Tensor> params, double lr,
+              double weight_decay, const OptimizerOptions& o,
+              std::vector<torch::optim::OptimizerParamGroup>* groups, GroupedAdamW* result) {
   if (params.empty()) return;
   auto options = std::make_unique<torch::optim::AdamWOptions>(lr);
   options->betas({o.beta1, o.beta2}).eps(o.adam_epsilon).weight_decay(weight_decay);
   groups->emplace_back(std::move(params), std::move(options));
-  base_lrs->push_back(lr);
+  result->base_lrs.push_back(lr);
+  result->group_names.push_back(name);
 }
 
-void AddDecayGroups(const std::vector<std::pair<std::string, at::Tensor>>& named, double lr,
+void AddDecayGroups(const std::string& family,
+                    const std::vector<std::pair<std::string, at::Tensor>>& named, double lr,
                     const OptimizerOptions& o,
-                    std::vector<torch::optim::OptimizerParamGroup>* groups,
-                    std::vector<double>* base_lrs) {
+                    std::vector<torch::optim::OptimizerParamGroup>* groups, GroupedAdamW* result) {
   std::vector<at::Tensor> decay, no_decay;
   for (const auto& [name, param] : named) {
     (TakesWeightDecay(name) ? decay : no_decay).push_back(param);
   }
-  AddGroup(std::move(decay), lr, o.weight_decay, o, groups, base_lrs);
-  AddGroup(std::move(no_decay), lr, 0.0, o, groups, base_lrs);
+  AddGroup(family, std::move(decay), lr, o.weight_decay, o, groups, result);
+  AddGroup(family + "_no_decay", std::move(no_decay), lr, 0.0, o, groups, result);
 }
 
 }  // namespace
@@ -173,10 +174,10 @@ GroupedAdamW MakeGroupedAdamW(const TrainableParameters& parameters,
                               const OptimizerOptions& options) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
   GroupedAdamW result;
-  AddDecayGroups(parameters.model, options.lr, options, &groups, &result.base_lrs);
-  AddDecayGroups(parameters.router, options.router_lr, options, &groups, &result.base_lrs);
-  AddGroup(parameters.task_vectors, options.task_vector_lr, options.weight_decay, options,
-           &groups, &result.base_lrs);
+  AddDecayGroups("model", parameters.model, options.lr, options, &groups, &result);
+  AddDecayGroups("router", parameters.router, options.router_lr, options, &groups, &result);
+  AddGroup("task_vectors", parameters.task_vectors, options.task_vector_lr, options.weight_decay,
+           options, &groups, &result);
   CHECK(!groups.empty()) << "no trainable parameters";
   result.optimizer = std::make_unique<FusedAdamW>(
       std::move(groups), torch::optim::AdamWOptions(options.lr));

@@ -37,6 +37,9 @@ bool TakesWeightDecay(const std::string& parameter_name);
 struct GroupedAdamW {
   std::unique_ptr<torch::optim::AdamW> optimizer;
   std::vector<double> base_lrs;
+  // The groups' names in the same order: "model", "model_no_decay", "router",
+  // "router_no_decay", "task_vectors" (empty groups are left out).
+  std::vector<std::string> group_names;
 
   // Sets every group's lr to base_lr * factor (the schedule's multiplier).
   void SetLrFactor(double factor);

@@ -128,7 +128,7 @@ RouteViews RoutingPlugin::Views(const RoutingInput& input) {
   if (std::optional<RouteLogits> logits = ComputeLogits(input)) {
     const at::Tensor values = masked ? MaskLogits(logits->logits) : logits->logits;
     return {at::softmax(values / logits->tau, -1), at::softmax(values, -1),
-            at::one_hot(values.argmax(-1), experts).to(values.scalar_type())};
+            at::one_hot(values.argmax(-1), experts).to(values.scalar_type()), logits->tau};
   }
   at::Tensor routes = ViewedRoutes(input);
   if (masked) routes = MaskRoutes(routes);
@@ -233,7 +233,7 @@ RouteViews TaskRouteViews(RoutingPlugin& plugin, const at::Tensor& task_vectors,
   auto per_task = [](const at::Tensor& view) {
     return view.transpose(0, 1).to(at::kCPU, at::kFloat).contiguous();
   };
-  return {per_task(views.soft), per_task(views.soft_t1), per_task(views.argmax)};
+  return {per_task(views.soft), per_task(views.soft_t1), per_task(views.argmax), views.tau};
 }
 
 std::vector<std::pair<std::string, at::Tensor>> RoutingState(const RoutingPlugin& plugin) {

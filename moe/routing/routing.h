@@ -55,6 +55,8 @@ struct RouteViews {
   at::Tensor soft;
   at::Tensor soft_t1;
   at::Tensor argmax;
+  // The selection's temperature at the step (RouteLogits::tau); unset for plugins without logits.
+  std::optional<double> tau;
 };
 
 // A routing strategy. It owns its trainable parameters (the optimiser gives them the router

@@ -59,7 +59,7 @@ RouteViews RunRouting::ViewsOf(const at::Tensor& table_ids, int64_t step) {
   const RouteViews all = TaskRouteViews(*plugin_, table_.vectors.detach(), step);
   const at::Tensor rows = table_ids.to(all.soft.device());
   return {all.soft.index_select(0, rows), all.soft_t1.index_select(0, rows),
-          all.argmax.index_select(0, rows)};
+          all.argmax.index_select(0, rows), all.tau};
 }
 
 }  // namespace taskmoe

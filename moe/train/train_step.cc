@@ -107,7 +107,7 @@ absl::StatusOr<StepResult> TrainStep::Run(
     result.loss_sum = *total_loss;
     result.tokens = static_cast<int64_t>(*total_tokens);
   }
-  ClipGradNorm(all_parameters_, options_.max_grad_norm);
+  result.grad_norm = ClipGradNorm(all_parameters_, options_.max_grad_norm);
   phases.clip = SecondsSince(start);
   start = Clock::now();
   const int64_t step = completed_steps + 1;

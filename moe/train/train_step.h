@@ -42,6 +42,7 @@ struct StepResult {
   double loss_sum = 0;  // summed label-smoothed loss over the step's target tokens (all ranks)
   int64_t tokens = 0;
   double lr_factor = 0;  // the schedule's multiplier this step used
+  double grad_norm = 0;  // global L2 norm of the summed gradients, before clipping
   StepPhases phases;
 };
 

@@ -33,6 +33,7 @@
 #include "moe/train/run_report.h"
 #include "moe/train/run_routing.h"
 #include "moe/train/task_vectors.h"
+#include "moe/train/tensorboard_log.h"
 #include "moe/train/train_step.h"
 
 namespace taskmoe {
@@ -111,6 +112,7 @@ class Trainer {
   TrainerState state_;
 
   std::unique_ptr<BatchStream> batches_;
+  std::unique_ptr<TensorBoardLog> tensorboard_;  // the main process's, while training
   double window_loss_ = 0;
   int64_t window_tokens_ = 0;
   double last_lr_ = 0;  // the model's learning rate in the latest step
@@ -180,6 +182,7 @@ absl::StatusOr<double> Trainer::Step(int64_t* tokens) {
       });
   if (!result.ok()) return result.status();
   ++state_.step;
+  if (tensorboard_) TASKMOE_RETURN_IF_ERROR(tensorboard_->AfterStep(state_.step, *result));
   last_lr_ = config_.optimizer().lr() * result->lr_factor;
   window_loss_ += result->loss_sum;
   window_tokens_ += result->tokens;
@@ -223,6 +226,7 @@ absl::Status Trainer::Evaluate() {
   window_tokens_ = 0;
   TASKMOE_RETURN_IF_ERROR(
       WriteFileAtomically(output_dir_ + "/losses.csv", LossesCsv(state_.history)));
+  TASKMOE_RETURN_IF_ERROR(tensorboard_->AfterEvaluation(record, *scores, eval_dir));
   LOG(INFO) << absl::StrFormat(
       "step %d: train loss %.4f, dev loss %.4f, dev performance %.4f (%s)", state_.step,
       record.train_loss, record.dev_loss, performance, eval_dir);
@@ -337,6 +341,11 @@ absl::StatusOr<RunSummary> Trainer::Run() {
   if (config_.training().total_steps() == 0) return PredictOnly();
   const TrainingConfig& t = config_.training();
   const EvaluationConfig& e = config_.evaluation();
+  if (is_main()) {
+    TASKMOE_ASSIGN_OR_RETURN(
+        tensorboard_, TensorBoardLog::Open(output_dir_, t.log_every(), model_.shape(), optimizer_,
+                                           [this] { return TrainTaskRouteViews(); }));
+  }
   const int64_t last_step =
       options_.stop_after_step > 0 ? std::min<int64_t>(options_.stop_after_step, t.total_steps())
                                    : t.total_steps();
