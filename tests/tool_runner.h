@@ -19,11 +19,11 @@ struct ToolResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `tools/<tool> <arguments>` (arguments as a shell would split them).
-inline ToolResult RunToolBinary(const std::string& tool, const std::string& arguments) {
+// Runs a shell command line and captures what it prints.
+inline ToolResult RunCommand(const std::string& command_line) {
   const std::string output_path =
-      (std::filesystem::path(::testing::TempDir()) / (tool + "_output.txt")).string();
-  const std::string command = "tools/" + tool + " " + arguments + " >" + output_path + " 2>&1";
+      (std::filesystem::path(::testing::TempDir()) / "command_output.txt").string();
+  const std::string command = command_line + " >" + output_path + " 2>&1";
   ToolResult result;
   result.exit_code = std::system(command.c_str());
   std::ifstream file(output_path);
@@ -31,6 +31,11 @@ inline ToolResult RunToolBinary(const std::string& tool, const std::string& argu
   content << file.rdbuf();
   result.output = content.str();
   return result;
+}
+
+// Runs `tools/<tool> <arguments>` (arguments as a shell would split them).
+inline ToolResult RunToolBinary(const std::string& tool, const std::string& arguments) {
+  return RunCommand("tools/" + tool + " " + arguments);
 }
 
 }  // namespace taskmoe::testing

@@ -24,9 +24,25 @@ std::string BlasKernelNote() {
   return note;
 }
 
+std::string OpenMpWaitNote() {
+  for (const char* name : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"}) {
+    if (const char* value = std::getenv(name); value != nullptr) {
+      return absl::StrCat(name, "=", value);
+    }
+  }
+  return "OpenMP waits: the OpenMP runtime's default";
+}
+
 std::string ConfigureCpuRuntime() {
   mallopt(M_ARENA_MAX, 1);
-  return absl::StrCat("malloc: one arena; ", BlasKernelNote());
+  return absl::StrCat("malloc: one arena; ", OpenMpWaitNote(), "; ", BlasKernelNote());
+}
+
+absl::Status CheckThreadCount(int requested, const std::string& setting) {
+  if (requested >= 0 && requested <= kMaxThreads) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(setting, ": must be in [0, ", kMaxThreads, "] (0 = every core), got ",
+                   requested));
 }
 
 int IntraOpThreads(int requested) {
