@@ -74,8 +74,8 @@ TEST(FileIoTest, ErrorsNameThePathAndTheRealReason) {
   const std::string missing_parent = dir + "/no_such_dir/out.txt";
   absl::Status status = WriteFileAtomically(missing_parent, "x");
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(status.message(), HasSubstr(missing_parent));
-  EXPECT_THAT(status.message(), HasSubstr("No such file or directory"));
+  EXPECT_EQ(status.message(), "cannot write " + missing_parent + ": directory " + dir +
+                                  "/no_such_dir does not exist");
 
   status = ReadFileBytes(dir + "/absent.txt").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
@@ -93,6 +93,56 @@ TEST(FileIoTest, ErrorsNameThePathAndTheRealReason) {
   EXPECT_THAT(status.message(), ::testing::Not(HasSubstr("Success")));
   EXPECT_TRUE(fs::is_directory(dir + "/taken"));
   EXPECT_TRUE(testing::TemporarySiblings(dir + "/taken").empty());
+}
+
+TEST(FileIoTest, CreateDirectoriesNamesTheFileInTheWay) {
+  const std::string dir = FreshDir("create");
+  ASSERT_TRUE(CreateDirectories(dir + "/a/b/c").ok());
+  EXPECT_TRUE(fs::is_directory(dir + "/a/b/c"));
+  EXPECT_TRUE(CreateDirectories(dir + "/a/b/c").ok());  // already there
+  ASSERT_TRUE(WriteFileAtomically(dir + "/a/evals", "not a directory").ok());
+  const absl::Status status = CreateDirectories(dir + "/a/evals/step_4");
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(), "cannot create directory " + dir + "/a/evals/step_4: " + dir +
+                                  "/a/evals is a file, not a directory");
+  EXPECT_EQ(*ReadFileBytes(dir + "/a/evals"), "not a directory");
+}
+
+TEST(FileIoTest, CheckDirectoryTellsMissingFromAFile) {
+  const std::string dir = FreshDir("check");
+  EXPECT_TRUE(CheckDirectory(dir, "results directory").ok());
+  EXPECT_EQ(CheckDirectory(dir + "/absent", "results directory").message(),
+            "results directory " + dir + "/absent does not exist");
+  ASSERT_TRUE(WriteFileAtomically(dir + "/file.csv", "x").ok());
+  const absl::Status file = CheckDirectory(dir + "/file.csv", "results directory");
+  EXPECT_EQ(file.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(file.message(),
+            "results directory " + dir + "/file.csv is a file, expected a directory");
+  // A file where a new file's directory should be is named as such.
+  const absl::Status write = WriteFileAtomically(dir + "/file.csv/out.txt", "x");
+  EXPECT_EQ(write.message(), "cannot write " + dir + "/file.csv/out.txt: directory " + dir +
+                                 "/file.csv is a file, expected a directory");
+}
+
+TEST(FileIoTest, AnOutputMayNotOverwriteAnInput) {
+  const std::string dir = FreshDir("overwrite");
+  ASSERT_TRUE(CreateDirectories(dir + "/checkpoint/sub").ok());
+  ASSERT_TRUE(WriteFileAtomically(dir + "/in.txt", "x").ok());
+  fs::create_symlink(dir + "/in.txt", dir + "/link.txt");
+  // The same file, by another spelling or through a symbolic link.
+  EXPECT_EQ(CheckOutputsSpareInputs({dir + "/./in.txt"}, {dir + "/in.txt"}).message(),
+            "the output " + dir + "/./in.txt would overwrite the input " + dir +
+                "/in.txt; write the output somewhere else");
+  EXPECT_FALSE(CheckOutputsSpareInputs({dir + "/link.txt"}, {dir + "/in.txt"}).ok());
+  EXPECT_FALSE(CheckOutputsSpareInputs({dir + "/checkpoint/../in.txt"}, {dir + "/in.txt"}).ok());
+  // A directory output replaced whole may not hold an input, nor be one.
+  EXPECT_FALSE(CheckOutputsSpareInputs({dir + "/checkpoint"}, {dir + "/checkpoint"}).ok());
+  EXPECT_FALSE(CheckOutputsSpareInputs({dir}, {dir + "/checkpoint/sub"}).ok());
+  // Beside or inside an input directory is fine, and so are inputs that do not exist.
+  EXPECT_TRUE(CheckOutputsSpareInputs({dir + "/checkpoint/out.txt", dir + "/out"},
+                                      {dir + "/checkpoint", dir + "/in.txt", dir + "/absent"})
+                  .ok());
+  EXPECT_TRUE(CheckOutputsSpareInputs({dir + "/check"}, {dir + "/checkpoint"}).ok());
 }
 
 }  // namespace
