@@ -199,12 +199,7 @@ absl::StatusOr<BpeModel> LearnBpe(const std::vector<std::string>& corpus,
 }
 
 absl::Status WriteBpeModel(const BpeModel& model, const std::string& out_dir) {
-  std::error_code error;
-  std::filesystem::create_directories(out_dir, error);
-  if (error) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create directory '", out_dir, "': ", error.message()));
-  }
+  TASKMOE_RETURN_IF_ERROR(CreateDirectories(out_dir));
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
   for (size_t id = 0; id < model.vocab.size(); ++id) vocab[model.vocab[id]] = id;
   std::string merges = "#version: 0.2\n";

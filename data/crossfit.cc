@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "absl/status/status.h"
@@ -56,10 +57,9 @@ absl::Status CheckSplitName(std::string_view split) {
 
 absl::StatusOr<std::string> TaskDirectory(const std::string& data_dir, const std::string& task) {
   const std::string task_dir = JoinPath(data_dir, task);
-  std::error_code error;
-  if (!fs::is_directory(task_dir, error)) {
-    return absl::NotFoundError(
-        absl::StrCat("task \"", task, "\" has no directory: ", task_dir, " does not exist"));
+  if (const absl::Status directory = CheckDirectory(task_dir, "its directory"); !directory.ok()) {
+    return absl::Status(directory.code(),
+                        absl::StrCat("task \"", task, "\": ", directory.message()));
   }
   return task_dir;
 }
@@ -180,6 +180,38 @@ std::string TaskNameOfFile(std::string_view path) {
   return absl::StrJoin(parts, "_");
 }
 
+namespace {
+
+// Every prefix of a task directory has the same split files (train, dev, test): a prefix with
+// fewer is a stray file (a copy, a leftover) that training would otherwise read as data.
+absl::Status CheckPrefixesAlike(const std::string& task_dir,
+                                const std::vector<std::string>& prefixes) {
+  std::map<std::string, std::string> prefix_with_split;  // split -> a prefix that has it
+  std::map<std::string, std::set<std::string>> splits_of;
+  for (const std::string& prefix : prefixes) {
+    for (const char* split : {"train", "dev", "test"}) {
+      std::error_code error;
+      if (fs::is_regular_file(JoinPath(task_dir, absl::StrCat(prefix, "_", split, ".tsv")),
+                              error)) {
+        splits_of[prefix].insert(split);
+        prefix_with_split.emplace(split, prefix);
+      }
+    }
+  }
+  for (const std::string& prefix : prefixes) {
+    for (const auto& [split, other] : prefix_with_split) {
+      if (splits_of[prefix].count(split) > 0) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task directory ", task_dir, " has no ", prefix, "_", split, ".tsv, while prefix ",
+          other, " has ", other, "_", split, ".tsv: every prefix needs the same train, dev and "
+          "test files (a stray file?)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<TaskFile>> ReadTaskFiles(const std::string& data_dir,
                                                     const std::string& task,
                                                     std::string_view split) {
@@ -202,6 +234,7 @@ absl::StatusOr<std::vector<TaskFile>> ReadTaskFiles(const std::string& data_dir,
     TASKMOE_ASSIGN_OR_RETURN(TaskFile file, ReadTaskFile(task, prefix, path));
     files.push_back(std::move(file));
   }
+  TASKMOE_RETURN_IF_ERROR(CheckPrefixesAlike(task_dir, prefixes));
   return files;
 }
 

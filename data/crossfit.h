@@ -46,7 +46,9 @@ std::string TaskNameOfFile(std::string_view path);
 
 // `split` is "train", "dev" or "test". Reads <prefix>_<split>.tsv of every prefix of
 // <data_dir>/<task>, in discovery order (upstream training and per-prefix fine-tuning).
-// Errors: no directory for the task, no *.tsv in it, a prefix without the requested file.
+// Errors: no directory for the task, no *.tsv in it, a prefix without the requested file, a
+// prefix without a split file the others have (a stray file, which would otherwise be read as
+// data).
 absl::StatusOr<std::vector<TaskFile>> ReadTaskFiles(const std::string& data_dir,
                                                     const std::string& task,
                                                     std::string_view split);

@@ -124,9 +124,7 @@ absl::StatusOr<DenoisingCorpusSummary> WriteDenoisingCorpus(const DenoisingCorpu
   TASKMOE_ASSIGN_OR_RETURN(AtomicDirectory output, AtomicDirectory::Begin(options.output_dir));
   const fs::path root = output.staging();
   const fs::path task_dir = root / kDenoisingTask;
-  std::error_code error;
-  fs::create_directories(task_dir, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot create ", task_dir.string()));
+  TASKMOE_RETURN_IF_ERROR(CreateDirectories(task_dir.string()));
   const std::string prefix = absl::StrCat(kDenoisingTask, "_", summary.train_lines, "_100");
   for (const auto& [file_split, lines] : files) {
     TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(
@@ -139,7 +137,7 @@ absl::StatusOr<DenoisingCorpusSummary> WriteDenoisingCorpus(const DenoisingCorpu
                    "]}\n")));
   TASKMOE_RETURN_IF_ERROR(WriteFileAtomically((root / "metrics.json").string(),
                                               absl::StrCat("{", task, ": \"EM\"}\n")));
-  fs::create_directories(root / "tokenizer", error);
+  TASKMOE_RETURN_IF_ERROR(CreateDirectories((root / "tokenizer").string()));
   for (const char* name : {"vocab.json", "merges.txt"}) {
     TASKMOE_RETURN_IF_ERROR(CopyFileAtomically(absl::StrCat(tokenizer_dir, "/", name),
                                                (root / "tokenizer" / name).string()));

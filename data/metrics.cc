@@ -99,6 +99,14 @@ bool IsMeanOfExampleScores(Metric metric) {
          metric == Metric::kQaF1 || metric == Metric::kRougeL;
 }
 
+std::pair<double, double> MetricRange(Metric metric) {
+  const bool correlation =
+      metric == Metric::kMatthewCorrelation || metric == Metric::kPearsonCorrelation;
+  return {correlation ? -1.0 : 0.0, 1.0};
+}
+
+int64_t MinimumExamples(Metric metric) { return metric == Metric::kPearsonCorrelation ? 2 : 1; }
+
 absl::StatusOr<double> Evaluate(const std::vector<std::string>& predictions,
                                 const std::vector<std::vector<std::string>>& references,
                                 std::string_view metric) {

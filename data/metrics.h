@@ -7,6 +7,7 @@
 // Predictions are taken as given (the originals .strip() them before scoring; callers do that).
 // References are the valid outputs of each example as read from the TSV (d[1:]).
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,12 @@ const std::vector<Metric>& AllMetrics();
 
 // True for the metrics that average a per-example score (EM, ACC, QA-F1, Rouge-L).
 bool IsMeanOfExampleScores(Metric metric);
+
+// The values a metric takes: [-1, 1] for the correlations, [0, 1] for the others.
+std::pair<double, double> MetricRange(Metric metric);
+
+// The fewest examples a metric is defined on: 2 for Pearson-Correlation, 1 for the others.
+int64_t MinimumExamples(Metric metric);
 
 // The metric over all examples. Errors where the original raises: a count mismatch, an example
 // without references for Classification-F1 / Matthew-Correlation / Pearson-Correlation, a

@@ -176,11 +176,9 @@ Estimate MakeEstimate(double observed, const std::vector<double>& draws) {
 
 }  // namespace
 
-absl::StatusOr<ArmResults> ReadArm(const std::string& dir) {
+absl::StatusOr<ArmResults> ReadArm(const std::string& dir, const MetricTable& metrics) {
   std::error_code error;
-  if (!fs::is_directory(dir, error)) {
-    return absl::NotFoundError(absl::StrCat("results directory ", dir, " does not exist"));
-  }
+  TASKMOE_RETURN_IF_ERROR(CheckDirectory(dir, "results directory"));
   std::vector<std::string> task_dirs, other_dirs;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
     if (!entry.is_directory()) continue;
@@ -197,7 +195,7 @@ absl::StatusOr<ArmResults> ReadArm(const std::string& dir) {
                          "/result.csv) with seed directories (", other, "/<task>/result.csv)"));
       }
     }
-    TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskRows> tasks, ReadResultsDirectory(dir));
+    TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskRows> tasks, ReadResultsDirectory(dir, metrics));
     arm.seeds.push_back({kTopLevelSeed, std::move(tasks)});
     return arm;
   }
@@ -208,7 +206,7 @@ absl::StatusOr<ArmResults> ReadArm(const std::string& dir) {
   std::sort(other_dirs.begin(), other_dirs.end());
   for (const std::string& seed : other_dirs) {
     TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskRows> tasks,
-                             ReadResultsDirectory(absl::StrCat(dir, "/", seed)));
+                             ReadResultsDirectory(absl::StrCat(dir, "/", seed), metrics));
     arm.seeds.push_back({seed, std::move(tasks)});
   }
   return arm;

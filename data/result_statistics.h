@@ -44,8 +44,9 @@ struct ArmResults {
 
 // Reads an arm. Errors name the file or directory: `dir` missing or empty, a seed directory
 // without `<task>/result.csv`, a directory mixing `<task>/result.csv` with seed directories, a
-// malformed result.csv (with its line).
-absl::StatusOr<ArmResults> ReadArm(const std::string& dir);
+// malformed result.csv (with its line), a score outside its task's metric range in `metrics`.
+absl::StatusOr<ArmResults> ReadArm(const std::string& dir,
+                                   const MetricTable& metrics = MetricTable::CrossFit());
 
 // Per-task mean/std over the `_best` rows of every seed of the arm (for one seed exactly
 // SummarizeResultsDirectory's table).

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -59,6 +60,7 @@ absl::StatusOr<std::vector<ResultRow>> ParseResultCsv(const std::string& text,
     }
   }
   std::vector<ResultRow> rows;
+  std::map<std::tuple<std::string, std::string, std::string>, size_t> line_of_row;
   for (size_t n = 1; n < lines.size(); ++n) {
     const std::string where = absl::StrCat(source_name, ":", n + 1, ": ");
     if (lines[n].empty() || lines[n] == "\r") continue;
@@ -79,6 +81,17 @@ absl::StatusOr<std::vector<ResultRow>> ParseResultCsv(const std::string& text,
         return absl::InvalidArgumentError(
             absl::StrCat(where, name, " '", field, "' is not a finite number"));
       }
+      if (*value < -1 || *value > 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, name, " ", field, " is outside [-1, 1], where every CrossFit metric lies"));
+      }
+    }
+    const auto [first, inserted] =
+        line_of_row.emplace(std::make_tuple(row.prefix, row.lr, row.bsz), n + 1);
+    if (!inserted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, "prefix ", row.prefix, ", lr ", row.lr, ", bsz ", row.bsz,
+          " repeats line ", first->second, " (a run written twice?)"));
     }
     rows.push_back(std::move(row));
   }
@@ -108,11 +121,26 @@ absl::StatusOr<TaskSummary> SummarizeTask(const std::string& task,
   return summary;
 }
 
-absl::StatusOr<std::vector<TaskRows>> ReadResultsDirectory(const std::string& dir) {
-  std::error_code error;
-  if (!fs::is_directory(dir, error)) {
-    return absl::NotFoundError(absl::StrCat("results directory ", dir, " does not exist"));
+absl::Status CheckMetricRange(const TaskRows& task, const MetricTable& metrics) {
+  const absl::StatusOr<Metric> metric = metrics.MetricOf(task.task);
+  if (!metric.ok()) return absl::OkStatus();  // not in the table: [-1, 1] was checked
+  const auto [low, high] = MetricRange(*metric);
+  for (const ResultRow& row : task.rows) {
+    for (const double score : {row.dev_performance, row.test_performance}) {
+      if (score < low || score > high) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            task.path, ": prefix ", row.prefix, " scores ", score, ", outside [", low, ", ",
+            high, "], the range of the task's metric ", std::string(MetricName(*metric))));
+      }
+    }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<TaskRows>> ReadResultsDirectory(const std::string& dir,
+                                                           const MetricTable& metrics) {
+  std::error_code error;
+  TASKMOE_RETURN_IF_ERROR(CheckDirectory(dir, "results directory"));
   std::vector<std::string> tasks;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
     if (entry.is_directory() && fs::exists(entry.path() / kResultFile)) {
@@ -131,6 +159,7 @@ absl::StatusOr<std::vector<TaskRows>> ReadResultsDirectory(const std::string& di
     TASKMOE_ASSIGN_OR_RETURN(const std::string text, ReadFileBytes(path));
     TASKMOE_ASSIGN_OR_RETURN(std::vector<ResultRow> rows, ParseResultCsv(text, path));
     result.push_back({task, path, std::move(rows)});
+    TASKMOE_RETURN_IF_ERROR(CheckMetricRange(result.back(), metrics));
   }
   return result;
 }

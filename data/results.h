@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "data/metrics.h"
 
 namespace taskmoe {
 
@@ -27,7 +28,8 @@ struct ResultRow {
 };
 
 // Parses result.csv text; the header names the columns (any order, extra columns ignored).
-// Errors name `source_name`, the line, and what was expected.
+// Errors name `source_name`, the line, and what was expected: a score that is not a number in
+// [-1, 1] (the range every CrossFit metric lies in), a (prefix, lr, bsz) row given twice.
 absl::StatusOr<std::vector<ResultRow>> ParseResultCsv(const std::string& text,
                                                       const std::string& source_name);
 
@@ -61,8 +63,14 @@ struct TaskRows {
 };
 
 // Every `<dir>/<task>/result.csv`, parsed, sorted by task. Errors: `dir` missing, no result.csv
-// at all, a malformed file (named with its line).
-absl::StatusOr<std::vector<TaskRows>> ReadResultsDirectory(const std::string& dir);
+// at all, a malformed file (named with its line), a score outside the range of the task's metric
+// in `metrics` (tasks it does not list are held to [-1, 1]).
+absl::StatusOr<std::vector<TaskRows>> ReadResultsDirectory(
+    const std::string& dir, const MetricTable& metrics = MetricTable::CrossFit());
+
+// An error naming the file when a score of `task` lies outside the range of its metric in
+// `metrics` (none for a task the table does not list).
+absl::Status CheckMetricRange(const TaskRows& task, const MetricTable& metrics);
 
 // SummarizeTask of every ReadResultsDirectory entry; the same errors, and a task without `_best`
 // rows.

@@ -241,11 +241,7 @@ absl::StatusOr<TokenizedDataset> LoadOrTokenize(const std::vector<TaskFile>& fil
     result = TokenCacheOutcome::kRebuilt;
   }
   TokenizedDataset dataset = TokenizeTaskFiles(files, tokenizer, options);
-  fs::create_directories(cache_dir, error);
-  if (error) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create token cache directory ", cache_dir, ": ", error.message()));
-  }
+  TASKMOE_RETURN_IF_ERROR(CreateDirectories(cache_dir));
   TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(path, CacheFileBytes(key, Serialize(dataset))));
   LOG(INFO) << "tokenised " << dataset.examples.size() << " examples into " << path << "; "
             << dataset.truncation.Summary(options.max_input_length, options.max_output_length);

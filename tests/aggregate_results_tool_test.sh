@@ -32,6 +32,18 @@ grep -qF "$root/moe/b/result.csv:3:" <<<"$err" || fail "the error does not name 
 cmp -s "$root/moe/summary.csv" "$root/summary_before.csv" || fail "summary.csv was overwritten"
 
 write "$root/moe/b/result.csv" "${header}b_1_best,1e-5,2,0.2,0.2\nb_2_best,1e-5,2,0.4,0.4\n"
+# No output may overwrite a result.csv it reads, by any spelling.
+cp "$root/moe/b/result.csv" "$root/result_before.csv"
+for output in --summary_csv="$root/moe/b/result.csv" --arg_csv="$root/moe/../dense/b/result.csv" \
+    --json="$root/dense/a/result.csv"; do
+  if err=$("$tool" --results="$root/moe" --baseline="$root/dense" "$output" 2>&1); then
+    fail "$output overwrote an input"
+  fi
+  grep -q "^aggregate_results: the output .* would overwrite the input .*/result.csv; write \
+the output somewhere else$" <<<"$err" || fail "$output: $err"
+done
+cmp -s "$root/moe/b/result.csv" "$root/result_before.csv" ||
+  fail "an input result.csv was overwritten"
 # Arms of seed directories: results = baseline + 0.1 on every sample, 3 seeds x 2 tasks x 2
 # samples; task c is made of a control skill. Seed s3 exists in the results only.
 for seed in s1 s2 s3; do

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "tests/shared_data.h"
 
 namespace taskmoe {
@@ -84,6 +85,43 @@ TEST(BartConfig, RejectsValuesThatChangeTheArchitecture) {
   EXPECT_FALSE(ParseBartConfig("[1, 2]", "c.json").ok());
   EXPECT_EQ(LoadBartConfig("/nonexistent/config.json").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(BartConfig, SizesHaveUpperBoundsSoASmallFileCannotExhaustMemory) {
+  const nlohmann::json base = nlohmann::json::parse(FixtureConfigText());
+  struct Case {
+    const char* key;
+    nlohmann::json value;
+    const char* expected;
+  };
+  for (const Case& c :
+       {Case{"max_position_embeddings", 1e12,
+             "c.json: field 'max_position_embeddings' must be an integer in [1, 65536], got "
+             "1000000000000.0"},
+        Case{"max_position_embeddings", int64_t{1} << 40,
+             "c.json: field 'max_position_embeddings' must be an integer in [1, 65536], got "
+             "1099511627776"},
+        Case{"encoder_layers", 1000000000,
+             "c.json: field 'encoder_layers' must be an integer in [1, 256], got 1000000000"},
+        Case{"vocab_size", 1 << 21,
+             "c.json: field 'vocab_size' must be an integer in [1, 1048576], got 2097152"}}) {
+    nlohmann::json root = base;
+    root[c.key] = c.value;
+    absl::StatusOr<BartConfig> config = ParseBartConfig(root.dump(), "c.json");
+    ASSERT_FALSE(config.ok()) << c.key;
+    EXPECT_EQ(config.status().message(), c.expected);
+  }
+  // Each size within its bound, the whole beyond the parameter limit.
+  nlohmann::json root = base;
+  root["vocab_size"] = 1 << 20;
+  root["d_model"] = 1 << 14;
+  root["encoder_attention_heads"] = 16;
+  root["decoder_attention_heads"] = 16;
+  absl::StatusOr<BartConfig> config = ParseBartConfig(root.dump(), "c.json");
+  ASSERT_FALSE(config.ok());
+  EXPECT_TRUE(absl::StartsWith(config.status().message(), "c.json: the model would hold 2.36e+10 "
+                                                          "parameters (vocab_size 1048576"))
+      << config.status();
 }
 
 }  // namespace

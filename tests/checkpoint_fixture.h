@@ -80,6 +80,7 @@ inline MoeBart WriteFixtureCheckpoint(const std::string& dir, const std::string&
   const at::Tensor sorted_rows = at::tensor({*tasks->Id("alpha"), *tasks->Id("beta"),
                                              *tasks->Id("gamma")}, at::kLong);
   CHECK(WriteNpy(dir + "/" + kRoutesFile, by_id.index_select(0, sorted_rows)).ok());
+  CHECK(TaskTable::WriteNames({"alpha", "beta", "gamma"}, dir + "/" + kRouteTasksFile).ok());
   return *std::move(model);
 }
 

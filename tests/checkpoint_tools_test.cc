@@ -11,6 +11,7 @@
 #include "moe/train/model_builder.h"
 #include "tests/bart_fixture.h"
 #include "tests/checkpoint_fixture.h"
+#include "tests/tool_runner.h"
 
 namespace taskmoe {
 namespace {
@@ -49,6 +50,27 @@ TEST(CheckpointToolsTest, BuildThenExtract) {
   EXPECT_EQ(RunTool("tools/extract_task_model --checkpoint=" + built + " --task=beta --output_dir=" +
                 exported + " --overwrite"),
             0);
+  // --overwrite never replaces an input: the checkpoint itself, or a directory holding it.
+  const std::string holder = TestTempDir("tools_holder");
+  fs::remove_all(holder);
+  fs::create_directories(holder);
+  fs::copy(built, holder + "/checkpoint", fs::copy_options::recursive);
+  for (const std::string& output : {holder + "/checkpoint", holder}) {
+    const testing::ToolResult into_input = testing::RunToolBinary(
+        "extract_task_model", "--model=" + holder + "/checkpoint --task=beta --overwrite "
+                              "--output_dir=" + output);
+    EXPECT_EQ(WEXITSTATUS(into_input.exit_code), 1) << into_input.output;
+    EXPECT_NE(into_input.output.find("extract_task_model: the output " + output +
+                                     " would overwrite the input " + holder + "/checkpoint"),
+              std::string::npos)
+        << into_input.output;
+  }
+  EXPECT_TRUE(LoadCheckpoint(holder + "/checkpoint").ok());
+  const testing::ToolResult into_stage_one = testing::RunToolBinary(
+      "build_checkpoint", "--stage_one=" + stage_one + " --model=" + BartTinyDir() +
+                              " --overwrite --output_dir=" + stage_one);
+  EXPECT_EQ(WEXITSTATUS(into_stage_one.exit_code), 1) << into_stage_one.output;
+  EXPECT_TRUE(LoadCheckpoint(stage_one).ok());
 }
 
 TEST(CheckpointToolsTest, BadInputExitsNonZeroAndWritesNothing) {

@@ -51,5 +51,19 @@ if "${tool}" "${common[@]}" --method=text_emb --output_dir="${work}/bad" 2> "${w
   fail "text_emb without a model accepted"
 fi
 grep -q "needs a model" "${work}/err" || fail "$(cat "${work}/err")"
+# Lengths: at least <s> and </s>, at most the model's positions (bart_tiny has 64).
+if "${tool}" "${common[@]}" --method=random --max_output_length=0 --output_dir="${work}/bad" \
+  2> "${work}/err"; then
+  fail "--max_output_length=0 accepted"
+fi
+grep -q "^compute_task_embeddings: --max_output_length=0: must be at least 2" "${work}/err" ||
+  fail "$(cat "${work}/err")"
+bart_tiny="$(dirname "$(find -L . -path '*fixtures/bart_tiny/config.json' | head -1)")"
+if "${tool}" "${common[@]}" --method=text_emb --model="${bart_tiny}" --max_input_length=100 \
+  --output_dir="${work}/bad" 2> "${work}/err"; then
+  fail "--max_input_length beyond the model's positions accepted"
+fi
+grep -q "max_input_length 100 is more than the 64 positions (max_position_embeddings) of the \
+model ${bart_tiny}; must be in \[2, 64\]" "${work}/err" || fail "$(cat "${work}/err")"
 [[ ! -e "${work}/bad" ]] || fail "a failed run wrote ${work}/bad"
 echo PASS

@@ -110,6 +110,17 @@ TEST_F(TaskDirTest, ReadsEveryPrefixInDiscoveryOrder) {
   EXPECT_EQ(fs::path((*files)[1].path).filename(), "alpha_16_13_train.tsv");
 }
 
+TEST_F(TaskDirTest, AStrayPrefixFileIsAnErrorNotTrainingData) {
+  // A train file of a prefix that has no dev file (a copy, a leftover) beside complete prefixes.
+  WriteFile(data_dir_ + "/alpha/alpha_16_99_train.tsv", "stray\tdata\n");
+  const absl::StatusOr<std::vector<TaskFile>> files = ReadTaskFiles(data_dir_, "alpha", "train");
+  ASSERT_FALSE(files.ok());
+  EXPECT_EQ(ErrorOf(files.status()),
+            "task directory " + data_dir_ + "/alpha has no alpha_16_99_dev.tsv, while prefix "
+            "alpha_16_100 has alpha_16_100_dev.tsv: every prefix needs the same train, dev and "
+            "test files (a stray file?)");
+}
+
 TEST_F(TaskDirTest, MissingFilesAndDirectoriesAreErrors) {
   const absl::StatusOr<std::vector<TaskFile>> no_dev = ReadTaskFiles(data_dir_, "beta", "dev");
   ASSERT_FALSE(no_dev.ok());
@@ -121,7 +132,13 @@ TEST_F(TaskDirTest, MissingFilesAndDirectoriesAreErrors) {
 
   const absl::StatusOr<std::vector<TaskFile>> no_dir = ReadTaskFiles(data_dir_, "gamma", "train");
   ASSERT_FALSE(no_dir.ok());
-  EXPECT_THAT(ErrorOf(no_dir.status()), HasSubstr("task \"gamma\" has no directory"));
+  EXPECT_THAT(ErrorOf(no_dir.status()),
+              HasSubstr("task \"gamma\": its directory " + data_dir_ + "/gamma does not exist"));
+  WriteFile(data_dir_ + "/delta", "a file, not a task directory");
+  const absl::StatusOr<std::vector<TaskFile>> file = ReadTaskFiles(data_dir_, "delta", "train");
+  ASSERT_FALSE(file.ok());
+  EXPECT_THAT(ErrorOf(file.status()), HasSubstr("task \"delta\": its directory " + data_dir_ +
+                                                "/delta is a file, expected a directory"));
 
   const absl::StatusOr<std::vector<TaskFile>> no_tsv = ReadTaskFiles(data_dir_, "empty", "train");
   ASSERT_FALSE(no_tsv.ok());
@@ -183,6 +200,7 @@ TEST_F(TaskDirTest, SplitTasksMustHaveDirectories) {
 }
 
 TEST_F(TaskDirTest, ReadsAllFilesOfASplitListInSortedTaskOrder) {
+  WriteFile(data_dir_ + "/beta/beta_32_13_test.tsv", "x\ty\n");  // beta's prefixes alike
   const std::string split_path = data_dir_ + "/split.json";
   WriteFile(split_path, R"({"train": ["beta", "alpha"], "dev": ["alpha"], "test": []})");
   const absl::StatusOr<TaskSplit> split = ReadTaskSplit(split_path);

@@ -1,6 +1,8 @@
 #include "moe/train/experiment_config.h"
 
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -73,6 +75,39 @@ TEST(ExperimentConfig, ValidationNamesTheField) {
   EXPECT_TRUE(LoadExperimentConfig("", {}).ok());
   auto missing = LoadExperimentConfig("/nonexistent/config.pbtxt", {});
   EXPECT_TRUE(absl::StrContains(missing.status().message(), "/nonexistent/config.pbtxt"));
+}
+
+// The first line of the validation error of the default config with `overrides`.
+std::string ValidationError(const std::vector<std::string>& overrides) {
+  absl::StatusOr<ExperimentConfig> config = LoadExperimentConfig("", overrides);
+  return config.ok() ? "valid" : std::string(config.status().message());
+}
+
+TEST(ExperimentConfig, ValuesThatCannotWorkAreRejected) {
+  EXPECT_EQ(ValidationError({"optimizer.lr=inf"}),
+            "config field optimizer.lr: must be a finite number >= 0, got inf");
+  EXPECT_EQ(ValidationError({"optimizer.router_lr=nan"}),
+            "config field optimizer.router_lr: must be a finite number >= 0, got nan");
+  EXPECT_EQ(ValidationError({"model.dropout=-inf"}),
+            "config field model.dropout: must be a finite number in [0, 1), got -inf");
+  EXPECT_EQ(ValidationError({"training.threads=-1"}),
+            "config field training.threads: must be in [0, 1024] (0 = every core), got -1");
+  EXPECT_EQ(ValidationError({"training.device=cuda:1"}),
+            "config field training.device: must be cpu, cuda or auto, got 'cuda:1'");
+}
+
+TEST(ExperimentConfig, SizesHaveUpperBounds) {
+  EXPECT_EQ(ValidationError({"model.random_init={d_model: 64 encoder_layers: 1000000000}"}),
+            "config field model.random_init.encoder_layers: must be in [1, 256], got 1e+09");
+  EXPECT_EQ(ValidationError({"model.random_init={d_model: 64 max_position_embeddings: 1000000}"}),
+            "config field model.random_init.max_position_embeddings: must be in [2, 65536], "
+            "got 1e+06");
+  EXPECT_EQ(ValidationError({"model.experts=100000"}),
+            "config field model.experts: must be in [1, 1024], got 100000");
+  EXPECT_EQ(ValidationError({"task_vectors.dim=1000000000"}),
+            "config field task_vectors.dim: must be in [1, 65536], got 1e+09");
+  EXPECT_EQ(ValidationError({"evaluation.num_beams=5000"}),
+            "config field evaluation.num_beams: must be in [1, 1024], got 5000");
 }
 
 TEST(ExperimentConfig, BaseConfigIsReadFirstAndOverridden) {

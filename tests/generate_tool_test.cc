@@ -17,7 +17,9 @@
 #include "moe/model/bart.h"
 #include "moe/model/bart_weights.h"
 #include "moe/model/generation.h"
+#include "gmock/gmock.h"
 #include "tests/shared_data.h"
+#include "tests/tool_runner.h"
 
 namespace taskmoe {
 namespace {
@@ -108,6 +110,25 @@ TEST_F(GenerateToolTest, BadFlagsFail) {
   EXPECT_NE(std::system(("tools/generate --model=" + dir_ +
                          " --text=x --num_beams=0 2>/dev/null").c_str()),
             0);
+}
+
+TEST_F(GenerateToolTest, InputLengthsOutsideThePositionsAreOneLineErrors) {
+  const std::string output = ::testing::TempDir() + "/not_written.txt";
+  for (const char* length : {"0", "-1", "1", "65"}) {
+    std::filesystem::remove(output);
+    const testing::ToolResult result = testing::RunToolBinary(
+        "generate", "--model=" + dir_ + " --text=x --output=" + output +
+                        " --max_input_length=" + length);
+    EXPECT_EQ(WEXITSTATUS(result.exit_code), 1) << result.output;
+    EXPECT_THAT(result.output, ::testing::HasSubstr(
+                                   "generate: --max_input_length=" + std::string(length) +
+                                   ": must be in [2, 64] (max_position_embeddings of " + dir_ +
+                                   "/config.json)\n"));
+    EXPECT_FALSE(std::filesystem::exists(output));
+  }
+  // The whole range works, 2 included (<s> and </s> only).
+  EXPECT_EQ(RunTool("--text='Hello world.' --max_length=4 --max_input_length=2").size(), 1u);
+  EXPECT_EQ(RunTool("--text='Hello world.' --max_length=4 --max_input_length=64").size(), 1u);
 }
 
 }  // namespace

@@ -57,6 +57,47 @@ TEST(ResultsTest, MalformedLinesNameFileAndLine) {
   EXPECT_NE(no_column.status().message().find("test_performance"), std::string::npos);
 }
 
+TEST(ResultsTest, ScoresOutsideEveryMetricsRangeAndRepeatedRowsAreErrors) {
+  const std::string header = "prefix,lr,bsz,dev_performance,test_performance\n";
+  EXPECT_EQ(ParseResultCsv(header + "x_best,1,2,0.5,1e308\n", "r.csv").status().message(),
+            "r.csv:2: test_performance 1e308 is outside [-1, 1], where every CrossFit metric lies");
+  EXPECT_EQ(ParseResultCsv(header + "x_best,1,2,-1.5,0.5\n", "r.csv").status().message(),
+            "r.csv:2: dev_performance -1.5 is outside [-1, 1], where every CrossFit metric lies");
+  EXPECT_EQ(ParseResultCsv(header + "x_1,1,2,0.1,0.2\nx_best,1,2,0.5,0.5\nx_1,1,2,0.3,0.4\n",
+                           "r.csv")
+                .status()
+                .message(),
+            "r.csv:4: prefix x_1, lr 1, bsz 2 repeats line 2 (a run written twice?)");
+  // The same prefix at another grid point is a row of its own; correlations may be negative.
+  EXPECT_TRUE(ParseResultCsv(header + "x_1,1,2,0.1,0.2\nx_1,1,4,-0.3,-1\n", "r.csv").ok());
+}
+
+TEST(ResultsTest, ScoresOutsideTheTasksMetricRangeAreErrors) {
+  const fs::path root = fs::path(::testing::TempDir()) / "results_ranges";
+  fs::remove_all(root);
+  // ag_news is scored with Classification-F1 in [0, 1], app_reviews with Pearson in [-1, 1].
+  WriteFile(root / "ag_news/result.csv",
+            "prefix,lr,bsz,dev_performance,test_performance\nag_best,1,1,0.5,-0.25\n");
+  WriteFile(root / "app_reviews/result.csv",
+            "prefix,lr,bsz,dev_performance,test_performance\napp_best,1,1,0.5,-0.25\n");
+  absl::StatusOr<std::vector<TaskRows>> rows = ReadResultsDirectory(root.string());
+  ASSERT_FALSE(rows.ok());
+  EXPECT_EQ(rows.status().message(),
+            (root / "ag_news/result.csv").string() +
+                ": prefix ag_best scores -0.25, outside [0, 1], the range of the task's metric "
+                "Classification-F1");
+  fs::remove_all(root / "ag_news");
+  EXPECT_TRUE(ReadResultsDirectory(root.string()).ok());
+  // A table of the caller's (the gym's metrics.json) bounds its own tasks.
+  absl::StatusOr<MetricTable> gym = MetricTable::Parse(R"({"app_reviews": "ACC"})", "gym.json");
+  ASSERT_TRUE(gym.ok());
+  EXPECT_FALSE(ReadResultsDirectory(root.string(), *gym).ok());
+  // A file where the directory should be is named as such.
+  EXPECT_EQ(ReadResultsDirectory((root / "app_reviews/result.csv").string()).status().message(),
+            "results directory " + (root / "app_reviews/result.csv").string() +
+                " is a file, expected a directory");
+}
+
 TEST(ResultsTest, MeanAndSampleStdOverBestRows) {
   absl::StatusOr<TaskSummary> a = SummarizeTask("a", *ParseResultCsv(kTaskA, "a"), "a");
   ASSERT_TRUE(a.ok()) << a.status();

@@ -133,6 +133,18 @@ TEST(Safetensors, RejectsOverlappingOffsets) {
   EXPECT_NE(result.status().message().find("'b'"), std::string::npos);
 }
 
+TEST(Safetensors, EmptyTensorsOverlapNothing) {
+  // As Hugging Face writes them: an empty tensor at the offset where the next one starts.
+  absl::StatusOr<TensorMap> result = ParseSafetensors(
+      FileBytes(R"({"empty":{"dtype":"I64","shape":[1,0],"data_offsets":[0,0]},)"
+                R"("ids":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})",
+                std::string("\x02\0\0\0\0\0\0\0", 8)),
+      "empty.st");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->at("empty").sizes(), at::IntArrayRef({1, 0}));
+  EXPECT_EQ(result->at("ids").item<int64_t>(), 2);
+}
+
 TEST(Safetensors, RejectsWrongByteSize) {
   absl::StatusOr<TensorMap> result = ParseSafetensors(
       FileBytes(R"({"w":{"dtype":"BF16","shape":[3],"data_offsets":[0,8]}})", std::string(8, '\0')),

@@ -158,10 +158,69 @@ TEST_F(TaskExportTest, MisshapenRoutesFileIsAnError) {
   fs::remove_all(options.output_dir);
   absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
   ASSERT_FALSE(exported.ok());
-  EXPECT_NE(exported.status().message().find("route.npy: shape [3, 2, 3], expected [tasks, 4, 3]"),
-            std::string::npos)
-      << exported.status();
+  EXPECT_EQ(exported.status().message(),
+            checkpoint + "/route.npy: expected float routes [tasks, 4, 3] (the model's layers and "
+                         "experts), got Float [3, 2, 3]");
   EXPECT_FALSE(fs::exists(options.output_dir));
+}
+
+TEST_F(TaskExportTest, RouteRowsMustMatchTheirTaskList) {
+  const std::string checkpoint = TestTempDir("export_route_rows_checkpoint");
+  WriteFixtureCheckpoint(checkpoint, kHardRouting);
+  TaskExportOptions options;
+  options.checkpoint_dir = checkpoint;
+  options.task = "beta";
+  options.output_dir = TestTempDir("export_route_rows");
+  fs::remove_all(options.output_dir);
+  // A row missing from route.npy is an error, not a silent switch to the router.
+  const std::string tasks_file = checkpoint + "/" + kRouteTasksFile;
+  ASSERT_TRUE(TaskTable::WriteNames({"alpha", "beta"}, tasks_file).ok());
+  absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
+  ASSERT_FALSE(exported.ok());
+  EXPECT_EQ(exported.status().message(),
+            checkpoint + "/route.npy: 3 rows, but " + tasks_file + " names 2 tasks");
+  ASSERT_TRUE(TaskTable::WriteNames({"alpha", "beta", "delta"}, tasks_file).ok());
+  exported = ExportTaskModel(options);
+  ASSERT_FALSE(exported.ok());
+  EXPECT_EQ(exported.status().message(),
+            tasks_file + ": task 'delta' is not in " + checkpoint + "/id2task.json");
+  // Without route_tasks.json the rows are the table's tasks in sorted order, all of them.
+  fs::remove(tasks_file);
+  ASSERT_TRUE(WriteNpy(checkpoint + "/" + kRoutesFile, at::ones({2, 4, 3})).ok());
+  exported = ExportTaskModel(options);
+  ASSERT_FALSE(exported.ok());
+  EXPECT_EQ(exported.status().message(),
+            checkpoint + "/route.npy: 2 rows, but " + checkpoint + "/id2task.json names 3 tasks");
+  EXPECT_FALSE(fs::exists(options.output_dir));
+}
+
+TEST_F(TaskExportTest, ATaskWithoutARouteRowIsRoutedByThePluginAndSaysSo) {
+  const std::string checkpoint = TestTempDir("export_untrained_task_checkpoint");
+  WriteFixtureCheckpoint(checkpoint, kHardRouting);
+  absl::StatusOr<at::Tensor> routes = ReadNpy(checkpoint + "/" + kRoutesFile);
+  ASSERT_TRUE(routes.ok());
+  // The run trained on alpha and gamma only.
+  ASSERT_TRUE(WriteNpy(checkpoint + "/" + kRoutesFile,
+                       routes->index_select(0, at::tensor({0, 2}, at::kLong)))
+                  .ok());
+  ASSERT_TRUE(TaskTable::WriteNames({"alpha", "gamma"}, checkpoint + "/" + kRouteTasksFile).ok());
+  TaskExportOptions options;
+  options.checkpoint_dir = checkpoint;
+  options.task = "beta";
+  options.output_dir = TestTempDir("export_untrained_task");
+  fs::remove_all(options.output_dir);
+  absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  EXPECT_NE(exported->routes_source.find("routing plugin 'task_random' at step "), std::string::npos);
+  EXPECT_NE(exported->routes_source.find("the task has no row in " + checkpoint + "/route.npy"),
+            std::string::npos)
+      << exported->routes_source;
+  options.task = "gamma";
+  options.output_dir += "_gamma";
+  fs::remove_all(options.output_dir);
+  exported = ExportTaskModel(options);
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  EXPECT_EQ(exported->routes_source, checkpoint + "/route.npy");
 }
 
 TEST_F(TaskExportTest, ExistingOutputIsKeptUnlessOverwrite) {

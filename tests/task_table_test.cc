@@ -1,6 +1,7 @@
 #include "moe/formats/task_table.h"
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
@@ -109,6 +110,21 @@ TEST(TaskTableTest, LoadNamesTheBrokenFile) {
   EXPECT_THAT(status.message(), HasSubstr("expected a float [3, dim] array"));
 
   EXPECT_EQ(TaskTable::Load(dir + "/missing").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(TaskTableTest, NonFiniteVectorsAreErrorsNamingTheTask) {
+  at::Tensor vectors = at::zeros({2, 3});
+  vectors[1][2] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(TaskTable::Create({"a", "b"}, vectors).status().message(),
+            "the vector of task 'b' (row 1) holds NaN or infinite values");
+  const std::string dir = FreshDir("infinite");
+  vectors[1][2] = 0;
+  vectors[0][0] = std::numeric_limits<float>::infinity();
+  ASSERT_TRUE(WriteNpy(dir + "/task_vecs.npy", vectors).ok());
+  WriteText(dir + "/id2task.json", R"({"0": "a", "1": "b"})");
+  EXPECT_EQ(TaskTable::Load(dir).status().message(),
+            dir + "/task_vecs.npy with " + dir + "/id2task.json: the vector of task 'a' (row 0) "
+                  "holds NaN or infinite values");
 }
 
 TEST(TaskTableTest, ReadNamesGivesIdOrderAndNamesTheFile) {

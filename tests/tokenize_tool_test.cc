@@ -62,6 +62,30 @@ TEST(TokenizeToolTest, MalformedInputLineIsNamed) {
   EXPECT_THAT(ReadAll(errors), HasSubstr("bad.jsonl:3: expected an object with a string \"text\""));
 }
 
+TEST(TokenizeToolTest, AFailedRunLeavesTheOutputAsItWas) {
+  const std::string input = ::testing::TempDir() + "/half_bad.jsonl";
+  std::ofstream(input) << "{\"text\": \"fine\"}\nnot json\n";
+  const std::string output = ::testing::TempDir() + "/kept.jsonl";
+  std::ofstream(output) << "an earlier run's output\n";
+  const std::string tokenizer =
+      " --vocab=" + kFixtures + "/vocab.json --merges=" + kFixtures + "/merges.txt";
+  const std::string errors = ::testing::TempDir() + "/half_bad_errors.txt";
+  EXPECT_NE(std::system(("tools/tokenize" + tokenizer + " --input=" + input + " --output=" +
+                         output + " 2>" + errors)
+                            .c_str()),
+            0);
+  EXPECT_THAT(ReadAll(errors), HasSubstr("half_bad.jsonl:2: malformed JSON"));
+  EXPECT_EQ(ReadAll(output), "an earlier run's output\n");
+  // Nor may the output be the input.
+  EXPECT_NE(std::system(("tools/tokenize" + tokenizer + " --input=" + output + " --output=" +
+                         output + " 2>" + errors)
+                            .c_str()),
+            0);
+  EXPECT_THAT(ReadAll(errors), HasSubstr("tokenize: the output " + output +
+                                         " would overwrite the input " + output));
+  EXPECT_EQ(ReadAll(output), "an earlier run's output\n");
+}
+
 TEST(TokenizeToolTest, NeedsModelDirOrVocabAndMerges) {
   const std::string errors = ::testing::TempDir() + "/usage.txt";
   const std::string command = "tools/tokenize --vocab=" + kFixtures + "/vocab.json 2>" + errors;

@@ -2,6 +2,8 @@
 // wait policy it sets up, and errors and escaping exceptions as one line with exit code 1.
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -48,6 +50,26 @@ TEST(ToolMainTest, AnEscapingExceptionIsOneLineAndExitCodeOne) {
   EXPECT_EQ(WEXITSTATUS(result.exit_code), 1) << result.output;
   EXPECT_THAT(result.output,
               HasSubstr("\ntool_main_probe: internal error: an unknown exception\n"));
+}
+
+TEST(ToolMainTest, AnOutputFlagMayNotNameAnInput) {
+  const std::string dir = ::testing::TempDir() + "/outputs";
+  std::filesystem::create_directories(dir + "/checkpoint");
+  std::ofstream(dir + "/in.txt") << "input";
+  const std::string error = "tool_main_probe: the output ";
+  testing::ToolResult result =
+      RunProbe("", "--input=" + dir + "/in.txt --output=" + dir + "/./in.txt");
+  EXPECT_EQ(WEXITSTATUS(result.exit_code), 1) << result.output;
+  EXPECT_EQ(result.output, error + dir + "/./in.txt would overwrite the input " + dir +
+                               "/in.txt; write the output somewhere else\n");
+  // An input inside an output directory, or among a list flag's paths.
+  result = RunProbe("", "--input=" + dir + "/checkpoint --output=" + dir);
+  EXPECT_EQ(WEXITSTATUS(result.exit_code), 1) << result.output;
+  result = RunProbe("", "--inputs=/nonexistent," + dir + "/in.txt --output=" + dir + "/in.txt");
+  EXPECT_EQ(WEXITSTATUS(result.exit_code), 1) << result.output;
+  // Beside the inputs is fine.
+  result = RunProbe("", "--input=" + dir + "/in.txt --output=" + dir + "/out.txt");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
 }
 
 }  // namespace

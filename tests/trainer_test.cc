@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "moe/base/directory_lock.h"
 #include "moe/base/file_io.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/safetensors.h"
@@ -387,6 +388,98 @@ TEST(Trainer, ConfigErrorsFailBeforeTrainingWithTheFieldPath) {
   EXPECT_TRUE(absl::StrContains(data.status().message(), "data.data_dir")) << data.status();
   auto negative = LoadExperimentConfig("", {"optimizer.lr=-1"});
   EXPECT_TRUE(absl::StrContains(negative.status().message(), "optimizer.lr"));
+}
+
+TEST(Trainer, LengthsBeyondTheModelsPositionsFailBeforeTraining) {
+  const std::string dir = testing::FreshTempDir("too_long");
+  absl::StatusOr<RunSummary> run = RunExperiment(TinyConfig(dir, {"data.max_input_length=65"}));
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().message(),
+            "config field data.max_input_length: 65 is more than the model's 64 positions "
+            "(max_position_embeddings of model.random_init); must be in [2, 64]");
+  EXPECT_FALSE(fs::exists(dir + "/last"));
+}
+
+TEST(Trainer, TooFewDevExamplesForACorrelationMetricFailBeforeTraining) {
+  const std::string dir = testing::FreshTempDir("one_dev_example");
+  absl::StatusOr<RunSummary> run =
+      RunExperiment(TinyConfig(dir, {"evaluation.max_dev_examples=1"}));
+  ASSERT_FALSE(run.ok());
+  EXPECT_THAT(std::string(run.status().message()),
+              ::testing::MatchesRegex("config field evaluation.max_dev_examples: 1 leaves 1 dev "
+                                      "example\\(s\\) of task task[0-9]+, whose metric "
+                                      "Pearson-Correlation needs at least 2"));
+  EXPECT_FALSE(fs::exists(dir + "/last"));
+}
+
+TEST(Trainer, AFileWhereTheRunKeepsADirectoryIsAnErrorAndKept) {
+  for (const std::string name : {"best", "last", "evals", "predict"}) {
+    const std::string dir = testing::FreshTempDir("file_named_" + name);
+    ASSERT_TRUE(CreateDirectories(dir).ok());
+    ASSERT_TRUE(WriteFileAtomically(dir + "/" + name, "someone's notes").ok());
+    absl::StatusOr<RunSummary> run = RunExperiment(TinyConfig(dir));
+    ASSERT_FALSE(run.ok()) << name;
+    EXPECT_EQ(run.status().message(),
+              "output_dir " + dir + " holds a file named '" + name +
+                  "' where the run keeps a directory; move it away (the run would replace it)");
+    EXPECT_EQ(*ReadFileBytes(dir + "/" + name), "someone's notes");
+  }
+}
+
+TEST(Trainer, ARunNeverReplacesWhatItReads) {
+  const std::string dir = testing::FreshTempDir("reads_its_output");
+  ASSERT_TRUE(CreateDirectories(dir + "/best").ok());
+  absl::StatusOr<RunSummary> run =
+      RunExperiment(TinyConfig(dir, {"model.checkpoint=" + dir + "/best"}));
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().message(), "the output " + dir + "/best would overwrite the input " +
+                                        dir + "/best; write the output somewhere else");
+  EXPECT_FALSE(fs::exists(dir + "/experiment.pbtxt"));
+}
+
+TEST(Trainer, ASecondRunOnTheSameOutputDirStopsAndAStaleLockIsTakenOver) {
+  const std::string dir = testing::FreshTempDir("locked");
+  ASSERT_TRUE(CreateDirectories(dir).ok());
+  {
+    absl::StatusOr<DirectoryLock> other_run = DirectoryLock::Acquire(dir);
+    ASSERT_TRUE(other_run.ok()) << other_run.status();
+    absl::StatusOr<RunSummary> run = RunExperiment(TinyConfig(dir));
+    ASSERT_FALSE(run.ok());
+    EXPECT_TRUE(absl::StartsWith(run.status().message(),
+                                 absl::StrCat(dir, " is in use by another run (pid ", getpid(),
+                                              " on host ")))
+        << run.status();
+    EXPECT_FALSE(fs::exists(dir + "/experiment.pbtxt"));
+  }
+  // A lock file left by a run that was killed names it, but holds nothing.
+  ASSERT_TRUE(WriteFileAtomically(dir + "/.lock", "pid 999999 on host gone\n").ok());
+  absl::StatusOr<RunSummary> run = RunExperiment(TinyConfig(dir));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(*ReadFileBytes(dir + "/.lock"), "");  // released at the end of the run
+}
+
+TEST(Trainer, ResumeRejectsATrainerStateOutsideTheRun) {
+  const std::string dir = testing::FreshTempDir("bad_state");
+  TrainerOptions first;
+  first.stop_after_step = 4;
+  ASSERT_TRUE(RunExperiment(TinyConfig(dir), first).ok());
+  const std::string path = dir + "/last/trainer_state.json";
+  absl::StatusOr<TrainerState> state = TrainerStateFromJson(*ReadFileBytes(path), path);
+  ASSERT_TRUE(state.ok()) << state.status();
+  TrainerOptions resume;
+  resume.resume = true;
+  state->step = 1000000;
+  ASSERT_TRUE(WriteFileAtomically(path, TrainerStateToJson(*state)).ok());
+  absl::StatusOr<RunSummary> beyond = RunExperiment(TinyConfig(dir), resume);
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_EQ(beyond.status().message(), "--resume: " + dir + "/last/trainer_state.json is at " +
+                                           "step 1000000, beyond training.total_steps 8");
+  state->step = -3;
+  ASSERT_TRUE(WriteFileAtomically(path, TrainerStateToJson(*state)).ok());
+  absl::StatusOr<RunSummary> negative = RunExperiment(TinyConfig(dir), resume);
+  ASSERT_FALSE(negative.ok());
+  EXPECT_EQ(negative.status().message(),
+            path + ": field 'step' must be an integer in [0, 2147483647], got -3");
 }
 
 TEST(Trainer, TaskVectorsFromATaskEmbeddingMethod) {

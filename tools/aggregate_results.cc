@@ -60,6 +60,9 @@ ABSL_FLAG(int64_t, bootstrap_draws, 10000,
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the bootstrap and sign-flip random numbers.");
 ABSL_FLAG(std::string, summary_csv, "",
           "Where to write the per-task mean/std CSV; empty: <results>/summary.csv.");
+ABSL_FLAG(std::string, metrics, "",
+          "Task -> metric table (a metrics.json such as the gym's) whose metric ranges bound each "
+          "task's scores; empty: CrossFit's. Tasks it does not list are held to [-1, 1].");
 ABSL_FLAG(std::string, arg_csv, "",
           "Where to write the per-task gains and the ARG; empty: <results>/arg.csv.");
 
@@ -215,7 +218,8 @@ std::string StatisticsJson(const std::vector<ComparisonOutcome>& outcomes,
 }
 
 // The --arms entries, each read and scored.
-absl::StatusOr<std::vector<ScoredArm>> ScoreArms(const StatisticsOptions& options) {
+absl::StatusOr<std::vector<ScoredArm>> ScoreArms(const StatisticsOptions& options,
+                                                 const MetricTable& metrics) {
   std::vector<ScoredArm> arms;
   for (const std::string& entry : absl::GetFlag(FLAGS_arms)) {
     const std::vector<std::string> parts = absl::StrSplit(entry, ':');
@@ -223,7 +227,7 @@ absl::StatusOr<std::vector<ScoredArm>> ScoreArms(const StatisticsOptions& option
       return absl::InvalidArgumentError(
           absl::StrCat("--arms entry '", entry, "': expected name:dir"));
     }
-    TASKMOE_ASSIGN_OR_RETURN(const ArmResults arm, ReadArm(parts[1]));
+    TASKMOE_ASSIGN_OR_RETURN(const ArmResults arm, ReadArm(parts[1], metrics));
     TASKMOE_ASSIGN_OR_RETURN(ArmScore score, ScoreArm(arm, options));
     arms.push_back({parts[0], parts[1], score});
   }
@@ -249,7 +253,8 @@ std::string ArmsMarkdown(const std::vector<ScoredArm>& arms, const StatisticsOpt
 
 // Reads each comparison's arms, pairs them and computes every line; Holm over all of them.
 absl::StatusOr<std::vector<StatisticsLine>> ComputeLines(std::vector<ComparisonOutcome>& outcomes,
-                                                         const StatisticsOptions& options) {
+                                                         const StatisticsOptions& options,
+                                                         const MetricTable& metrics) {
   std::optional<std::map<std::string, bool>> controls;
   const std::string skills = absl::GetFlag(FLAGS_skills);
   if (!skills.empty()) {
@@ -258,8 +263,10 @@ absl::StatusOr<std::vector<StatisticsLine>> ComputeLines(std::vector<ComparisonO
   std::vector<StatisticsLine> lines;
   for (size_t i = 0; i < outcomes.size(); ++i) {
     ComparisonOutcome& o = outcomes[i];
-    TASKMOE_ASSIGN_OR_RETURN(const ArmResults results, ReadArm(o.comparison.results_dir));
-    TASKMOE_ASSIGN_OR_RETURN(const ArmResults baseline, ReadArm(o.comparison.baseline_dir));
+    TASKMOE_ASSIGN_OR_RETURN(const ArmResults results,
+                             ReadArm(o.comparison.results_dir, metrics));
+    TASKMOE_ASSIGN_OR_RETURN(const ArmResults baseline,
+                             ReadArm(o.comparison.baseline_dir, metrics));
     TASKMOE_ASSIGN_OR_RETURN(o.paired, PairArms(results, baseline));
     std::vector<std::pair<std::string, const PairedResults*>> groups = {{"all", &o.paired}};
     SkillSplit split;
@@ -283,6 +290,39 @@ absl::StatusOr<std::vector<StatisticsLine>> ComputeLines(std::vector<ComparisonO
   return lines;
 }
 
+std::string OutputPath(const std::string& flag_value, const std::string& results_dir,
+                       const char* default_name) {
+  if (!flag_value.empty() || results_dir.empty()) return flag_value;
+  return results_dir + "/" + default_name;
+}
+
+// Every result.csv the command reads (of --results, --baseline, --compare and --arms), so that
+// no output overwrites one: a flag's value only names the arm's directory.
+absl::Status CheckOutputsSpareResults(const std::vector<Comparison>& comparisons,
+                                      const std::vector<std::string>& outputs,
+                                      const MetricTable& metrics) {
+  std::vector<std::string> arm_dirs = {absl::GetFlag(FLAGS_results),
+                                       absl::GetFlag(FLAGS_baseline)};
+  for (const Comparison& c : comparisons) {
+    arm_dirs.push_back(c.results_dir);
+    arm_dirs.push_back(c.baseline_dir);
+  }
+  for (const std::string& entry : absl::GetFlag(FLAGS_arms)) {  // name:dir
+    if (const size_t colon = entry.find(':'); colon != std::string::npos) {
+      arm_dirs.push_back(entry.substr(colon + 1));
+    }
+  }
+  std::vector<std::string> inputs;
+  for (const std::string& dir : arm_dirs) {
+    if (dir.empty()) continue;
+    TASKMOE_ASSIGN_OR_RETURN(const ArmResults arm, ReadArm(dir, metrics));
+    for (const SeedResults& seed : arm.seeds) {
+      for (const TaskRows& task : seed.tasks) inputs.push_back(task.path);
+    }
+  }
+  return CheckOutputsSpareInputs(outputs, inputs);
+}
+
 absl::Status Run() {
   const std::string results_dir = absl::GetFlag(FLAGS_results);
   TASKMOE_ASSIGN_OR_RETURN(const std::vector<Comparison> comparisons, ParseComparisons());
@@ -300,14 +340,24 @@ absl::Status Run() {
       !absl::GetFlag(FLAGS_json).empty()) {
     return absl::InvalidArgumentError("--json needs --baseline, --compare or --arms");
   }
-  TASKMOE_ASSIGN_OR_RETURN(const std::vector<ScoredArm> arms, ScoreArms(options));
+  MetricTable metrics = MetricTable::CrossFit();
+  if (!absl::GetFlag(FLAGS_metrics).empty()) {
+    TASKMOE_ASSIGN_OR_RETURN(metrics, MetricTable::Load(absl::GetFlag(FLAGS_metrics)));
+  }
+  const std::string summary_csv =
+      OutputPath(absl::GetFlag(FLAGS_summary_csv), results_dir, "summary.csv");
+  const std::string arg_csv = OutputPath(absl::GetFlag(FLAGS_arg_csv), results_dir, "arg.csv");
+  TASKMOE_RETURN_IF_ERROR(CheckOutputsSpareResults(
+      comparisons, {summary_csv, arg_csv, absl::GetFlag(FLAGS_json)}, metrics));
+  TASKMOE_ASSIGN_OR_RETURN(const std::vector<ScoredArm> arms, ScoreArms(options, metrics));
   std::vector<TaskSummary> summaries;
   std::optional<ArgReport> report;
   if (!results_dir.empty()) {
-    TASKMOE_ASSIGN_OR_RETURN(const ArmResults results, ReadArm(results_dir));
+    TASKMOE_ASSIGN_OR_RETURN(const ArmResults results, ReadArm(results_dir, metrics));
     TASKMOE_ASSIGN_OR_RETURN(summaries, SummarizeArm(results));
     if (!absl::GetFlag(FLAGS_baseline).empty()) {
-      TASKMOE_ASSIGN_OR_RETURN(const ArmResults baseline, ReadArm(absl::GetFlag(FLAGS_baseline)));
+      TASKMOE_ASSIGN_OR_RETURN(const ArmResults baseline,
+                               ReadArm(absl::GetFlag(FLAGS_baseline), metrics));
       TASKMOE_ASSIGN_OR_RETURN(const std::vector<TaskSummary> base, SummarizeArm(baseline));
       TASKMOE_ASSIGN_OR_RETURN(report, ComputeArg(summaries, base));
     }
@@ -315,16 +365,12 @@ absl::Status Run() {
   std::vector<ComparisonOutcome> outcomes;
   for (const Comparison& c : comparisons) outcomes.push_back({c, {}, {}});
   TASKMOE_ASSIGN_OR_RETURN(const std::vector<StatisticsLine> lines,
-                           ComputeLines(outcomes, options));
+                           ComputeLines(outcomes, options, metrics));
 
   std::string markdown;
   if (!results_dir.empty()) {
-    std::string summary_csv = absl::GetFlag(FLAGS_summary_csv);
-    if (summary_csv.empty()) summary_csv = results_dir + "/summary.csv";
     TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(summary_csv, SummaryCsv(summaries)));
     if (report.has_value()) {
-      std::string arg_csv = absl::GetFlag(FLAGS_arg_csv);
-      if (arg_csv.empty()) arg_csv = results_dir + "/arg.csv";
       TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(arg_csv, GainsCsv(*report)));
     }
     markdown = MarkdownReport(summaries, report);
@@ -345,6 +391,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "aggregate_results";
+  tool.output_flags = {"summary_csv", "arg_csv", "json"};
   tool.usage =
       "Aggregates few-shot results (result.csv per task): mean/std per task, ARG against a "
       "baseline, and bootstrap intervals and p-values over seed directories.";

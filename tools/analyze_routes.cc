@@ -153,6 +153,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "analyze_routes";
+  tool.output_flags = {"json"};
   tool.usage =
       "Route-skill agreement: Spearman rho of route vs skill similarity over task pairs, with "
       "permutation p-values, per routes file and as a mean over them.\n"

@@ -64,6 +64,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "build_checkpoint";
+  tool.output_flags = {"output_dir"};
   tool.runs_models = true;
   tool.usage =
       "Builds the starting checkpoint of stage two from a stage-one checkpoint and a dense model.";

@@ -22,6 +22,7 @@
 #include "glog/logging.h"
 #include "google/protobuf/text_format.h"
 #include "moe/base/progress.h"
+#include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
 #include "moe/embedding/task_embedding.h"
 #include "moe/workflow/task_vector_table.h"
@@ -93,6 +94,16 @@ absl::Status Run() {
       output_dir.empty()) {
     return absl::InvalidArgumentError("--method, --data_dir, --split and --output_dir are required");
   }
+  for (const auto& [flag, length] : {std::make_pair("max_input_length",
+                                                    absl::GetFlag(FLAGS_max_input_length)),
+                                     std::make_pair("max_output_length",
+                                                    absl::GetFlag(FLAGS_max_output_length))}) {
+    if (length < 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, "=", length, ": must be at least 2 (<s> and </s>) and at most the "
+          "model's max_position_embeddings"));
+    }
+  }
   TASKMOE_ASSIGN_OR_RETURN(const at::Device device, SetUpDeviceAndThreads());
   TASKMOE_ASSIGN_OR_RETURN(const std::string model_dir, ModelDir());
   TASKMOE_ASSIGN_OR_RETURN(const TaskEmbeddingRequest request, RequestFromFlags());
@@ -114,9 +125,7 @@ absl::Status Run() {
   progress.Finish();
   if (!table.ok()) return table.status();
 
-  std::error_code error;
-  std::filesystem::create_directories(output_dir, error);
-  if (error) return absl::PermissionDeniedError(absl::StrCat(output_dir, ": ", error.message()));
+  TASKMOE_RETURN_IF_ERROR(CreateDirectories(output_dir));
   TASKMOE_RETURN_IF_ERROR(table->Save(output_dir));
   std::cout << "wrote " << table->size() << " task vectors of size " << table->dim() << " to "
             << output_dir << "/{" << TaskTable::kNamesFile << "," << TaskTable::kVectorsFile << "}"

@@ -75,6 +75,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "convert_original_checkpoint";
+  tool.output_flags = {"output_dir"};
   tool.usage =
       "Converts a checkpoint of the original CrossTaskMoE code (model.pt, config.json, task "
       "vectors) into a TaskMoE checkpoint with learned routing.";

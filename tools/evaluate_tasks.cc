@@ -20,6 +20,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
+#include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
 #include "moe/workflow/finetune.h"
 #include "moe/workflow/task_vector_table.h"
@@ -69,9 +70,7 @@ absl::StatusOr<std::string> ComputeVectors(const FinetuneOptions& options) {
   TASKMOE_ASSIGN_OR_RETURN(job.device, SetUpDeviceAndThreads());
   TASKMOE_ASSIGN_OR_RETURN(const TaskTable table, ComputeTaskVectorTable(job));
   const std::string dir = options.output_dir + "/task_vectors";
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) return absl::PermissionDeniedError(absl::StrCat(dir, ": ", error.message()));
+  TASKMOE_RETURN_IF_ERROR(CreateDirectories(dir));
   TASKMOE_RETURN_IF_ERROR(table.Save(dir));
   return dir;
 }

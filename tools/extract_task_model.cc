@@ -59,6 +59,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "extract_task_model";
+  tool.output_flags = {"output_dir"};
   tool.runs_models = true;
   tool.usage =
       "Writes the dense BART one task uses inside a TaskMoE checkpoint, as a Hugging Face directory.";

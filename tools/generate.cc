@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,9 +39,10 @@ ABSL_FLAG(int64_t, min_length, 0, "eos is forbidden before this many tokens.");
 ABSL_FLAG(bool, early_stopping, false, "Beam search stops once num_beams hypotheses are finished.");
 ABSL_FLAG(double, length_penalty, 1.0, "Beam score = sum(log p) / length^length_penalty.");
 ABSL_FLAG(int64_t, no_repeat_ngram_size, 0, "Forbid repeating n-grams of this size (0: off).");
-ABSL_FLAG(int64_t, max_input_length, 1024,
-          "Inputs are truncated to this many tokens (and to max_position_embeddings).");
-ABSL_FLAG(int64_t, batch_size, 16, "Inputs decoded together.");
+ABSL_FLAG(std::optional<int64_t>, max_input_length, std::nullopt,
+          "Inputs are truncated to this many tokens, in [2, max_position_embeddings]; unset: the "
+          "model's max_position_embeddings.");
+ABSL_FLAG(int64_t, batch_size, 16, "Inputs decoded together (at least 1).");
 
 namespace taskmoe {
 namespace {
@@ -116,8 +118,17 @@ absl::Status Run() {
   TASKMOE_RETURN_IF_ERROR(ValidateGenerationOptions(options, config));
   TASKMOE_ASSIGN_OR_RETURN(const std::vector<std::string> texts, ReadTexts());
   const int64_t max_input =
-      std::min(absl::GetFlag(FLAGS_max_input_length), config.max_position_embeddings);
-  const size_t batch_size = std::max<int64_t>(1, absl::GetFlag(FLAGS_batch_size));
+      absl::GetFlag(FLAGS_max_input_length).value_or(config.max_position_embeddings);
+  if (max_input < 2 || max_input > config.max_position_embeddings) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_input_length=", max_input, ": must be in [2, ", config.max_position_embeddings,
+        "] (max_position_embeddings of ", model_dir, "/config.json)"));
+  }
+  if (absl::GetFlag(FLAGS_batch_size) < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--batch_size=", absl::GetFlag(FLAGS_batch_size), ": must be at least 1"));
+  }
+  const size_t batch_size = absl::GetFlag(FLAGS_batch_size);
   std::string output;
   for (size_t first = 0; first < texts.size(); first += batch_size) {
     const size_t last = std::min(texts.size(), first + batch_size);
@@ -142,6 +153,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "generate";
+  tool.output_flags = {"output"};
   tool.runs_models = true;
   tool.usage = "Generates text with a Hugging Face BART directory (greedy or beam search).";
   return taskmoe::RunTool(argc, argv, tool,

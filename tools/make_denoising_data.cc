@@ -54,6 +54,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "make_denoising_data";
+  tool.output_flags = {"output_dir"};
   tool.usage =
       "Writes a text-infilling denoising corpus. Usage: make_denoising_data --data_dir=DIR "
       "--output_dir=DIR";

@@ -3,12 +3,13 @@
 #include <iostream>
 
 #include <ATen/Parallel.h>
-#include <torch/cuda.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "moe/base/cpu_runtime.h"
+#include "moe/base/status_macros.h"
 #include "moe/train/checkpoint.h"
+#include "moe/train/distributed.h"
 
 ABSL_FLAG(std::string, model, "",
           "The model: a TaskMoE checkpoint directory (with experiment.pbtxt) or a Hugging Face "
@@ -50,31 +51,9 @@ absl::StatusOr<std::string> HuggingFaceModelFlag(absl::string_view old_name,
 
 absl::StatusOr<c10::Device> SetUpDeviceAndThreads() {
   const int threads = absl::GetFlag(FLAGS_threads).value_or(0);
-  if (threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads=", threads));
+  TASKMOE_RETURN_IF_ERROR(CheckThreadCount(threads, "--threads"));
   at::set_num_threads(IntraOpThreads(threads));
-  const std::string name = absl::GetFlag(FLAGS_device).value_or("cpu");
-  if (name == "auto") {
-    return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
-  }
-  c10::Device device(c10::kCPU);
-  try {
-    device = c10::Device(name);
-  } catch (const c10::Error&) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--device=", name, ": expected auto, cpu, cuda or cuda:<index>"));
-  }
-  if (device.is_cuda() &&
-      (!torch::cuda::is_available() ||
-       device.index() >= static_cast<int>(torch::cuda::device_count()))) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--device=", name, ": LibTorch sees ", torch::cuda::device_count(),
-        " CUDA devices (a CPU build of LibTorch? see README, 'LibTorch location')"));
-  }
-  if (!device.is_cpu() && !device.is_cuda()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--device=", name, ": expected auto, cpu, cuda or cuda:<index>"));
-  }
-  return device;
+  return ChooseDevice(absl::GetFlag(FLAGS_device).value_or("cpu"), /*local_rank=*/0, "--device");
 }
 
 std::vector<std::string> ModelFlagConfigOverrides() {

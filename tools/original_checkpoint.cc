@@ -356,10 +356,8 @@ absl::StatusOr<ConvertedOriginal> ConvertOriginalCheckpoint(const ConvertOrigina
     return absl::AlreadyExistsError(absl::StrCat(
         "output directory ", options.output_dir, " exists; pass --overwrite to replace it"));
   }
-  if (fs::exists(options.output_dir) && fs::exists(options.original_dir) &&
-      fs::equivalent(options.output_dir, options.original_dir)) {
-    return absl::InvalidArgumentError("the output directory is the original checkpoint itself");
-  }
+  TASKMOE_RETURN_IF_ERROR(CheckOutputsSpareInputs({options.output_dir},
+                                                  {options.original_dir, options.config_path}));
   ConvertedOriginal converted;
   if (options.config_path.empty()) {
     TASKMOE_ASSIGN_OR_RETURN(converted.config_path, FindOriginalConfig(options.original_dir));

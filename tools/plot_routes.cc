@@ -84,6 +84,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "plot_routes";
+  tool.output_flags = {"output"};
   tool.usage =
       "Draws routes.npy as a heatmap PNG grouped by ontology category.\n"
       "  plot_routes --routes=routes.npy --tasks=id2task.json --ontology=ontology.json "

@@ -71,6 +71,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "route_gif";
+  tool.output_flags = {"output"};
   tool.usage =
       "Animates the route maps of a run's evaluations, in step order, as one GIF.\n"
       "  route_gif --run=runs/default [--output=runs/default/routes.gif] "

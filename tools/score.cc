@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "moe/base/status_macros.h"
 #include "moe/formats/safetensors.h"
+#include "moe/formats/tensor_shape.h"
 #include "moe/model/bart.h"
 #include "moe/model/bart_weights.h"
 #include "moe/model/generation.h"
@@ -67,6 +68,13 @@ absl::StatusOr<ScoreInputs> ReadInputs(const std::string& path, const BartConfig
                            InputTensor(tensors, "attention_mask", path, device));
   TASKMOE_ASSIGN_OR_RETURN(in.decoder_input_ids,
                            InputTensor(tensors, "decoder_input_ids", path, device));
+  if (in.input_ids.size(0) == 0 || in.input_ids.size(1) == 0 ||
+      in.decoder_input_ids.size(1) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": an empty batch (input_ids ", ShapeString(in.input_ids.sizes()),
+        ", decoder_input_ids ", ShapeString(in.decoder_input_ids.sizes()),
+        "); expected at least one example of at least one token"));
+  }
   if (!in.attention_mask.sizes().equals(in.input_ids.sizes()) ||
       in.decoder_input_ids.size(0) != in.input_ids.size(0)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -121,6 +129,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "score";
+  tool.output_flags = {"output"};
   tool.runs_models = true;
   tool.usage =
       "Runs a Hugging Face BART directory on the inputs of a safetensors file and writes its "

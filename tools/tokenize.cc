@@ -89,6 +89,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "tokenize";
+  tool.output_flags = {"output"};
   tool.usage =
       "Tokenizes a JSON-lines file of {\"text\": ...} with a BART tokenizer.";
   return taskmoe::RunTool(argc, argv, tool,

@@ -3,14 +3,20 @@
 #include <link.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <iostream>
+#include <string>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
 #include "glog/logging.h"
 #include "moe/base/file_io.h"
 #include "moe/base/cpu_runtime.h"
@@ -55,6 +61,34 @@ void RestartWithPassiveOpenMpWaits(int, char** argv, char** environment) {
 __attribute__((section(".preinit_array"), used)) void (*const restart_with_passive_waits)(
     int, char**, char**) = RestartWithPassiveOpenMpWaits;
 
+// The paths the flags name: every piece of a string or list flag (split at commas) that names
+// an existing file or directory, except the output flags'.
+std::vector<std::string> InputPaths(const std::vector<const char*>& output_flags) {
+  std::vector<std::string> paths;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!flag->IsOfType<std::string>() && !flag->IsOfType<std::vector<std::string>>()) continue;
+    if (std::find(output_flags.begin(), output_flags.end(), name) != output_flags.end()) continue;
+    for (const absl::string_view piece : absl::StrSplit(flag->CurrentValue(), ',')) {
+      std::error_code error;
+      if (!piece.empty() && std::filesystem::exists(std::string(piece), error)) {
+        paths.emplace_back(piece);
+      }
+    }
+  }
+  return paths;
+}
+
+absl::Status CheckOutputFlags(const std::vector<const char*>& output_flags) {
+  std::vector<std::string> outputs;
+  for (const char* name : output_flags) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    CHECK(flag != nullptr) << "ToolOptions::output_flags names no flag --" << name;
+    if (!flag->CurrentValue().empty()) outputs.push_back(flag->CurrentValue());
+  }
+  if (outputs.empty()) return absl::OkStatus();
+  return CheckOutputsSpareInputs(outputs, InputPaths(output_flags));
+}
+
 }  // namespace
 
 int RunTool(int argc, char** argv, const ToolOptions& options,
@@ -76,6 +110,9 @@ int RunTool(int argc, char** argv, const ToolOptions& options,
   // `bazel run` starts binaries in their runfiles tree; paths are the user's.
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY")) {
     if (chdir(dir) != 0) return fail(std::string("cannot enter ") + dir);
+  }
+  if (const absl::Status outputs = CheckOutputFlags(options.output_flags); !outputs.ok()) {
+    return fail(std::string(outputs.message()));
   }
   try {
     const absl::Status status = run(overrides);

@@ -21,11 +21,16 @@ struct ToolOptions {
   // Log to files (the trainer puts them into its output directory) as well as stderr; otherwise
   // log to stderr only.
   bool log_files = false;
+  // Flags that name what the tool writes: a file, or a directory it replaces whole. The tool
+  // does not start when one of them names a path another flag names (the same file or
+  // directory, or one inside a replaced directory), so an output never overwrites an input.
+  std::vector<const char*> output_flags;
 };
 
 // The front door of every tool: the process-wide CPU set-up (ConfigureCpuRuntime), flags, logging, and the directory `bazel run` was called from as the working
-// directory, so relative paths mean what the user typed. Then `run`; an error it returns, or an
-// exception that escapes it, becomes one line "<name>: <message>" on stderr and exit code 1.
+// directory, so relative paths mean what the user typed, and the output flags checked against
+// the others. Then `run`; an error it returns, or an exception that escapes it, becomes one line
+// "<name>: <message>" on stderr and exit code 1.
 int RunTool(int argc, char** argv, const ToolOptions& options,
             const std::function<absl::Status(const std::vector<std::string>& overrides)>& run);
 

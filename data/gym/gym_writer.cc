@@ -330,11 +330,7 @@ absl::Status ReplaceGymFiles(const std::vector<fs::path>& old_entries, const fs:
   }
   for (const auto& [relative, content] : files) {
     const fs::path path = root / relative;
-    fs::create_directories(path.parent_path(), error);
-    if (error) {
-      return absl::InternalError(absl::StrCat("cannot create ", path.parent_path().string(),
-                                              ": ", error.message()));
-    }
+    TASKMOE_RETURN_IF_ERROR(CreateDirectories(path.parent_path().string()));
     TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(path.string(), content));
   }
   return WriteBpeModel(bpe, (root / kTokenizerDir).string());

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
 
@@ -18,15 +19,15 @@ class FieldReader {
  public:
   FieldReader(const json& root, const std::string& source) : root_(root), source_(source) {}
 
-  // Reads a positive integer that must be present.
-  absl::Status RequiredSize(const char* key, int64_t* out) const {
+  // Reads an integer in [1, max] that must be present.
+  absl::Status RequiredSize(const char* key, int64_t max, int64_t* out) const {
     auto it = root_.find(key);
     if (it == root_.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat(source_, ": missing required field '", key, "'"));
     }
-    if (!it->is_number_integer() || it->get<int64_t>() <= 0) {
-      return Invalid(key, "a positive integer", *it);
+    if (!it->is_number_integer() || it->get<int64_t>() <= 0 || it->get<int64_t>() > max) {
+      return Invalid(key, absl::StrCat("an integer in [1, ", max, "]"), *it);
     }
     *out = it->get<int64_t>();
     return absl::OkStatus();
@@ -72,7 +73,7 @@ class FieldReader {
     return absl::OkStatus();
   }
 
-  absl::Status Invalid(const char* key, const char* expected, const json& value) const {
+  absl::Status Invalid(const char* key, absl::string_view expected, const json& value) const {
     return absl::InvalidArgumentError(absl::StrCat(source_, ": field '", key, "' must be ",
                                                    expected, ", got ", value.dump()));
   }
@@ -93,15 +94,18 @@ absl::StatusOr<BartConfig> ParseBartConfig(const std::string& json_text,
   const FieldReader reader(root, source_name);
   BartConfig config;
   for (const absl::Status& s : {
-           reader.RequiredSize("vocab_size", &config.vocab_size),
-           reader.RequiredSize("d_model", &config.d_model),
-           reader.RequiredSize("encoder_layers", &config.encoder_layers),
-           reader.RequiredSize("decoder_layers", &config.decoder_layers),
-           reader.RequiredSize("encoder_attention_heads", &config.encoder_attention_heads),
-           reader.RequiredSize("decoder_attention_heads", &config.decoder_attention_heads),
-           reader.RequiredSize("encoder_ffn_dim", &config.encoder_ffn_dim),
-           reader.RequiredSize("decoder_ffn_dim", &config.decoder_ffn_dim),
-           reader.RequiredSize("max_position_embeddings", &config.max_position_embeddings),
+           reader.RequiredSize("vocab_size", kMaxVocabSize, &config.vocab_size),
+           reader.RequiredSize("d_model", kMaxModelWidth, &config.d_model),
+           reader.RequiredSize("encoder_layers", kMaxLayers, &config.encoder_layers),
+           reader.RequiredSize("decoder_layers", kMaxLayers, &config.decoder_layers),
+           reader.RequiredSize("encoder_attention_heads", kMaxAttentionHeads,
+                               &config.encoder_attention_heads),
+           reader.RequiredSize("decoder_attention_heads", kMaxAttentionHeads,
+                               &config.decoder_attention_heads),
+           reader.RequiredSize("encoder_ffn_dim", kMaxModelWidth, &config.encoder_ffn_dim),
+           reader.RequiredSize("decoder_ffn_dim", kMaxModelWidth, &config.decoder_ffn_dim),
+           reader.RequiredSize("max_position_embeddings", kMaxPositions,
+                               &config.max_position_embeddings),
            reader.OptionalBool("scale_embedding", &config.scale_embedding),
            reader.OptionalProbability("dropout", &config.dropout),
            reader.OptionalProbability("attention_dropout", &config.attention_dropout),
@@ -159,7 +163,28 @@ absl::StatusOr<BartConfig> ParseBartConfig(const std::string& json_text,
                                                      " is outside vocab_size ", config.vocab_size));
     }
   }
+  TASKMOE_RETURN_IF_ERROR(CheckBartParameterCount(config, source_name));
   return config;
+}
+
+double BartParameterCount(const BartConfig& c) {
+  const double d = static_cast<double>(c.d_model);
+  const double embeddings = (c.vocab_size + 2.0 * (c.max_position_embeddings + 2)) * d;
+  // Attention projections (4 d x d, biased), the FFN (2 d x ffn) and LayerNorms, per layer.
+  const double encoder_layer = 4 * d * (d + 1) + 2 * d * c.encoder_ffn_dim + 5 * d;
+  const double decoder_layer = 8 * d * (d + 1) + 2 * d * c.decoder_ffn_dim + 7 * d;
+  return embeddings + c.encoder_layers * encoder_layer + c.decoder_layers * decoder_layer;
+}
+
+absl::Status CheckBartParameterCount(const BartConfig& config, const std::string& source) {
+  const double parameters = BartParameterCount(config);
+  if (parameters <= kMaxParameters) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s: the model would hold %.3g parameters (vocab_size %d, d_model %d, %d + %d layers, ffn "
+      "%d, max_position_embeddings %d), more than TaskMoE's limit of %.0e",
+      source, parameters, config.vocab_size, config.d_model, config.encoder_layers,
+      config.decoder_layers, config.encoder_ffn_dim, config.max_position_embeddings,
+      kMaxParameters));
 }
 
 absl::StatusOr<BartConfig> LoadBartConfig(const std::string& path) {

@@ -159,8 +159,10 @@ absl::StatusOr<std::vector<Entry>> ParseEntries(std::string_view header_text, ui
     TASKMOE_ASSIGN_OR_RETURN(Entry entry, ParseEntry(source, it.key(), it.value(), data_size));
     entries.push_back(std::move(entry));
   }
-  std::vector<const Entry*> by_offset;
-  for (const Entry& e : entries) by_offset.push_back(&e);
+  std::vector<const Entry*> by_offset;  // empty tensors occupy no bytes, so overlap none
+  for (const Entry& e : entries) {
+    if (e.end > e.begin) by_offset.push_back(&e);
+  }
   std::sort(by_offset.begin(), by_offset.end(),
             [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
@@ -261,6 +263,20 @@ absl::StatusOr<std::string> SerializeSafetensors(const TensorMap& tensors) {
     out.append(static_cast<const char*>(tensor.data_ptr()), tensor.numel() * tensor.element_size());
   }
   return out;
+}
+
+absl::Status CheckFiniteTensors(const TensorMap& tensors, const std::string& source) {
+  for (const auto& [name, tensor] : tensors) {
+    if (!tensor.defined() || !at::isFloatingType(tensor.scalar_type())) continue;
+    const int64_t bad = tensor.numel() - at::isfinite(tensor).sum().item<int64_t>();
+    if (bad > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": tensor '", name, "' holds ", bad, " NaN or infinite value",
+          bad == 1 ? "" : "s", " (of ", tensor.numel(), "); the file is damaged, or it was "
+          "saved from a run whose values had diverged"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WriteSafetensors(const std::string& path, const TensorMap& tensors) {

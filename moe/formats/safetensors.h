@@ -33,6 +33,10 @@ absl::StatusOr<TensorMap> ReadSafetensors(const std::string& path);
 // and the data ordered by decreasing element alignment, then by name.
 absl::StatusOr<std::string> SerializeSafetensors(const TensorMap& tensors);
 
+// An error naming `source` and the first tensor (by name) whose floating-point values include
+// NaN or infinities: weights that can only produce NaN outputs, loaded as if they were fine.
+absl::Status CheckFiniteTensors(const TensorMap& tensors, const std::string& source);
+
 // Writes SerializeSafetensors(tensors) to `path` atomically (moe/base/file_io: temporary + rename),
 // so a failure never leaves a partial file under `path`.
 absl::Status WriteSafetensors(const std::string& path, const TensorMap& tensors);

@@ -40,6 +40,13 @@ absl::StatusOr<TaskTable> TaskTable::Create(std::vector<std::string> names, cons
       return absl::InvalidArgumentError(absl::StrCat("task '", name, "' appears twice"));
     }
   }
+  const at::Tensor finite_rows = at::isfinite(vectors).all(1).to(at::kCPU);
+  for (size_t row = 0; row < names.size(); ++row) {
+    if (!finite_rows[row].item<bool>()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the vector of task '", names[row], "' (row ", row, ") holds NaN or infinite values"));
+    }
+  }
   return TaskTable(std::move(names), vectors.to(at::kFloat).contiguous());
 }
 
@@ -84,7 +91,10 @@ absl::StatusOr<TaskTable> TaskTable::Load(const std::string& directory) {
         absl::StrJoin(vectors.sizes(), ", "), "]"));
   }
   absl::StatusOr<TaskTable> table = Create(std::move(names), vectors);
-  if (!table.ok()) return absl::InvalidArgumentError(absl::StrCat(names_path, ": ", table.status().message()));
+  if (!table.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(vectors_path, " with ", names_path, ": ", table.status().message()));
+  }
   return table;
 }
 

@@ -87,6 +87,7 @@ absl::Status LoadIntoModule(const TensorMap& tensors, const std::string& source_
     return absl::InvalidArgumentError(
         absl::StrCat(source_name, ": weights do not fit the model; ", absl::StrJoin(problems, "; ")));
   }
+  TASKMOE_RETURN_IF_ERROR(CheckFiniteTensors(tensors, source_name));
   torch::NoGradGuard no_grad;
   for (auto& [name, target] : targets) target.copy_(tensors.at(name));
   return absl::OkStatus();

@@ -6,6 +6,7 @@
 #include "glog/logging.h"
 #include "moe/base/status_macros.h"
 #include "moe/formats/npy.h"
+#include "moe/formats/safetensors.h"
 #include "moe/formats/tensor_shape.h"
 #include "moe/routing/expert_mask.h"
 
@@ -267,6 +268,7 @@ absl::Status LoadRoutingState(const std::map<std::string, at::Tensor>& state, Ro
           absl::StrJoin(expected, ", ")));
     }
   }
+  TASKMOE_RETURN_IF_ERROR(CheckFiniteTensors(state, "routing state"));
   at::NoGradGuard no_grad;
   for (const auto& [name, target] : targets) target.copy_(state.at(name));
   return absl::OkStatus();

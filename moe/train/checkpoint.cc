@@ -3,7 +3,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/serialize.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -46,19 +48,47 @@ std::string TrainerStateToJson(const TrainerState& state) {
   return json.dump(2);
 }
 
+namespace {
+
+// The integer `json[key]` in [low, high]; an error naming the field otherwise (a float such as
+// 1e9, a negative step).
+absl::StatusOr<int64_t> IntegerField(const nlohmann::json& json, const std::string& key,
+                                     int64_t low, int64_t high, const std::string& where) {
+  const nlohmann::json& value = json.at(key);
+  if (!value.is_number_integer() || value.get<int64_t>() < low || value.get<int64_t>() > high) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": field '", key,
+                                                   "' must be an integer in [", low, ", ", high,
+                                                   "], got ", value.dump()));
+  }
+  return value.get<int64_t>();
+}
+
+}  // namespace
+
 absl::StatusOr<TrainerState> TrainerStateFromJson(const std::string& json_text,
                                                   const std::string& source_name) {
+  constexpr int64_t kMaxStep = std::numeric_limits<int32_t>::max();  // training.total_steps
   try {
     const nlohmann::json json = nlohmann::json::parse(json_text);
     TrainerState state;
-    state.step = json.at("step").get<int64_t>();
+    TASKMOE_ASSIGN_OR_RETURN(state.step, IntegerField(json, "step", 0, kMaxStep, source_name));
     state.best_dev_performance = json.at("best_dev_performance").get<double>();
-    state.best_step = json.at("best_step").get<int64_t>();
-    state.data_position = json.at("data_position").get<std::map<std::string, int64_t>>();
+    TASKMOE_ASSIGN_OR_RETURN(state.best_step,
+                             IntegerField(json, "best_step", 0, state.step, source_name));
+    for (const auto& [key, value] : json.at("data_position").items()) {
+      TASKMOE_ASSIGN_OR_RETURN(
+          state.data_position[key],
+          IntegerField(json.at("data_position"), key, 0, std::numeric_limits<int64_t>::max(),
+                       source_name + ": data_position"));
+    }
     for (const nlohmann::json& r : json.at("history")) {
-      state.history.push_back({r.at("step").get<int64_t>(), r.at("train_loss").get<double>(),
-                               r.at("dev_loss").get<double>(),
-                               r.at("dev_performance").get<double>()});
+      EvalRecord record;
+      TASKMOE_ASSIGN_OR_RETURN(record.step,
+                               IntegerField(r, "step", 1, state.step, source_name + ": history"));
+      record.train_loss = r.at("train_loss").get<double>();
+      record.dev_loss = r.at("dev_loss").get<double>();
+      record.dev_performance = r.at("dev_performance").get<double>();
+      state.history.push_back(record);
     }
     return state;
   } catch (const nlohmann::json::exception& e) {
@@ -86,15 +116,21 @@ void SetCpuRngState(const at::Tensor& state) {
 }
 
 absl::Status SaveOptimizer(torch::optim::Optimizer& optimizer, const std::string& path) {
+  // Serialised into memory, then written as every file is: LibTorch's file writer throws from
+  // its destructor when a write fails (a full disk), which ends the process.
+  std::string bytes;
   try {
     torch::serialize::OutputArchive archive;
     optimizer.save(archive);
-    archive.save_to(path);
+    archive.save_to([&bytes](const void* data, size_t size) {
+      bytes.append(static_cast<const char*>(data), size);
+      return size;
+    });
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("cannot write optimizer state ", path, ": ",
-                                            e.what_without_backtrace()));
+    return absl::InternalError(absl::StrCat("cannot serialise the optimizer state for ", path,
+                                            ": ", e.what_without_backtrace()));
   }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, bytes);
 }
 
 absl::Status LoadOptimizer(const std::string& path, torch::optim::Optimizer& optimizer) {

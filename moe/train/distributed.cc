@@ -252,17 +252,23 @@ absl::Status DistributedContext::Barrier() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<at::Device> ChooseDevice(const std::string& name, int local_rank) {
-  const bool cuda = torch::cuda::is_available();
-  if (name == "cuda" && !cuda) {
-    return absl::FailedPreconditionError(
-        "config field training.device: cuda requested but LibTorch sees no CUDA device (a CPU "
-        "build of LibTorch? see README, 'LibTorch location')");
+absl::StatusOr<at::Device> ChooseDevice(const std::string& name, int local_rank,
+                                        absl::string_view setting) {
+  const int gpus = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  if (name == "cpu" || (name == "auto" && gpus == 0)) return at::Device(at::kCPU);
+  int index = local_rank;
+  if (name != "cuda" && name != "auto" &&
+      !(absl::StartsWith(name, "cuda:") && absl::SimpleAtoi(name.substr(5), &index) &&
+        index >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        setting, ": '", name, "' is not a device; expected auto, cpu, cuda or cuda:<index>"));
   }
-  if (name == "cuda" || (name == "auto" && cuda)) {
-    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+  if (index >= gpus) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        setting, ": ", name, " needs CUDA device ", index, " but LibTorch sees ", gpus,
+        " (a CPU build of LibTorch? see README, 'LibTorch location')"));
   }
-  return at::Device(at::kCPU);
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 }  // namespace taskmoe

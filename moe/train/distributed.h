@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace c10d {
 class ProcessGroup;
@@ -45,9 +46,13 @@ absl::StatusOr<DistributedEnv> ParseDistributedEnv(
 // ParseDistributedEnv over the process environment.
 absl::StatusOr<DistributedEnv> DistributedEnvFromEnvironment();
 
-// The device of training.device `name` ("auto", "cpu", "cuda") for the process with
-// `local_rank`: its own GPU of the machine under cuda (and under auto when CUDA is available).
-absl::StatusOr<at::Device> ChooseDevice(const std::string& name, int local_rank);
+// The device `name` means ("cpu", "cuda", "cuda:<index>" or "auto": cuda when LibTorch sees a
+// GPU) for the process with `local_rank`: its own GPU of the machine under cuda and auto. Errors
+// name `setting` (the flag or config field): an unknown name, or a GPU LibTorch does not see
+// (none in a CPU build of LibTorch).
+absl::StatusOr<at::Device> ChooseDevice(
+    const std::string& name, int local_rank,
+    absl::string_view setting = "config field training.device");
 
 struct DistributedOptions {
   // Bound on connecting to the store and on every collective, so a dead peer fails the run

@@ -1,5 +1,6 @@
 #include "moe/train/experiment_config.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,6 +13,8 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "moe/base/cpu_runtime.h"
+#include "moe/formats/bart_config.h"
 
 namespace taskmoe {
 namespace {
@@ -68,10 +71,23 @@ std::string TextValue(const FieldDescriptor* field, absl::string_view value) {
   return one(value);
 }
 
+// An error naming the field unless `ok` holds and `value` is finite (an inf learning rate or
+// NaN dropout passes comparisons such as >= 0 but cannot train).
 absl::Status Check(bool ok, absl::string_view path, absl::string_view expected, double value) {
-  if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("config field ", path, ": must be ", expected, ", got ", value));
+  if (ok && std::isfinite(value)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("config field ", path, ": must be ",
+                                                 std::isfinite(value) ? "" : "a finite number ",
+                                                 expected, ", got ", value));
+}
+
+// Bounds beyond which a config only exhausts memory (see also the BART sizes in bart_config.h).
+constexpr int kMaxExperts = 1024;
+constexpr int kMaxTaskVectorDim = 1 << 16;
+constexpr int kMaxBeams = 1024;
+
+bool InRange(int64_t value, int64_t low, int64_t high) { return value >= low && value <= high; }
+std::string InRangeText(int64_t low, int64_t high) {
+  return absl::StrCat("in [", low, ", ", high, "]");
 }
 
 }  // namespace
@@ -130,26 +146,33 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& c) {
   const TrainingConfig& t = c.training();
   const EvaluationConfig& e = c.evaluation();
   const DataConfig& d = c.data();
+  const RandomInit& r = m.random_init();
   const std::vector<absl::Status> checks = {
-      Check(m.experts() >= 1, "model.experts", ">= 1", m.experts()),
+      Check(InRange(m.experts(), 1, kMaxExperts), "model.experts", InRangeText(1, kMaxExperts),
+            m.experts()),
       Check(m.init_eps() >= 0, "model.init_eps", ">= 0", m.init_eps()),
       Check(m.dropout() >= 0 && m.dropout() < 1, "model.dropout", "in [0, 1)", m.dropout()),
       Check(m.attention_dropout() >= 0 && m.attention_dropout() < 1, "model.attention_dropout",
             "in [0, 1)", m.attention_dropout()),
       Check(m.activation_dropout() >= 0 && m.activation_dropout() < 1,
             "model.activation_dropout", "in [0, 1)", m.activation_dropout()),
-      Check(!m.has_random_init() || m.random_init().d_model() > 0, "model.random_init.d_model",
-            "> 0", m.random_init().d_model()),
-      Check(!m.has_random_init() || (m.random_init().attention_heads() > 0 &&
-                                     m.random_init().d_model() % m.random_init().attention_heads() == 0),
-            "model.random_init.attention_heads", "> 0 and divide d_model",
-            m.random_init().attention_heads()),
-      Check(!m.has_random_init() || m.random_init().encoder_layers() > 0,
-            "model.random_init.encoder_layers", "> 0", m.random_init().encoder_layers()),
-      Check(!m.has_random_init() || m.random_init().decoder_layers() > 0,
-            "model.random_init.decoder_layers", "> 0", m.random_init().decoder_layers()),
-      Check(!m.has_random_init() || m.random_init().ffn_dim() > 0, "model.random_init.ffn_dim",
-            "> 0", m.random_init().ffn_dim()),
+      Check(!m.has_random_init() || InRange(r.d_model(), 1, kMaxModelWidth),
+            "model.random_init.d_model", InRangeText(1, kMaxModelWidth), r.d_model()),
+      Check(!m.has_random_init() || (InRange(r.attention_heads(), 1, kMaxAttentionHeads) &&
+                                     r.d_model() % r.attention_heads() == 0),
+            "model.random_init.attention_heads",
+            InRangeText(1, kMaxAttentionHeads) + " and divide d_model", r.attention_heads()),
+      Check(!m.has_random_init() || InRange(r.encoder_layers(), 1, kMaxLayers),
+            "model.random_init.encoder_layers", InRangeText(1, kMaxLayers), r.encoder_layers()),
+      Check(!m.has_random_init() || InRange(r.decoder_layers(), 1, kMaxLayers),
+            "model.random_init.decoder_layers", InRangeText(1, kMaxLayers), r.decoder_layers()),
+      Check(!m.has_random_init() || InRange(r.ffn_dim(), 1, kMaxModelWidth),
+            "model.random_init.ffn_dim", InRangeText(1, kMaxModelWidth), r.ffn_dim()),
+      Check(!m.has_random_init() || InRange(r.max_position_embeddings(), 2, kMaxPositions),
+            "model.random_init.max_position_embeddings", InRangeText(2, kMaxPositions),
+            r.max_position_embeddings()),
+      Check(!m.has_random_init() || r.init_std() > 0, "model.random_init.init_std", "> 0",
+            r.init_std()),
       Check(o.lr() >= 0, "optimizer.lr", ">= 0", o.lr()),
       Check(o.router_lr() >= 0, "optimizer.router_lr", ">= 0", o.router_lr()),
       Check(o.task_vector_lr() >= 0, "optimizer.task_vector_lr", ">= 0", o.task_vector_lr()),
@@ -178,19 +201,21 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& c) {
       Check(t.expert_regularization() >= 0, "training.expert_regularization", ">= 0",
             t.expert_regularization()),
       Check(t.alternate_every() >= 0, "training.alternate_every", ">= 0", t.alternate_every()),
-      Check(t.threads() >= 0, "training.threads", ">= 0 (0 = all cores)", t.threads()),
+      CheckThreadCount(t.threads(), "config field training.threads"),
       Check(t.save_period() >= 0, "training.save_period", ">= 0", t.save_period()),
       Check(t.log_every() >= 1, "training.log_every", ">= 1", t.log_every()),
       Check(e.eval_period() >= 1, "evaluation.eval_period", ">= 1", e.eval_period()),
       Check(e.no_eval_until() >= 0, "evaluation.no_eval_until", ">= 0", e.no_eval_until()),
       Check(e.predict_batch_size() >= 1, "evaluation.predict_batch_size", ">= 1",
             e.predict_batch_size()),
-      Check(e.num_beams() >= 1, "evaluation.num_beams", ">= 1", e.num_beams()),
+      Check(InRange(e.num_beams(), 1, kMaxBeams), "evaluation.num_beams",
+            InRangeText(1, kMaxBeams), e.num_beams()),
       Check(e.max_dev_examples() >= 0, "evaluation.max_dev_examples", ">= 0",
             e.max_dev_examples()),
       Check(d.max_input_length() >= 2, "data.max_input_length", ">= 2", d.max_input_length()),
       Check(d.max_output_length() >= 2, "data.max_output_length", ">= 2", d.max_output_length()),
-      Check(c.task_vectors().dim() >= 1, "task_vectors.dim", ">= 1", c.task_vectors().dim()),
+      Check(InRange(c.task_vectors().dim(), 1, kMaxTaskVectorDim), "task_vectors.dim",
+            InRangeText(1, kMaxTaskVectorDim), c.task_vectors().dim()),
   };
   for (const absl::Status& status : checks) {
     if (!status.ok()) return status;

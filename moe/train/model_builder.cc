@@ -1,5 +1,6 @@
 #include "moe/train/model_builder.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <torch/autograd.h>
@@ -9,6 +10,7 @@
 #include "moe/base/status_macros.h"
 #include "moe/formats/npy.h"
 #include "moe/formats/safetensors.h"
+#include "moe/formats/tensor_shape.h"
 #include "moe/model/bart_weights.h"
 #include "moe/train/checkpoint.h"
 #include "moe/train/experiment_config.h"
@@ -55,6 +57,62 @@ void InitLikeHuggingFace(torch::nn::Module& module, double std) {
   }
 }
 
+// The config's sequence lengths against the model's positions, before any weight is read: an
+// example longer than the positions would otherwise reach the model mid-run.
+absl::Status CheckLengthsFit(const DataConfig& data, const BartConfig& config,
+                             const std::string& model_source) {
+  for (const auto& [field, length] : {std::make_pair("data.max_input_length",
+                                                     data.max_input_length()),
+                                      std::make_pair("data.max_output_length",
+                                                     data.max_output_length())}) {
+    if (length > config.max_position_embeddings) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config field ", field, ": ", length, " is more than the model's ",
+          config.max_position_embeddings, " positions (max_position_embeddings of ",
+          model_source, "); must be in [2, ", config.max_position_embeddings, "]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The task of each row of a checkpoint's route.npy: route_tasks.json, checked against the routes'
+// shape and the task table; without that file (older checkpoints), every task of the table in
+// sorted order, which the rows must then cover exactly.
+absl::StatusOr<std::vector<std::string>> RouteRowTasks(const std::string& dir,
+                                                       const Checkpoint& checkpoint) {
+  const std::string routes_path = dir + "/" + kRoutesFile;
+  const at::Tensor& routes = checkpoint.routes;
+  const ModelShape& shape = checkpoint.model->shape();
+  if (routes.dim() != 3 || routes.size(1) != shape.encoder_layers + shape.decoder_layers ||
+      routes.size(2) != shape.experts || !at::isFloatingType(routes.scalar_type())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        routes_path, ": expected float routes [tasks, ", shape.encoder_layers + shape.decoder_layers,
+        ", ", shape.experts, "] (the model's layers and experts), got ",
+        c10::toString(routes.scalar_type()), " ", ShapeString(routes.sizes())));
+  }
+  const std::string tasks_path = dir + "/" + kRouteTasksFile;
+  std::vector<std::string> tasks;
+  if (std::filesystem::exists(tasks_path)) {
+    TASKMOE_ASSIGN_OR_RETURN(tasks, TaskTable::ReadNames(tasks_path));
+    for (const std::string& task : tasks) {
+      if (!checkpoint.tasks->Id(task).ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(tasks_path, ": task '", task, "' is not in ",
+                                                       dir, "/", TaskTable::kNamesFile));
+      }
+    }
+  } else {
+    tasks = checkpoint.tasks->names();
+    std::sort(tasks.begin(), tasks.end());
+  }
+  if (routes.size(0) != static_cast<int64_t>(tasks.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        routes_path, ": ", routes.size(0), " rows, but ",
+        std::filesystem::exists(tasks_path) ? tasks_path : dir + "/" + TaskTable::kNamesFile,
+        " names ", tasks.size(), " tasks"));
+  }
+  return tasks;
+}
+
 }  // namespace
 
 MoeOptions ToMoeOptions(const ModelConfig& m) {
@@ -82,6 +140,10 @@ absl::StatusOr<MoeBart> BuildModel(const ExperimentConfig& experiment,
         m.has_hf_dir() ? LoadBartConfig(m.hf_dir() + "/config.json")
                        : absl::StatusOr<BartConfig>(RandomInitConfig(m.random_init(), tokenizer));
     if (!config.ok()) return config.status();
+    const std::string source =
+        m.has_hf_dir() ? m.hf_dir() + "/config.json" : std::string("model.random_init");
+    if (m.has_random_init()) TASKMOE_RETURN_IF_ERROR(CheckBartParameterCount(*config, source));
+    TASKMOE_RETURN_IF_ERROR(CheckLengthsFit(experiment.data(), *config, source));
     ApplyDropouts(m, &*config);
     BartForConditionalGeneration dense(*config);
     if (m.has_hf_dir()) {
@@ -94,8 +156,10 @@ absl::StatusOr<MoeBart> BuildModel(const ExperimentConfig& experiment,
     }
     model = MoeBart::FromDense(dense, options);
   } else if (m.has_checkpoint()) {
-    absl::StatusOr<BartConfig> config = LoadBartConfig(m.checkpoint() + "/" + kModelConfigFile);
+    const std::string source = m.checkpoint() + "/" + kModelConfigFile;
+    absl::StatusOr<BartConfig> config = LoadBartConfig(source);
     if (!config.ok()) return config.status();
+    TASKMOE_RETURN_IF_ERROR(CheckLengthsFit(experiment.data(), *config, source));
     ApplyDropouts(m, &*config);
     // The MoE structure is the checkpoint's (experts, vanilla layers), whatever this config says.
     absl::StatusOr<ExperimentConfig> saved = ReadCheckpointExperiment(m.checkpoint());
@@ -142,6 +206,7 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& dir) {
   absl::StatusOr<at::Tensor> routes = ReadNpy(dir + "/" + kRoutesFile);
   if (!routes.ok()) return routes.status();
   checkpoint.routes = *routes;
+  TASKMOE_ASSIGN_OR_RETURN(checkpoint.route_tasks, RouteRowTasks(dir, checkpoint));
   return checkpoint;
 }
 

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -28,13 +29,15 @@ absl::StatusOr<MoeBart> BuildModel(const ExperimentConfig& experiment,
 MoeOptions ToMoeOptions(const ModelConfig& model);
 
 // A TaskMoE checkpoint directory read back whole: its experiment config, the model, the task
-// table, its routing plugin with the saved state, and the saved per-task routes.
+// table, its routing plugin with the saved state, and the saved per-task routes with the task of
+// each row (route_tasks.json; checked against the routes' shape and the task table).
 struct Checkpoint {
   ExperimentConfig experiment;
   std::unique_ptr<MoeBart> model;
   std::unique_ptr<TaskTable> tasks;
   std::shared_ptr<RoutingPlugin> plugin;
-  at::Tensor routes;  // routes.npy, [tasks of the run's train split, layers, experts]
+  at::Tensor routes;  // route.npy, [tasks of the run's train split, layers, experts]
+  std::vector<std::string> route_tasks;  // the task of each row of `routes`
 };
 absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& dir);
 

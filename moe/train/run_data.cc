@@ -9,6 +9,7 @@
 #include "data/gym/gym_writer.h"
 #include "data/token_cache.h"
 #include "glog/logging.h"
+#include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
 
 namespace taskmoe {
@@ -50,10 +51,11 @@ absl::StatusOr<SplitData> Tokenize(const ExperimentData& data, std::vector<TaskF
 // directory does not exist (only the process that `may_write`).
 absl::Status PrepareDataDir(const ExperimentConfig& config, bool may_write) {
   const DataConfig& d = config.data();
-  if (fs::is_directory(d.data_dir())) return absl::OkStatus();
-  if (!d.gym().generate_if_missing()) {
-    return absl::NotFoundError(
-        absl::StrCat("config field data.data_dir: no such directory ", d.data_dir()));
+  const absl::Status directory = CheckDirectory(d.data_dir(), "directory");
+  if (directory.ok()) return absl::OkStatus();
+  if (!d.gym().generate_if_missing() || fs::exists(d.data_dir())) {
+    return absl::Status(directory.code(),
+                        absl::StrCat("config field data.data_dir: ", directory.message()));
   }
   if (!may_write) return absl::OkStatus();
   gym::GymOptions options;
@@ -178,8 +180,18 @@ absl::StatusOr<SplitData> LoadEvaluationSplit(const ExperimentData& data,
                              data.prefix.empty()
                                  ? ReadSingleTaskFile(data_dir, task, split)
                                  : ReadPrefixTaskFile(data_dir, task, data.prefix, split));
-    if (max_examples > 0 && static_cast<int64_t>(file.examples.size()) > max_examples) {
-      file.examples.resize(max_examples);
+    const bool truncated =
+        max_examples > 0 && static_cast<int64_t>(file.examples.size()) > max_examples;
+    if (truncated) file.examples.resize(max_examples);
+    // A metric that needs more examples than it gets would fail (or be NaN) at every evaluation.
+    TASKMOE_ASSIGN_OR_RETURN(const Metric metric, data.metrics.MetricOf(task));
+    if (static_cast<int64_t>(file.examples.size()) < MinimumExamples(metric)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          truncated ? absl::StrCat("config field evaluation.max_dev_examples: ", max_examples,
+                                   " leaves ")
+                    : absl::StrCat(file.path, " holds "),
+          file.examples.size(), " ", split, " example(s) of task ", task, ", whose metric ",
+          std::string(MetricName(metric)), " needs at least ", MinimumExamples(metric)));
     }
     files.push_back(std::move(file));
   }

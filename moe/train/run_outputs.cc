@@ -13,6 +13,8 @@
 
 namespace taskmoe {
 
+namespace fs = std::filesystem;
+
 absl::StatusOr<RouteTable> RouteTableFromTensor(const at::Tensor& routes) {
   if (!routes.defined() || routes.dim() != 3 || !at::isFloatingType(routes.scalar_type())) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -64,16 +66,44 @@ std::vector<RouteCategory> RouteCategoriesOf(const Ontology& ontology) {
   return categories;
 }
 
-absl::Status StartRunOutputs(const ExperimentConfig& config) {
-  std::error_code error;
-  std::filesystem::create_directories(config.output_dir(), error);
-  if (error) {
-    return absl::InternalError(absl::StrCat("cannot create output_dir ", config.output_dir(),
-                                            ": ", error.message()));
+namespace {
+
+// The files and directories a run reads, as its config names them.
+std::vector<std::string> ConfigInputs(const ExperimentConfig& c) {
+  return {c.model().hf_dir(), c.model().checkpoint(), c.data().data_dir(), c.data().split(),
+          c.data().ontology(), c.data().metrics(), c.data().predict_data_dir(),
+          c.task_vectors().dir(), c.tokenizer().vocab(), c.tokenizer().merges(),
+          c.routing().fixed_routes_npy()};
+}
+
+}  // namespace
+
+absl::StatusOr<DirectoryLock> StartRunOutputs(const ExperimentConfig& config) {
+  const std::string& dir = config.output_dir();
+  // What the run replaces may not hold what it reads (e.g. model.checkpoint: <output_dir>/best).
+  std::vector<std::string> replaced = {absl::StrCat(dir, "/", kPredictDir)};
+  if (config.training().total_steps() > 0) {
+    for (const char* name : {kBestCheckpoint, kLastCheckpoint, "evals"}) {
+      replaced.push_back(absl::StrCat(dir, "/", name));
+    }
   }
-  google::SetLogDestination(google::GLOG_INFO, (config.output_dir() + "/train.log.").c_str());
-  return WriteFileAtomically(config.output_dir() + "/" + kExperimentFile,
-                             ExperimentConfigToText(config));
+  TASKMOE_RETURN_IF_ERROR(CheckOutputsSpareInputs(replaced, ConfigInputs(config)));
+  TASKMOE_RETURN_IF_ERROR(CreateDirectories(dir));
+  TASKMOE_ASSIGN_OR_RETURN(DirectoryLock lock, DirectoryLock::Acquire(dir));
+  // The run replaces these directories; a file of that name is someone's, not the run's.
+  for (const char* name : {kBestCheckpoint, kLastCheckpoint, "evals", kPredictDir}) {
+    const std::string path = absl::StrCat(dir, "/", name);
+    std::error_code error;
+    if (fs::exists(path, error) && !fs::is_directory(path, error)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "output_dir ", dir, " holds a file named '", name, "' where the run keeps a directory; "
+          "move it away (the run would replace it)"));
+    }
+  }
+  google::SetLogDestination(google::GLOG_INFO, (dir + "/train.log.").c_str());
+  TASKMOE_RETURN_IF_ERROR(
+      WriteFileAtomically(dir + "/" + kExperimentFile, ExperimentConfigToText(config)));
+  return lock;
 }
 
 std::string LossesCsv(const std::vector<EvalRecord>& history) {
@@ -116,11 +146,7 @@ absl::Status WriteRouteFiles(const RouteViews& views, const std::vector<std::str
 absl::Status WritePredictions(const std::vector<TaskScore>& scores, const std::string& split,
                               const std::string& predict_dir) {
   const std::string split_dir = predict_dir + "/" + split;
-  std::error_code error;
-  std::filesystem::create_directories(split_dir, error);
-  if (error) {
-    return absl::InternalError(absl::StrCat("cannot create ", split_dir, ": ", error.message()));
-  }
+  TASKMOE_RETURN_IF_ERROR(CreateDirectories(split_dir));
   TASKMOE_RETURN_IF_ERROR(WriteScoresCsv(
       scores, absl::StrCat(predict_dir, "/eval-", split, "-performance.csv")));
   for (const TaskScore& score : scores) {

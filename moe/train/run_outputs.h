@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "data/crossfit.h"
 #include "data/route_agreement.h"
+#include "moe/base/directory_lock.h"
 #include "moe/drawing/route_map.h"
 #include "moe/model/route_weights.h"
 #include "moe/routing/routing.h"
@@ -28,9 +29,12 @@ inline constexpr char kPredictDir[] = "predict";
 // The route maps of a run's evaluations as one animated GIF (moe/train/route_evolution.h).
 inline constexpr char kRouteGifFile[] = "routes.gif";
 
-// Creates config.output_dir, sends the log to <output_dir>/train.log.* and writes the run's
-// config as <output_dir>/experiment.pbtxt.
-absl::Status StartRunOutputs(const ExperimentConfig& config);
+// Creates config.output_dir and locks it for the run (the lock lasts as long as the returned
+// object), sends the log to <output_dir>/train.log.* and writes the run's config as
+// <output_dir>/experiment.pbtxt. Errors: what the run replaces (best, last, evals, predict)
+// holds a file or directory the config names as an input, another run holds the directory
+// (naming its pid and host), or it holds a file where the run keeps a directory.
+absl::StatusOr<DirectoryLock> StartRunOutputs(const ExperimentConfig& config);
 
 // losses.csv: "steps,train_loss,dev_loss,dev_performance", one row per evaluation.
 std::string LossesCsv(const std::vector<EvalRecord>& history);

@@ -163,6 +163,11 @@ absl::Status Trainer::SyncAndResume() {
                                             last));
   }
   TASKMOE_RETURN_IF_ERROR(LoadCheckpointInto(last, /*with_trainer_state=*/true));
+  if (state_.step > config_.training().total_steps()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--resume: ", last, "/", kTrainerStateFile, " is at step ", state_.step,
+        ", beyond training.total_steps ", config_.training().total_steps()));
+  }
   LOG(INFO) << "resumed from " << last << " at step " << state_.step;
   return absl::OkStatus();
 }
@@ -212,7 +217,7 @@ absl::Status Trainer::Evaluate() {
   if (!scores.ok()) return scores.status();
   const double performance = MeanPerformance(*scores);
   const std::string eval_dir = absl::StrCat(output_dir_, "/evals/step_", state_.step);
-  fs::create_directories(eval_dir);
+  TASKMOE_RETURN_IF_ERROR(CreateDirectories(eval_dir));
   TASKMOE_RETURN_IF_ERROR(WriteScoresCsv(*scores, eval_dir + "/dev_results.csv"));
   TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(TrainTaskRouteViews(), data_.train_tasks,
                                           data_.ontology, model_.shape(), state_.step, eval_dir));
@@ -434,7 +439,10 @@ absl::StatusOr<RunSummary> RunExperiment(const ExperimentConfig& config,
   distributed_options.device = device;
   TASKMOE_ASSIGN_OR_RETURN(std::unique_ptr<DistributedContext> distributed,
                            DistributedContext::Create(env, distributed_options));
-  if (distributed->is_main()) TASKMOE_RETURN_IF_ERROR(StartRunOutputs(config));
+  std::optional<DirectoryLock> output_lock;  // held until the run ends
+  if (distributed->is_main()) {
+    TASKMOE_ASSIGN_OR_RETURN(output_lock, StartRunOutputs(config));
+  }
   TASKMOE_ASSIGN_OR_RETURN(ExperimentData data,
                            ReadRunData(config, *distributed, std::move(inputs.data)));
   torch::manual_seed(config.training().seed());

@@ -52,9 +52,9 @@ struct TaskSetup {
 absl::StatusOr<std::vector<std::string>> CheckedPrefixes(const std::string& data_dir,
                                                          const std::string& task) {
   const std::string task_dir = data_dir + "/" + task;
-  if (!fs::is_directory(task_dir)) {
-    return absl::NotFoundError(
-        absl::StrCat("unknown task '", task, "': no directory ", task_dir));
+  if (const absl::Status directory = CheckDirectory(task_dir, "its directory"); !directory.ok()) {
+    return absl::Status(directory.code(),
+                        absl::StrCat("unknown task '", task, "': ", directory.message()));
   }
   absl::StatusOr<std::vector<std::string>> prefixes = ListPrefixes(task_dir);
   if (!prefixes.ok()) return prefixes.status();
@@ -97,11 +97,7 @@ absl::Status PrepareCheckpointInit(const FinetuneOptions& options, const Checkpo
                                    const std::string& init_dir,
                                    TaskSetup* setup) {
   const std::string source = options.base.model().checkpoint();
-  std::error_code error;
-  fs::create_directories(init_dir, error);
-  if (error) {
-    return absl::InternalError(absl::StrCat("cannot create ", init_dir, ": ", error.message()));
-  }
+  TASKMOE_RETURN_IF_ERROR(CreateDirectories(init_dir));
   TASKMOE_ASSIGN_OR_RETURN(const std::optional<at::Tensor> vector,
                            TaskVector(setup->task, vectors, options.task_vectors_dir));
   if (vector.has_value() && vector->size(1) != vector_dim) {
@@ -183,9 +179,10 @@ absl::Status ValidateOptions(const FinetuneOptions& options) {
         absl::StrCat("finetune: max_prefixes ", options.max_prefixes));
   }
   if (options.output_dir.empty()) return absl::InvalidArgumentError("finetune: no output_dir");
-  if (!fs::is_directory(options.base.data().data_dir())) {
-    return absl::NotFoundError(absl::StrCat("config field data.data_dir: no such directory ",
-                                            options.base.data().data_dir()));
+  if (const absl::Status data_dir = CheckDirectory(options.base.data().data_dir(), "directory");
+      !data_dir.ok()) {
+    return absl::Status(data_dir.code(),
+                        absl::StrCat("config field data.data_dir: ", data_dir.message()));
   }
   return absl::OkStatus();
 }

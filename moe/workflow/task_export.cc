@@ -88,39 +88,25 @@ absl::StatusOr<std::pair<std::string, std::string>> ExportTokenizerFiles(
   return std::make_pair(vocab, merges);
 }
 
-// The task's routes [layers, E]: its row of route.npy when that file covers every task of the
-// table, else its routing plugin's routes at the checkpoint's step. Sets result->routes_source.
+// The task's routes [layers, E]: its row of route.npy when route_tasks.json lists it, else (a
+// task the run did not train on) its routing plugin's routes at the checkpoint's step. Sets
+// result->routes_source.
 absl::StatusOr<at::Tensor> ExportedTaskRoutes(const TaskExportOptions& options,
                                               const Checkpoint& checkpoint, int64_t task_id,
                                               TaskExport* result) {
-  const TaskTable& tasks = *checkpoint.tasks;
-  const ModelShape& shape = checkpoint.model->shape();
-  const at::Tensor& saved_routes = checkpoint.routes;
-  if (saved_routes.dim() != 3 ||
-      saved_routes.size(1) != shape.encoder_layers + shape.decoder_layers ||
-      saved_routes.size(2) != shape.experts) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        options.checkpoint_dir, "/", kRoutesFile, ": shape [",
-        absl::StrJoin(saved_routes.sizes(), ", "), "], expected [tasks, ",
-        shape.encoder_layers + shape.decoder_layers, ", ", shape.experts, "]"));
-  }
-  // route.npy rows are the run's train tasks in sorted order; when they are all of the table's
-  // tasks, the row of this task is its rank among the sorted names.
-  if (saved_routes.size(0) == tasks.size()) {
-    std::vector<std::string> sorted = tasks.names();
-    std::sort(sorted.begin(), sorted.end());
-    const int64_t row =
-        std::lower_bound(sorted.begin(), sorted.end(), options.task) - sorted.begin();
+  const std::vector<std::string>& rows = checkpoint.route_tasks;
+  if (const auto row = std::find(rows.begin(), rows.end(), options.task); row != rows.end()) {
     result->routes_source = absl::StrCat(options.checkpoint_dir, "/", kRoutesFile);
-    return saved_routes[row];
+    return checkpoint.routes[row - rows.begin()];
   }
   TASKMOE_ASSIGN_OR_RETURN(const int64_t step,
                            CheckpointStep(options.checkpoint_dir, checkpoint.experiment));
   torch::NoGradGuard no_grad;
   result->routes_source = absl::StrCat(
-      "routing plugin '", checkpoint.experiment.routing().plugin(), "' at step ", step);
+      "routing plugin '", checkpoint.experiment.routing().plugin(), "' at step ", step,
+      "; the task has no row in ", options.checkpoint_dir, "/", kRoutesFile);
   // The soft view, as route.npy holds it: deterministic even for a sampling router.
-  return TaskRouteViews(*checkpoint.plugin, tasks.vectors(), step).soft[task_id];
+  return TaskRouteViews(*checkpoint.plugin, checkpoint.tasks->vectors(), step).soft[task_id];
 }
 
 // The expert each layer uses (-1 for a vanilla layer), encoder then decoder.
@@ -168,6 +154,9 @@ absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
   }
   TASKMOE_ASSIGN_OR_RETURN(const auto tokenizer_files,
                            ExportTokenizerFiles(options, checkpoint.experiment));
+  TASKMOE_RETURN_IF_ERROR(CheckOutputsSpareInputs(
+      {options.output_dir},
+      {options.checkpoint_dir, tokenizer_files.first, tokenizer_files.second}));
   TaskExport result;
   TASKMOE_ASSIGN_OR_RETURN(const at::Tensor task_routes,
                            ExportedTaskRoutes(options, checkpoint, *task_id, &result));

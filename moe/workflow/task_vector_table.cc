@@ -40,6 +40,18 @@ absl::StatusOr<TaskTable> ComputeTaskVectorTable(const TaskVectorJob& job) {
   input.on_task_done = job.on_task_done;
   if (!job.model_dir.empty()) {
     TASKMOE_ASSIGN_OR_RETURN(model, LoadEmbeddingModel(job.model_dir));
+    const int64_t positions = model.model->config().max_position_embeddings;
+    for (const auto& [name, length] : {std::make_pair("max_input_length",
+                                                      job.tokenize.max_input_length),
+                                       std::make_pair("max_output_length",
+                                                      job.tokenize.max_output_length)}) {
+      if (length > positions) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, " ", length, " is more than the ", positions,
+            " positions (max_position_embeddings) of the model ", job.model_dir,
+            "; must be in [2, ", positions, "]"));
+      }
+    }
     if (tokenizer.vocab_size() > model.model->config().vocab_size) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the tokenizer of ", tokenizer_dir, " has ", tokenizer.vocab_size(),

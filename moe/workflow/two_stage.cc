@@ -135,9 +135,8 @@ absl::StatusOr<BuiltCheckpoint> BuildStageTwoCheckpoint(const BuildCheckpointOpt
         "output directory ", options.output_dir, " exists; pass --overwrite to replace it"));
   }
   const std::string stage_one = options.stage_one_dir;
-  if (fs::exists(options.output_dir) && fs::equivalent(options.output_dir, stage_one)) {
-    return absl::InvalidArgumentError("the output directory is the stage-one checkpoint itself");
-  }
+  TASKMOE_RETURN_IF_ERROR(
+      CheckOutputsSpareInputs({options.output_dir}, {stage_one, options.dense_dir}));
 
   // Stage one: its experiment (MoE structure, routing), routing plugin and state, task table.
   absl::StatusOr<Checkpoint> checkpoint = LoadCheckpoint(stage_one);
