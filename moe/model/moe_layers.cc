@@ -14,6 +14,8 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "moe/base/omp_parallel.h"
+
 namespace taskmoe {
 namespace {
 
@@ -63,28 +65,8 @@ at::Tensor MixOutputs(const at::Tensor& hidden_states, const at::Tensor& route,
   return mixed.defined() ? mixed : at::zeros_like(hidden_states);
 }
 
-// Calls fn(job) for every job in [0, jobs) on `workers` OpenMP threads, taking jobs in turn.
-// Inside the parallel region ATen and OpenBLAS run each operation on its own thread alone.
-// Using the OpenMP team itself (not threads of our own) matters on a few cores: an idle OpenMP
-// team spins for a while after each parallel region and would take CPU from other threads.
-// Exceptions reach the caller.
-void RunOnWorkers(int64_t jobs, int64_t workers, const std::function<void(int64_t)>& fn) {
-  std::atomic<int64_t> next_job{0};
-  std::mutex error_mutex;
-  std::exception_ptr error;
-#pragma omp parallel num_threads(workers)
-  {
-    for (int64_t job = next_job++; job < jobs; job = next_job++) {
-      try {
-        fn(job);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-      }
-    }
-  }
-  if (error) std::rethrow_exception(error);
-}
+// RunOnWorkers (moe/base/omp_parallel.h) runs the jobs on the OpenMP team itself. Inside the
+// parallel region ATen and OpenBLAS run each operation on its own thread alone.
 
 // A seed from LibTorch's default CPU generator (what at::dropout would draw from).
 uint64_t NextDefaultSeed() {

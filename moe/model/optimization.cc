@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "glog/logging.h"
+#include "moe/base/omp_parallel.h"
 
 namespace taskmoe {
 
@@ -105,13 +106,12 @@ class FusedAdamW : public torch::optim::AdamW {
     }
     const std::vector<Span> spans = Spans(params);
     const int64_t count = static_cast<int64_t>(spans.size());
-#pragma omp parallel for schedule(dynamic)
-    for (int64_t s = 0; s < count; ++s) {
+    ParallelForEach(count, [&](int64_t s) {
       const Update& u = updates[spans[s].tensor];
       const int64_t begin = spans[s].begin;
       UpdateSpan(u, u.param + begin, u.grad + begin, u.exp_avg + begin, u.exp_avg_sq + begin,
                  spans[s].end - begin);
-    }
+    });
     return loss;
   }
 
@@ -223,14 +223,13 @@ double ClipGradNorm(const std::vector<at::Tensor>& parameters, double max_norm) 
     // One pass over all gradients (a per-tensor norm() is a fork/join per small tensor). The
     // span sums are added in span order, so the norm does not depend on thread timing.
     std::vector<double> span_sums(count);
-#pragma omp parallel for schedule(dynamic)
-    for (int64_t s = 0; s < count; ++s) {
+    ParallelForEach(count, [&](int64_t s) {
       const float* g = grads[spans[s].tensor].data_ptr<float>();
       double span_sum = 0.0;
 #pragma omp simd reduction(+ : span_sum)
       for (int64_t i = spans[s].begin; i < spans[s].end; ++i) span_sum += double(g[i]) * g[i];
       span_sums[s] = span_sum;
-    }
+    });
     double sum_of_squares = 0.0;
     for (const double span_sum : span_sums) sum_of_squares += span_sum;
     total = std::sqrt(sum_of_squares);
@@ -243,12 +242,11 @@ double ClipGradNorm(const std::vector<at::Tensor>& parameters, double max_norm) 
   if (max_norm <= 0 || scale >= 1.0) return total;
   if (dense_cpu_float) {
     const float factor = static_cast<float>(scale);
-#pragma omp parallel for schedule(dynamic)
-    for (int64_t s = 0; s < count; ++s) {
+    ParallelForEach(count, [&](int64_t s) {
       float* g = grads[spans[s].tensor].data_ptr<float>();
 #pragma omp simd
       for (int64_t i = spans[s].begin; i < spans[s].end; ++i) g[i] *= factor;
-    }
+    });
   } else {
     for (const at::Tensor& g : grads) g.mul_(scale);
   }
