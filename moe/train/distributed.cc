@@ -1,6 +1,7 @@
 #include "moe/train/distributed.h"
 
 #include <cstdlib>
+#include <exception>
 #include <limits>
 #include <utility>
 
@@ -35,9 +36,16 @@ absl::StatusOr<int> ParseIntVariable(
   return value;
 }
 
-absl::Status CollectiveError(const char* what, const c10::Error& error) {
-  return absl::UnavailableError(
-      absl::StrCat("distributed ", what, " failed: ", error.what_without_backtrace()));
+// A failed collective, named with this process's rank. A peer that died shows up as a closed
+// connection, which Gloo reports with its own exceptions (gloo::IoException), not c10::Error:
+// caught as std::exception they make this error instead of escaping the trainer.
+absl::Status CollectiveError(const DistributedEnv& env, const char* what,
+                             const std::exception& error) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
+  return absl::UnavailableError(absl::StrCat(
+      "distributed ", what, " failed on rank ", env.rank, "/", env.world_size,
+      " (another rank died, stalled or cannot be reached): ",
+      c10_error != nullptr ? c10_error->what_without_backtrace() : error.what()));
 }
 
 // The network interface Gloo binds to, chosen as torch.distributed does: the named
@@ -164,8 +172,8 @@ absl::Status DistributedContext::AllReduceInPlace(std::vector<at::Tensor>& bucke
       std::vector<at::Tensor> one = {bucket};
       group_->allreduce(one)->wait(options_.timeout);
     }
-  } catch (const c10::Error& error) {
-    return CollectiveError(what, error);
+  } catch (const std::exception& error) {
+    return CollectiveError(env_, what, error);
   }
   return absl::OkStatus();
 }
@@ -181,8 +189,8 @@ absl::Status DistributedContext::Broadcast(const std::vector<at::Tensor>& tensor
       group_->broadcast(one)->wait(options_.timeout);
       if (!direct) tensor.copy_(one[0]);
     }
-  } catch (const c10::Error& error) {
-    return CollectiveError("broadcast", error);
+  } catch (const std::exception& error) {
+    return CollectiveError(env_, "broadcast", error);
   }
   return absl::OkStatus();
 }
@@ -246,8 +254,8 @@ absl::Status DistributedContext::Barrier() {
   if (!group_) return absl::OkStatus();
   try {
     group_->barrier()->wait(options_.timeout);
-  } catch (const c10::Error& error) {
-    return CollectiveError("barrier", error);
+  } catch (const std::exception& error) {
+    return CollectiveError(env_, "barrier", error);
   }
   return absl::OkStatus();
 }
