@@ -128,6 +128,13 @@ TEST(NpyTest, RejectsMalformedFiles) {
   status = ParseNpy(NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", values, 8), "s.npy").status();
   EXPECT_THAT(status.message(), HasSubstr("bad dimension 'x'"));
 
+  // Found while fuzzing (tests/fuzz): the element count overflowed int64 and wrapped.
+  status = ParseNpy(NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }",
+                             values, 0),
+                    "huge.npy")
+               .status();
+  EXPECT_THAT(status.message(), HasSubstr("needs more than 2^64 data bytes"));
+
   std::string future = NpyBytes(good_dict, values, 8);
   future[6] = 4;
   EXPECT_THAT(ParseNpy(future, "v4.npy").status().message(), HasSubstr("version 4.0 is not supported"));

@@ -127,10 +127,21 @@ absl::StatusOr<at::Tensor> ParseNpy(absl::string_view bytes, absl::string_view s
   const bool fortran_order = fortran == "True";
   TASKMOE_ASSIGN_OR_RETURN(const std::vector<int64_t> shape, ParseShape(shape_text, source));
 
-  int64_t numel = 1;
-  for (int64_t size : shape) numel *= size;
-  const size_t data_bytes = static_cast<size_t>(numel) * at::elementSize(found->dtype);
+  // Checked products: a shape such as (2**62, 4) would otherwise wrap to a small byte count that
+  // matches the file, and LibTorch would be asked for the unwrapped shape.
+  uint64_t numel = 1;
+  bool overflow = false;
+  for (int64_t size : shape) {
+    overflow |= __builtin_mul_overflow(numel, static_cast<uint64_t>(size), &numel);
+  }
+  uint64_t data_bytes = 0;
+  overflow |= __builtin_mul_overflow(numel, at::elementSize(found->dtype), &data_bytes);
   const size_t available = bytes.size() - header_start - header_length;
+  if (overflow) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": shape (", absl::StrJoin(shape, ", "), ") of ", found->text,
+        " needs more than 2^64 data bytes, the file has ", available));
+  }
   if (available != data_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": shape (", absl::StrJoin(shape, ", "), ") of ", found->text, " needs ",
