@@ -165,6 +165,13 @@ TEST(Safetensors, RejectsBadJsonAndUnknownDtype) {
                    FileBytes(R"({"n":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", ""),
                    "negative.st")
                    .ok());
+  // Found by fuzzing (tests/fuzz): 2^64 - 1 became the dimension -1 and LibTorch threw.
+  result = ParseSafetensors(
+      FileBytes(R"({"z":{"dtype":"F32","shape":[0,18446744073709551615],"data_offsets":[0,0]}})",
+                ""),
+      "huge.st");
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("[0, 2^63)"), std::string::npos);
 }
 
 TEST(Safetensors, MissingFileIsNotFound) {

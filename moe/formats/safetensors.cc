@@ -89,9 +89,13 @@ absl::StatusOr<Entry> ParseEntry(const std::string& source, const std::string& n
   uint64_t numel = 1;
   bool overflow = false;
   for (const json& dim : *shape) {
-    if (!dim.is_number_unsigned()) {
-      return EntryError(source, name, absl::StrCat("shape ", shape->dump(),
-                                                   " has an entry that is not a non-negative integer"));
+    // Dimensions are int64 in LibTorch: 2^64 - 1 would become -1 (and a zero elsewhere in the
+    // shape keeps the byte count at 0, so the size checks below pass).
+    if (!dim.is_number_unsigned() ||
+        dim.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return EntryError(source, name,
+                        absl::StrCat("shape ", shape->dump(),
+                                     " has an entry that is not an integer in [0, 2^63)"));
     }
     entry.shape.push_back(static_cast<int64_t>(dim.get<uint64_t>()));
     overflow |= __builtin_mul_overflow(numel, dim.get<uint64_t>(), &numel);
