@@ -2,8 +2,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +12,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "moe/base/cpu_runtime.h"
+#include "moe/base/file_io.h"
 #include "moe/formats/bart_config.h"
 
 namespace taskmoe {
@@ -246,11 +245,11 @@ absl::StatusOr<ExperimentConfig> ReadConfigFile(const std::string& path, int dep
     return absl::InvalidArgumentError(absl::StrCat(path, ": config field base: chain of base "
                                                    "configs deeper than 8 (a cycle?)"));
   }
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  absl::StatusOr<ExperimentConfig> parsed = ParseExperimentConfig(text.str(), path);
+  // ReadFileBytes, not an ifstream: that opens a directory (`base: ""` names the config's own
+  // directory) and reads it as an empty config, a silent base of defaults.
+  absl::StatusOr<std::string> text = ReadFileBytes(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<ExperimentConfig> parsed = ParseExperimentConfig(*text, path);
   if (!parsed.ok() || !parsed->has_base()) return parsed;
   const std::string base_path =
       (std::filesystem::path(path).parent_path() / parsed->base()).string();
