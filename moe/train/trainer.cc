@@ -9,32 +9,17 @@
 #include <torch/utils.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "glog/logging.h"
 #include "moe/base/atomic_directory.h"
 #include "moe/base/cpu_runtime.h"
-#include "moe/base/file_io.h"
 #include "moe/base/progress.h"
 #include "moe/base/status_macros.h"
 #include "moe/formats/task_table.h"
-#include "moe/model/moe_model.h"
-#include "moe/model/optimization.h"
-#include "moe/routing/routing.h"
-#include "moe/train/batch_stream.h"
-#include "moe/train/checkpoint.h"
-#include "moe/train/distributed.h"
-#include "moe/train/evaluation.h"
-#include "moe/train/experiment_config.h"
 #include "moe/train/model_builder.h"
-#include "moe/train/run_data.h"
 #include "moe/train/run_options.h"
 #include "moe/train/run_outputs.h"
-#include "moe/train/route_evolution.h"
-#include "moe/train/run_report.h"
-#include "moe/train/run_routing.h"
 #include "moe/train/task_vectors.h"
-#include "moe/train/tensorboard_log.h"
-#include "moe/train/train_step.h"
+#include "moe/train/trainer_internal.h"
 
 namespace taskmoe {
 namespace {
@@ -50,73 +35,7 @@ std::vector<std::pair<std::string, at::Tensor>> Trainable(
   return named;
 }
 
-class Trainer {
- public:
-  Trainer(const ExperimentConfig& config, const TrainerOptions& options, ExperimentData data,
-          std::unique_ptr<DistributedContext> distributed, at::Device device, MoeBart model)
-      : config_(config),
-        options_(options),
-        data_(std::move(data)),
-        distributed_(std::move(distributed)),
-        device_(device),
-        model_(std::move(model)),
-        output_dir_(config.output_dir()) {}
-
-  absl::Status Setup(bool fresh_routing_state);
-  absl::StatusOr<RunSummary> Run();
-
- private:
-  bool is_main() const { return distributed_->is_main(); }
-
-  absl::Status SetUpRouting(bool fresh_routing_state);
-  void SetUpOptimization();
-  // Every replica starts from rank 0's values; then --resume loads <output_dir>/last.
-  absl::Status SyncAndResume();
-
-  BatchRoutes EvaluationRoutes(const at::Tensor& dataset_to_table) {
-    return routing_->EvaluationRoutes(dataset_to_table, state_.step);
-  }
-  // The route views of the run's train tasks (for the route files and the summary).
-  RouteViews TrainTaskRouteViews() { return routing_->ViewsOf(train_task_table_ids_, state_.step); }
-
-  // One optimiser step (train_step_), with the run's bookkeeping.
-  absl::StatusOr<double> Step(int64_t* tokens);
-  absl::Status Evaluate();
-  absl::Status SaveCheckpoint(const std::string& name, bool with_trainer_state);
-  absl::Status LoadCheckpointInto(const std::string& dir, bool with_trainer_state);
-  absl::StatusOr<std::vector<TaskScore>> ScoreSplit(const SplitData& split,
-                                                    const at::Tensor& dataset_to_table);
-  // Scores dev and test with the best checkpoint (when `from_best` and one was saved, else the
-  // weights as they are) and writes the prediction files.
-  absl::Status Predict(bool from_best, std::vector<TaskScore>* dev_scores,
-                       std::vector<TaskScore>* test_scores, RouteViews* routes);
-  // <output_dir>/routes.gif: the route map of every evaluation so far, in step order.
-  absl::Status WriteRouteGif() const;
-  // training.total_steps 0: the initial model predicts dev and test; nothing is trained.
-  absl::StatusOr<RunSummary> PredictOnly();
-
-  ExperimentConfig config_;
-  TrainerOptions options_;
-  ExperimentData data_;
-  std::unique_ptr<DistributedContext> distributed_;
-  at::Device device_;
-  MoeBart model_;
-  std::string output_dir_;
-
-  std::optional<RunRouting> routing_;
-  at::Tensor train_to_table_;
-  at::Tensor dev_to_table_;
-  at::Tensor train_task_table_ids_;  // table ids of data_.train_tasks, in that order
-  GroupedAdamW optimizer_;
-  std::unique_ptr<TrainStep> train_step_;
-  TrainerState state_;
-
-  std::unique_ptr<BatchStream> batches_;
-  std::unique_ptr<TensorBoardLog> tensorboard_;  // the main process's, while training
-  double window_loss_ = 0;
-  int64_t window_tokens_ = 0;
-  double last_lr_ = 0;  // the model's learning rate in the latest step
-};
+}  // namespace
 
 absl::Status Trainer::SetUpRouting(bool fresh_routing_state) {
   TASKMOE_ASSIGN_OR_RETURN(
@@ -195,59 +114,16 @@ absl::StatusOr<double> Trainer::Step(int64_t* tokens) {
   return result->tokens > 0 ? result->loss_sum / result->tokens : 0.0;
 }
 
-absl::StatusOr<std::vector<TaskScore>> Trainer::ScoreSplit(const SplitData& split,
-                                                           const at::Tensor& dataset_to_table) {
-  return ScoreGenerations(model_, split.tokens, split.references, *data_.tokenizer,
-                          data_.metrics, EvaluationRoutes(dataset_to_table),
-                          ToGenerationOptions(config_, model_.config().bos_token_id),
-                          config_.evaluation().predict_batch_size(), device_);
-}
-
-absl::Status Trainer::Evaluate() {
-  PreserveCpuRng preserve;
-  torch::NoGradGuard no_grad;
-  model_.model()->eval();
-  routing_->plugin().eval();
-  const TrainingConfig& t = config_.training();
-  absl::StatusOr<LossTotals> dev_loss =
-      DatasetLoss(model_, data_.dev.tokens, EvaluationRoutes(dev_to_table_),
-                  config_.evaluation().predict_batch_size(), t.label_smoothing(), device_);
-  if (!dev_loss.ok()) return dev_loss.status();
-  absl::StatusOr<std::vector<TaskScore>> scores = ScoreSplit(data_.dev, dev_to_table_);
-  if (!scores.ok()) return scores.status();
-  const double performance = MeanPerformance(*scores);
-  const std::string eval_dir = absl::StrCat(output_dir_, "/evals/step_", state_.step);
-  TASKMOE_RETURN_IF_ERROR(CreateDirectories(eval_dir));
-  TASKMOE_RETURN_IF_ERROR(WriteScoresCsv(*scores, eval_dir + "/dev_results.csv"));
-  TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(TrainTaskRouteViews(), data_.train_tasks,
-                                          data_.ontology, model_.shape(), state_.step, eval_dir));
-  EvalRecord record;
-  record.step = state_.step;
-  record.train_loss = window_tokens_ > 0 ? window_loss_ / window_tokens_ : 0.0;
-  record.dev_loss = dev_loss->PerToken();
-  record.dev_performance = performance;
-  state_.history.push_back(record);
-  window_loss_ = 0;
-  window_tokens_ = 0;
-  TASKMOE_RETURN_IF_ERROR(
-      WriteFileAtomically(output_dir_ + "/losses.csv", LossesCsv(state_.history)));
-  TASKMOE_RETURN_IF_ERROR(tensorboard_->AfterEvaluation(record, *scores, eval_dir));
-  LOG(INFO) << absl::StrFormat(
-      "step %d: train loss %.4f, dev loss %.4f, dev performance %.4f (%s)", state_.step,
-      record.train_loss, record.dev_loss, performance, eval_dir);
-  model_.model()->train();
-  routing_->plugin().train();
-  if (performance > state_.best_dev_performance) {
-    LOG(INFO) << absl::StrFormat("new best dev performance %.4f -> %.4f at step %d",
-                                 state_.best_dev_performance, performance, state_.step);
-    state_.best_dev_performance = performance;
-    state_.best_step = state_.step;
-    TASKMOE_RETURN_IF_ERROR(SaveCheckpoint(kBestCheckpoint, /*with_trainer_state=*/false));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Trainer::SaveCheckpoint(const std::string& name, bool with_trainer_state) {
+  const absl::Status written = WriteCheckpoint(name, with_trainer_state);
+  if (written.ok()) return written;
+  // The failing file is in the staging directory; say which checkpoint that is.
+  return absl::Status(written.code(),
+                      absl::StrCat("writing checkpoint ", output_dir_, "/", name,
+                                   " failed (any previous version is kept): ", written.message()));
+}
+
+absl::Status Trainer::WriteCheckpoint(const std::string& name, bool with_trainer_state) {
   const at::Tensor rng_state = CpuRngState();
   PreserveCpuRng preserve;
   TASKMOE_ASSIGN_OR_RETURN(AtomicDirectory dir, AtomicDirectory::Begin(output_dir_ + "/" + name));
@@ -286,60 +162,6 @@ absl::Status Trainer::LoadCheckpointInto(const std::string& dir, bool with_train
   if (!with_trainer_state) return absl::OkStatus();
   TASKMOE_ASSIGN_OR_RETURN(state_, ReadCheckpointTrainer(dir, *optimizer_.optimizer));
   return absl::OkStatus();
-}
-
-absl::Status Trainer::Predict(bool from_best, std::vector<TaskScore>* dev_scores,
-                             std::vector<TaskScore>* test_scores, RouteViews* routes) {
-  const std::string best = output_dir_ + "/" + kBestCheckpoint;
-  if (from_best && fs::exists(best)) {
-    TASKMOE_RETURN_IF_ERROR(LoadCheckpointInto(best, /*with_trainer_state=*/false));
-    LOG(INFO) << "predicting with the best checkpoint (step " << state_.best_step << ")";
-  }
-  torch::NoGradGuard no_grad;
-  model_.model()->eval();
-  routing_->plugin().eval();
-  *routes = TrainTaskRouteViews();
-  for (const std::string split : {"dev", "test"}) {
-    TASKMOE_ASSIGN_OR_RETURN(const SplitData data,
-                             LoadEvaluationSplit(data_, data_.train_tasks, split, 0,
-                                                 data_.predict_data_dir));
-    TASKMOE_ASSIGN_OR_RETURN(const at::Tensor to_table, routing_->table().Ids(data.tokens.tasks, device_));
-    TASKMOE_ASSIGN_OR_RETURN(std::vector<TaskScore> scores, ScoreSplit(data, to_table));
-    TASKMOE_RETURN_IF_ERROR(WritePredictions(scores, split, output_dir_ + "/" + kPredictDir));
-    LOG(INFO) << absl::StrFormat("%s average performance %.4f", split, MeanPerformance(scores));
-    *(split == "dev" ? dev_scores : test_scores) = std::move(scores);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Trainer::WriteRouteGif() const {
-  RouteEvolutionOptions options;
-  if (data_.ontology.has_value()) options.categories = RouteCategoriesOf(*data_.ontology);
-  options.layer_labels =
-      EncoderDecoderLayerLabels(model_.shape().encoder_layers, model_.shape().decoder_layers);
-  return WriteRouteEvolutionGif(output_dir_, output_dir_ + "/" + kRouteGifFile, options);
-}
-
-absl::StatusOr<RunSummary> Trainer::PredictOnly() {
-  std::vector<TaskScore> dev_scores;
-  std::vector<TaskScore> test_scores;
-  RouteViews routes;
-  if (is_main()) {
-    TASKMOE_RETURN_IF_ERROR(Predict(/*from_best=*/false, &dev_scores, &test_scores, &routes));
-    TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(routes, data_.train_tasks, data_.ontology,
-                                            model_.shape(), state_.step,
-                                            output_dir_ + "/" + kPredictDir));
-  }
-  TASKMOE_RETURN_IF_ERROR(distributed_->Barrier());
-  RunSummary summary;
-  summary.output_dir = output_dir_;
-  if (!is_main()) return summary;
-  state_.best_dev_performance = MeanPerformance(dev_scores);
-  summary = SummarizeRun(data_, state_, output_dir_, dev_scores, routes.soft,
-                         output_dir_ + "/" + kPredictDir + "/" + kRoutesImageFile);
-  summary.dev_scores = std::move(dev_scores);
-  summary.test_scores = std::move(test_scores);
-  return summary;
 }
 
 absl::StatusOr<RunSummary> Trainer::Run() {
@@ -412,6 +234,8 @@ absl::StatusOr<RunSummary> Trainer::Run() {
   summary.test_scores = std::move(test_scores);
   return summary;
 }
+
+namespace {
 
 // The caller's data, else the config's: the main process reads first (it may generate the
 // gym), the others after it.
