@@ -1,9 +1,7 @@
 #include "moe/train/distributed.h"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +16,7 @@
 #include <ATen/ATen.h>
 
 #include "gtest/gtest.h"
+#include "tests/free_port.h"
 
 namespace taskmoe {
 namespace {
@@ -26,20 +25,6 @@ constexpr int kWorld = 2;
 constexpr int kRowsPerRank = 4;
 constexpr int kInputs = 4;
 constexpr int kOutputs = 3;
-
-// A port that was free a moment ago on 127.0.0.1 (the kernel picks it).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  CHECK_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  socklen_t length = sizeof(address);
-  CHECK_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 // Runs worker(rank) in kWorld forked processes and returns their exit codes; a process still
 // running after `deadline` is killed and reported as -1, so a broken collective cannot hang.
@@ -171,7 +156,7 @@ TEST(DistributedTest, TwoRanksAverageGradientsLikeOneProcessOnTheWholeBatch) {
   // 16 bytes is below every gradient's size: each parameter travels in a bucket of its own.
   for (const int64_t bucket_bytes : {int64_t{16}, int64_t{1} << 20}) {
     SCOPED_TRACE(bucket_bytes);
-    const int port = FreePort();
+    const int port = testing::FreePort();
     const std::vector<int> codes = RunRanks(
         [&](int rank) { return DataParallelWorker(rank, port, bucket_bytes); },
         std::chrono::seconds(60));
@@ -184,7 +169,7 @@ TEST(DistributedTest, MissingPeerFailsWithinTheTimeout) {
   options.timeout = std::chrono::seconds(2);
   // Rank 1 waits for a store nobody hosts.
   absl::StatusOr<std::unique_ptr<DistributedContext>> context =
-      DistributedContext::Create(EnvFor(1, FreePort()), options);
+      DistributedContext::Create(EnvFor(1, testing::FreePort()), options);
   ASSERT_FALSE(context.ok());
   EXPECT_EQ(context.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(context.status().message().find("rank 1/2"), std::string::npos)

@@ -1,8 +1,6 @@
 // A rank that dies (SIGKILL) in the middle of a two-process data-parallel trainer run: the other
 // rank must stop with an error that says a collective failed because of a peer, soon, instead
 // of waiting for it forever.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +15,7 @@
 #include "glog/logging.h"
 #include "tests/faults/child_process.h"
 #include "tests/faults/trainer_child.h"
+#include "tests/free_port.h"
 #include "tests/tiny_gym.h"
 
 namespace taskmoe {
@@ -26,19 +25,6 @@ namespace {
 constexpr std::chrono::seconds kBound(60);
 // Starting two trainers and their first steps, on a loaded machine.
 constexpr std::chrono::seconds kStartBound(120);
-
-// A port that was free a moment ago on 127.0.0.1 (the kernel picks it).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  socklen_t length = sizeof(address);
-  CHECK_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 std::unique_ptr<testing::ChildProcess> StartRank(int rank, int port, const std::string& dir) {
   testing::ChildOptions options;
@@ -55,7 +41,7 @@ TEST(DeadRank, TheOtherRankExitsWithAClearErrorInBoundedTime) {
     SCOPED_TRACE(absl::StrCat("rank ", victim, " dies"));
     const int survivor = 1 - victim;
     const std::string dir = testing::FreshTempDir(absl::StrCat("dead_rank_", victim));
-    const int port = FreePort();
+    const int port = testing::FreePort();
     std::vector<std::unique_ptr<testing::ChildProcess>> ranks;
     for (int rank = 0; rank < 2; ++rank) ranks.push_back(StartRank(rank, port, dir));
     // Training is under way once rank 0 has logged its third step (every step all-reduces).
