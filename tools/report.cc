@@ -45,6 +45,7 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "report";
+  tool.output_flags = {"output"};
   tool.usage =
       "Writes one self-contained HTML report of a trainer run or of an experiment pipeline's "
       "output.\n  report --dir=runs/default [--output=runs/default/report.html]";

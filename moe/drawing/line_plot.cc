@@ -12,31 +12,8 @@
 namespace taskmoe {
 namespace {
 
-using drawing_internal::AxisScale;
-using drawing_internal::AxisTicks;
-using drawing_internal::ContextPtr;
-using drawing_internal::CreateImageSurface;
-using drawing_internal::DrawText;
-using drawing_internal::DrawUpwardText;
-using drawing_internal::EncodePng;
-using drawing_internal::FillRect;
-using drawing_internal::FormatTick;
-using drawing_internal::kAxisColor;
-using drawing_internal::kGridColor;
-using drawing_internal::kMinPlotArea;
-using drawing_internal::kPlotBackground;
-using drawing_internal::kPlotFontSize;
-using drawing_internal::kPlotLineHeight;
-using drawing_internal::kPlotMargin;
-using drawing_internal::kPlotTitleFontSize;
-using drawing_internal::kPlotTitleHeight;
-using drawing_internal::MaxTextWidth;
-using drawing_internal::NiceTicks;
-using drawing_internal::SeriesColor;
-using drawing_internal::SetColor;
-using drawing_internal::SetFont;
-using drawing_internal::StrokeLine;
-using drawing_internal::SurfacePtr;
+// The plots share their canvas and axis helpers (cairo_canvas.h, plot_axes.h).
+using namespace drawing_internal;  // NOLINT(build/namespaces)
 
 constexpr int kLegendSwatch = 18;
 constexpr int kTickLength = 4;

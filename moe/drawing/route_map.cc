@@ -14,26 +14,8 @@
 namespace taskmoe {
 namespace {
 
-using drawing_internal::ComputeLayout;
-using drawing_internal::ContextPtr;
-using drawing_internal::CreateImageSurface;
-using drawing_internal::DrawText;
-using drawing_internal::EncodePng;
-using drawing_internal::FillRect;
-using drawing_internal::FormatScaleValue;
-using drawing_internal::Geometry;
-using drawing_internal::kCaption;
-using drawing_internal::kLabelFontSize;
-using drawing_internal::kLegendBarWidth;
-using drawing_internal::kMargin;
-using drawing_internal::kPad;
-using drawing_internal::kSubLabelFontSize;
-using drawing_internal::kTextColor;
-using drawing_internal::kTitleFontSize;
-using drawing_internal::LayerLabelsOrIndices;
-using drawing_internal::SetColor;
-using drawing_internal::SetFont;
-using drawing_internal::SurfacePtr;
+// The route map's canvas and layout helpers (cairo_canvas.h, route_map_layout.h).
+using namespace drawing_internal;  // NOLINT(build/namespaces)
 
 const Rgb kBackgroundColor = {255, 255, 255};
 const Rgb kMissingColor = {128, 128, 128};  // NaN weights

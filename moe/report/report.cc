@@ -1,7 +1,6 @@
 #include "moe/report/report.h"
 
 #include <filesystem>
-#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "moe/base/file_io.h"
@@ -16,28 +15,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The same file, whether or not it exists yet, however the two paths spell it.
-bool SameFile(const std::string& a, const std::string& b) {
-  std::error_code error_a;
-  std::error_code error_b;
-  const fs::path canonical_a = fs::weakly_canonical(a, error_a);
-  const fs::path canonical_b = fs::weakly_canonical(b, error_b);
-  return !error_a && !error_b && canonical_a == canonical_b;
-}
-
+// The report is one file, never written over a file it read.
 absl::Status CheckOutput(const std::string& output, const std::vector<std::string>& inputs) {
   if (fs::is_directory(output)) {
     return absl::InvalidArgumentError(
         absl::StrCat("the report output ", output, " is a directory; name a file"));
   }
-  for (const std::string& input : inputs) {
-    if (SameFile(output, input)) {
-      return absl::InvalidArgumentError(absl::StrCat("the report output ", output,
-                                                     " is one of the files the report reads (",
-                                                     input, "); choose another --output"));
-    }
-  }
-  return absl::OkStatus();
+  return CheckOutputsSpareInputs({output}, inputs);
 }
 
 }  // namespace
