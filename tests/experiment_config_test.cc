@@ -136,7 +136,7 @@ TEST(ExperimentConfig, BaseConfigIsReadFirstAndOverridden) {
   std::ofstream(dir + "/missing.pbtxt") << "base: \"nope.pbtxt\"\n";
   auto missing = LoadExperimentConfig(dir + "/missing.pbtxt", {});
   EXPECT_TRUE(absl::StrContains(missing.status().message(), "nope.pbtxt")) << missing.status();
-  // Found while fuzzing (tests/fuzz): the config's own directory was read as an empty base.
+  // Found while writing the fuzzers (tests/fuzz): the config's own directory was read as an empty base.
   std::ofstream(dir + "/directory.pbtxt") << "base: \"\"\n";
   auto directory = LoadExperimentConfig(dir + "/directory.pbtxt", {});
   EXPECT_TRUE(absl::StrContains(directory.status().message(), "is a directory"))

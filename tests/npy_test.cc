@@ -128,7 +128,7 @@ TEST(NpyTest, RejectsMalformedFiles) {
   status = ParseNpy(NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", values, 8), "s.npy").status();
   EXPECT_THAT(status.message(), HasSubstr("bad dimension 'x'"));
 
-  // Found while fuzzing (tests/fuzz): the element count overflowed int64 and wrapped.
+  // Found while writing the fuzzers (tests/fuzz): the element count overflowed int64 and wrapped.
   status = ParseNpy(NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }",
                              values, 0),
                     "huge.npy")

@@ -165,7 +165,7 @@ TEST(Safetensors, RejectsBadJsonAndUnknownDtype) {
                    FileBytes(R"({"n":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", ""),
                    "negative.st")
                    .ok());
-  // Found by fuzzing (tests/fuzz): 2^64 - 1 became the dimension -1 and LibTorch threw.
+  // Found while writing the fuzzers (tests/fuzz): 2^64 - 1 became the dimension -1 and LibTorch threw.
   result = ParseSafetensors(
       FileBytes(R"({"z":{"dtype":"F32","shape":[0,18446744073709551615],"data_offsets":[0,0]}})",
                 ""),
