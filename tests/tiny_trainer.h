@@ -30,9 +30,10 @@ inline const std::string& GymDir() {
   return *dir;
 }
 
-// A 1+1-layer model with 2 experts, 8 steps, evaluated every 4; `extra` overrides come last.
-inline ExperimentConfig TinyConfig(const std::string& output_dir,
-                                   std::vector<std::string> extra = {}) {
+// The config overrides (path=value) of a tiny run writing to `output_dir`: a 1+1-layer model with
+// 2 experts on GymDir(), 8 steps, evaluated every 4; `extra` overrides come last (later ones win).
+inline std::vector<std::string> TinyRunOverrides(const std::string& output_dir,
+                                                 const std::vector<std::string>& extra = {}) {
   std::vector<std::string> overrides = {
       "output_dir=" + output_dir,
       "data.data_dir=" + GymDir(),
@@ -58,7 +59,14 @@ inline ExperimentConfig TinyConfig(const std::string& output_dir,
       "data.max_output_length=12",
   };
   overrides.insert(overrides.end(), extra.begin(), extra.end());
-  absl::StatusOr<ExperimentConfig> config = LoadExperimentConfig("", overrides);
+  return overrides;
+}
+
+// The tiny run's config (TinyRunOverrides).
+inline ExperimentConfig TinyConfig(const std::string& output_dir,
+                                   const std::vector<std::string>& extra = {}) {
+  absl::StatusOr<ExperimentConfig> config =
+      LoadExperimentConfig("", TinyRunOverrides(output_dir, extra));
   CHECK(config.ok()) << config.status();
   return *config;
 }
