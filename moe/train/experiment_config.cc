@@ -139,14 +139,12 @@ absl::Status ApplyOverride(const std::string& assignment, ExperimentConfig* conf
   return absl::OkStatus();
 }
 
-absl::Status ValidateExperimentConfig(const ExperimentConfig& c) {
-  const ModelConfig& m = c.model();
-  const OptimizerConfig& o = c.optimizer();
-  const TrainingConfig& t = c.training();
-  const EvaluationConfig& e = c.evaluation();
-  const DataConfig& d = c.data();
+namespace {
+
+// Each field of `m` that cannot work, as an error (OK entries for the good ones).
+std::vector<absl::Status> ModelChecks(const ModelConfig& m) {
   const RandomInit& r = m.random_init();
-  const std::vector<absl::Status> checks = {
+  return {
       Check(InRange(m.experts(), 1, kMaxExperts), "model.experts", InRangeText(1, kMaxExperts),
             m.experts()),
       Check(m.init_eps() >= 0, "model.init_eps", ">= 0", m.init_eps()),
@@ -172,6 +170,17 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& c) {
             r.max_position_embeddings()),
       Check(!m.has_random_init() || r.init_std() > 0, "model.random_init.init_std", "> 0",
             r.init_std()),
+  };
+}
+
+// The same for the optimizer, training, evaluation, data and task-vector fields of `c`.
+std::vector<absl::Status> RunChecks(const ExperimentConfig& c) {
+  const ModelConfig& m = c.model();
+  const OptimizerConfig& o = c.optimizer();
+  const TrainingConfig& t = c.training();
+  const EvaluationConfig& e = c.evaluation();
+  const DataConfig& d = c.data();
+  return {
       Check(o.lr() >= 0, "optimizer.lr", ">= 0", o.lr()),
       Check(o.router_lr() >= 0, "optimizer.router_lr", ">= 0", o.router_lr()),
       Check(o.task_vector_lr() >= 0, "optimizer.task_vector_lr", ">= 0", o.task_vector_lr()),
@@ -216,6 +225,15 @@ absl::Status ValidateExperimentConfig(const ExperimentConfig& c) {
       Check(InRange(c.task_vectors().dim(), 1, kMaxTaskVectorDim), "task_vectors.dim",
             InRangeText(1, kMaxTaskVectorDim), c.task_vectors().dim()),
   };
+}
+
+}  // namespace
+
+absl::Status ValidateExperimentConfig(const ExperimentConfig& c) {
+  const ModelConfig& m = c.model();
+  const TrainingConfig& t = c.training();
+  std::vector<absl::Status> checks = ModelChecks(m);
+  for (absl::Status& status : RunChecks(c)) checks.push_back(std::move(status));
   for (const absl::Status& status : checks) {
     if (!status.ok()) return status;
   }
