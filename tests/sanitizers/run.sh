@@ -14,6 +14,8 @@ extra=()
 case "$sanitizer" in
   asan)
     [ $# -gt 0 ] || set -- //...
+    # Third-party leaks at exit (fontconfig's cache); the file needs an absolute path.
+    extra+=("--test_env=LSAN_OPTIONS=suppressions=$workspace/tests/sanitizers/lsan.supp")
     ;;
   tsan)
     # distributed_test is not in the default set: its data-parallel test reports races inside
