@@ -30,11 +30,13 @@ class RecordingEncoderBlock : public EncoderBlock {
   std::vector<at::Tensor> routes_seen;
 };
 
+// Counts its reorders in a counter of the block that made it, which outlives the cache (the
+// generation that owns the cache frees it before the test looks).
 struct CountingCache : DecoderBlockCache {
   std::unique_ptr<DecoderBlockCache> inner;
-  int reorders = 0;
+  std::shared_ptr<int> reorders;
   void Reorder(const at::Tensor& batch_index) override {
-    ++reorders;
+    ++*reorders;
     inner->Reorder(batch_index);
   }
 };
@@ -49,8 +51,10 @@ class RecordingDecoderBlock : public DecoderBlock {
     routes_seen.push_back(route);
     DecoderBlockCache* inner = nullptr;
     if (cache != nullptr) {
-      last_cache = dynamic_cast<CountingCache*>(cache);
-      inner = last_cache->inner.get();
+      auto* counting = dynamic_cast<CountingCache*>(cache);
+      EXPECT_NE(counting, nullptr) << "the decoder passed a cache this block did not make";
+      if (counting != nullptr) inner = counting->inner.get();
+      ++cached_steps;
     }
     return layer->Forward(hidden_states, self_attention_bias, encoder_hidden_states,
                           cross_attention_bias, route, inner);
@@ -58,11 +62,13 @@ class RecordingDecoderBlock : public DecoderBlock {
   std::unique_ptr<DecoderBlockCache> NewCache() const override {
     auto cache = std::make_unique<CountingCache>();
     cache->inner = layer->NewCache();
+    cache->reorders = reorders;
     return cache;
   }
   BartDecoderLayer layer;
   std::vector<at::Tensor> routes_seen;
-  CountingCache* last_cache = nullptr;
+  int cached_steps = 0;
+  std::shared_ptr<int> reorders = std::make_shared<int>(0);
 };
 
 class BartBlocksTest : public ::testing::Test {
@@ -128,10 +134,10 @@ TEST_F(BartBlocksTest, BeamSearchRepeatsRoutesPerBeamAndReordersBlockCaches) {
   const at::Tensor expected = routes.decoder[1].repeat_interleave(2, 0);
   ASSERT_FALSE(decoder_blocks_[1]->routes_seen.empty());
   for (const at::Tensor& seen : decoder_blocks_[1]->routes_seen) EXPECT_TRUE(at::equal(seen, expected));
-  ASSERT_NE(decoder_blocks_[1]->last_cache, nullptr);
-  // The surviving beams are selected after every decoded step.
-  EXPECT_EQ(decoder_blocks_[1]->last_cache->reorders,
+  // Every step decoded with the block's cache; the surviving beams are selected after each.
+  EXPECT_EQ(decoder_blocks_[1]->cached_steps,
             static_cast<int>(decoder_blocks_[1]->routes_seen.size()));
+  EXPECT_EQ(*decoder_blocks_[1]->reorders, decoder_blocks_[1]->cached_steps);
 }
 
 }  // namespace
