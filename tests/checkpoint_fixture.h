@@ -33,10 +33,12 @@ inline std::string TestTempDir(const std::string& name) {
 }
 
 // The experiment text of a fixture checkpoint: bart_tiny with `experts` experts, encoder layer 1
-// vanilla, the given routing section, tokenizer files from the bart_tokenizer fixture.
-inline std::string FixtureExperimentText(const std::string& routing, int experts) {
+// vanilla, the given routing section and further model fields, tokenizer files from the
+// bart_tokenizer fixture.
+inline std::string FixtureExperimentText(const std::string& routing, int experts,
+                                         const std::string& model_fields = "") {
   return "model { hf_dir: \"" + BartTinyDir() + "\" experts: " + std::to_string(experts) +
-         " encoder_vanilla_layers: 1 init_eps: 0.01 }\n"
+         " encoder_vanilla_layers: 1 init_eps: 0.01 " + model_fields + " }\n"
          "tokenizer { vocab: \"" + SharedPath("fixtures/bart_tokenizer/vocab.json") +
          "\" merges: \"" + SharedPath("fixtures/bart_tokenizer/merges.txt") + "\" }\n" +
          routing + "\ntask_vectors { random: true dim: 8 }\n";
@@ -44,10 +46,10 @@ inline std::string FixtureExperimentText(const std::string& routing, int experts
 
 // Writes the checkpoint (tasks "alpha", "beta", "gamma") into `dir` and returns its model.
 inline MoeBart WriteFixtureCheckpoint(const std::string& dir, const std::string& routing,
-                                      int experts = 3) {
+                                      int experts = 3, const std::string& model_fields = "") {
   torch::manual_seed(5);
   absl::StatusOr<ExperimentConfig> experiment =
-      ParseExperimentConfig(FixtureExperimentText(routing, experts), "fixture");
+      ParseExperimentConfig(FixtureExperimentText(routing, experts, model_fields), "fixture");
   CHECK(experiment.ok()) << experiment.status();
   absl::StatusOr<MoeBart> model =
       MoeBart::FromDenseDirectory(BartTinyDir(), ToMoeOptions(experiment->model()));

@@ -131,6 +131,32 @@ TEST_F(TaskExportTest, SoftRoutesNeedAllowArgmax) {
                    options.output_dir);
 }
 
+TEST_F(TaskExportTest, MergedCheckpointExportsSoftRoutesExactly) {
+  const std::string checkpoint = TestTempDir("export_merged_checkpoint");
+  // Two experts at 1/2 each per layer: soft routes.
+  MoeBart moe = WriteFixtureCheckpoint(
+      checkpoint,
+      "routing { plugin: \"task_random\" params { "
+      "[type.googleapis.com/taskmoe.TaskRandomRoutingParams] { top_n: 2 } } }",
+      /*experts=*/3, "expert_execution: MERGE_PARAMETERS");
+  moe.model()->eval();
+  absl::StatusOr<at::Tensor> routes = ReadNpy(checkpoint + "/" + kRoutesFile);
+  ASSERT_TRUE(routes.ok());
+  TaskExportOptions options;
+  options.checkpoint_dir = checkpoint;
+  options.task = "beta";
+  options.output_dir = TestTempDir("export_merged");
+  fs::remove_all(options.output_dir);
+  absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  EXPECT_TRUE(exported->merged);
+  EXPECT_FALSE(exported->soft_routes);
+  const at::Tensor task_routes = (*routes)[1];  // rows sorted by name: alpha, beta, gamma
+  EXPECT_NEAR(task_routes[0].max().item<double>(), 0.5, 1e-6);
+  ExpectSameLogits(moe, {task_routes.slice(0, 0, 2).unsqueeze(1), task_routes.slice(0, 2).unsqueeze(1)},
+                   options.output_dir);
+}
+
 TEST_F(TaskExportTest, UnknownTaskListsTheKnownOnesAndWritesNothing) {
   const std::string checkpoint = TestTempDir("export_unknown_checkpoint");
   WriteFixtureCheckpoint(checkpoint, kHardRouting);

@@ -51,6 +51,9 @@ ABSL_FLAG(std::string, mode, "train", "train: full training step; forward: loss 
 ABSL_FLAG(std::string, route_gradient, "all",
           "all: unselected experts run forward only for the router's exact straight-through "
           "gradient (the default estimator); selected: they do not run");
+ABSL_FLAG(std::string, expert_execution, "mix",
+          "mix: the experts' outputs are mixed (the paper's); merge: one layer of route-weighted "
+          "expert parameters per group of examples with equal routes (model.expert_execution)");
 ABSL_FLAG(int64_t, n_tasks, 16, "rows of the task-vector table; each example draws a task");
 ABSL_FLAG(int64_t, task_dim, 768, "task-vector size");
 ABSL_FLAG(double, dropout, 0.0, "dropout, attention_dropout and activation_dropout");
@@ -189,6 +192,9 @@ absl::StatusOr<BenchModel> MakeBenchModel(const std::string& routing, const at::
   options.route_gradient = absl::GetFlag(FLAGS_route_gradient) == "selected"
                                ? RouteGradient::kSelectedExperts
                                : RouteGradient::kAllExperts;
+  options.expert_execution = absl::GetFlag(FLAGS_expert_execution) == "merge"
+                                 ? ExpertExecution::kMergeParameters
+                                 : ExpertExecution::kMixOutputs;
   TASKMOE_ASSIGN_OR_RETURN(MoeBart moe, MoeBart::Create(config, options));
   TASKMOE_ASSIGN_OR_RETURN(std::shared_ptr<RoutingPlugin> router,
                            MakeRouter(moe.shape(), routing));
@@ -261,6 +267,11 @@ absl::Status CheckFlags(const std::string& mode, const std::string& routing) {
       absl::GetFlag(FLAGS_route_gradient) != "selected") {
     return absl::InvalidArgumentError(absl::StrCat("--route_gradient must be all or selected, got '",
                                                    absl::GetFlag(FLAGS_route_gradient), "'"));
+  }
+  if (absl::GetFlag(FLAGS_expert_execution) != "mix" &&
+      absl::GetFlag(FLAGS_expert_execution) != "merge") {
+    return absl::InvalidArgumentError(absl::StrCat("--expert_execution must be mix or merge, got '",
+                                                   absl::GetFlag(FLAGS_expert_execution), "'"));
   }
   if (absl::GetFlag(FLAGS_steps) < 1) return absl::InvalidArgumentError("--steps must be at least 1");
   return absl::OkStatus();
@@ -341,6 +352,8 @@ std::string ResultLine(const std::string& mode, const std::string& routing,
   line["mode"] = mode;
   line["routing"] = routing;
   line["route_gradient"] = absl::GetFlag(FLAGS_route_gradient);
+  line["expert_execution"] = absl::GetFlag(FLAGS_expert_execution);
+  line["n_tasks"] = absl::GetFlag(FLAGS_n_tasks);
   line["steps"] = absl::GetFlag(FLAGS_steps);
   line["sec_per_step"] = sec_per_step;
   line["tokens_per_sec"] = static_cast<double>((src_len + tgt_len) * batch) / sec_per_step;

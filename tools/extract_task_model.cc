@@ -44,8 +44,13 @@ absl::Status Run() {
   }
   TASKMOE_ASSIGN_OR_RETURN(const TaskExport exported, ExportTaskModel(options));
   std::cout << "wrote " << options.output_dir << " (task " << options.task << ", routes from "
-            << exported.routes_source << "; expert per layer, encoder then decoder, -1 = vanilla: "
-            << absl::StrJoin(exported.experts, " ") << ")\n";
+            << exported.routes_source << "; ";
+  if (exported.merged) {
+    std::cout << "each MoE layer merges its experts' parameters with the task's routes)\n";
+  } else {
+    std::cout << "expert per layer, encoder then decoder, -1 = vanilla: "
+              << absl::StrJoin(exported.experts, " ") << ")\n";
+  }
   if (exported.soft_routes) {
     std::cout << "note: the task's routes were soft; each layer took its highest-weighted expert, "
                  "so this model differs from the MoE\n";

@@ -15,6 +15,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "moe/base/omp_parallel.h"
+#include "moe/model/merged_experts.h"
 
 namespace taskmoe {
 namespace {
@@ -273,11 +274,15 @@ std::vector<ExpertAssignment> AssignExperts(const at::Tensor& route) {
 }
 
 MoeEncoderLayerImpl::MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t num_experts,
-                                         bool concurrent, RouteGradient route_gradient)
+                                         bool concurrent, RouteGradient route_gradient,
+                                         ExpertExecution execution)
     : concurrent_(concurrent), route_gradient_(route_gradient) {
   CHECK_GE(num_experts, 1);
   experts = register_module("experts", torch::nn::ModuleList());
   for (int64_t e = 0; e < num_experts; ++e) experts->push_back(BartEncoderLayer(options));
+  if (execution == ExpertExecution::kMergeParameters) {
+    merged_ = std::make_shared<BartEncoderLayerImpl>(options);
+  }
 }
 
 BartEncoderLayerImpl& MoeEncoderLayerImpl::expert(int64_t index) const {
@@ -288,6 +293,13 @@ at::Tensor MoeEncoderLayerImpl::Forward(const at::Tensor& hidden_states,
                                         const at::Tensor& attention_bias,
                                         const at::Tensor& route) {
   CheckRoute(route, hidden_states.size(0), num_experts());
+  if (merged_ != nullptr) {
+    return RunMergedGroups(hidden_states, GroupEqualRoutes(route), *merged_, experts,
+                           is_training(), [&](size_t, const RouteGroup& group) {
+                             return merged_->Forward(GroupRows(hidden_states, group),
+                                                     GroupRows(attention_bias, group), at::Tensor());
+                           });
+  }
   return RunLayerExperts(
       hidden_states, route, AssignExperts(route), {hidden_states},
       [&](const ExpertJob& job, at::TensorList inputs) {
@@ -324,11 +336,15 @@ void MoeDecoderLayerCache::Reorder(const at::Tensor& batch_index) {
 }
 
 MoeDecoderLayerImpl::MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t num_experts,
-                                         bool concurrent, RouteGradient route_gradient)
+                                         bool concurrent, RouteGradient route_gradient,
+                                         ExpertExecution execution)
     : concurrent_(concurrent), route_gradient_(route_gradient) {
   CHECK_GE(num_experts, 1);
   experts = register_module("experts", torch::nn::ModuleList());
   for (int64_t e = 0; e < num_experts; ++e) experts->push_back(BartDecoderLayer(options));
+  if (execution == ExpertExecution::kMergeParameters) {
+    merged_ = std::make_shared<BartDecoderLayerImpl>(options);
+  }
 }
 
 BartDecoderLayerImpl& MoeDecoderLayerImpl::expert(int64_t index) const {
@@ -337,9 +353,71 @@ BartDecoderLayerImpl& MoeDecoderLayerImpl::expert(int64_t index) const {
 
 std::unique_ptr<DecoderBlockCache> MoeDecoderLayerImpl::NewCache() const {
   auto cache = std::make_unique<MoeDecoderLayerCache>();
-  cache->experts.resize(num_experts());
+  // Merged execution adds one entry per group of equal routes at the first step.
+  if (merged_ == nullptr) cache->experts.resize(num_experts());
   return cache;
 }
+
+namespace {
+
+// The MoE cache behind `cache` (nullptr for a full pass), checked against the step's batch.
+MoeDecoderLayerCache* StepCache(DecoderBlockCache* cache, int64_t batch) {
+  if (cache == nullptr) return nullptr;
+  auto* moe_cache = dynamic_cast<MoeDecoderLayerCache*>(cache);
+  CHECK(moe_cache != nullptr) << "MoE decoder layer got a cache it did not create";
+  CHECK(moe_cache->batch == 0 || moe_cache->batch == batch)
+      << "decoding step has batch " << batch << ", the cache holds " << moe_cache->batch;
+  moe_cache->batch = batch;
+  return moe_cache;
+}
+
+// Creates, at the first step, each assigned expert's cache for its rows; later steps must
+// assign the same rows.
+void PrepareExpertCaches(MoeDecoderLayerCache& cache,
+                         const std::vector<ExpertAssignment>& assignments, int64_t batch,
+                         const MoeDecoderLayerImpl& layer) {
+  std::vector<bool> assigned(layer.num_experts(), false);
+  for (const ExpertAssignment& assignment : assignments) {
+    assigned[assignment.expert] = true;
+    MoeDecoderLayerCache::ExpertCache& expert_cache = cache.experts[assignment.expert];
+    const at::Tensor rows = assignment.rows.defined() ? assignment.rows.to(at::kCPU)
+                                                      : at::arange(batch, at::kLong);
+    if (expert_cache.cache == nullptr) {
+      expert_cache.cache = layer.expert(assignment.expert).NewCache();
+      expert_cache.rows = rows;
+    } else {
+      CHECK(expert_cache.rows.equal(rows))
+          << "routes changed between decoding steps: expert " << assignment.expert
+          << " now serves other examples than its cache holds";
+    }
+  }
+  for (int64_t e = 0; e < layer.num_experts(); ++e) {
+    const auto& expert_cache = cache.experts[e];
+    CHECK(assigned[e] || expert_cache.cache == nullptr || expert_cache.rows.numel() == 0)
+        << "routes changed between decoding steps: expert " << e << " is no longer used";
+  }
+}
+
+// Merged execution: the cache of the group's rows, new at the first step (`first_step`), later
+// the one that holds exactly these rows.
+DecoderBlockCache* GroupCache(MoeDecoderLayerCache& cache, const RouteGroup& group,
+                              int64_t batch, const BartDecoderLayerImpl& merged, bool first_step) {
+  const at::Tensor rows =
+      group.rows.defined() ? group.rows.to(at::kCPU) : at::arange(batch, at::kLong);
+  if (first_step) {
+    cache.experts.push_back({merged.NewCache(), rows});
+    return cache.experts.back().cache.get();
+  }
+  for (MoeDecoderLayerCache::ExpertCache& group_cache : cache.experts) {
+    if (group_cache.rows.numel() > 0 && group_cache.rows.equal(rows)) {
+      return group_cache.cache.get();
+    }
+  }
+  LOG(FATAL) << "routes changed between decoding steps: no cache holds the examples "
+             << rows.sizes() << " of equal routes";
+}
+
+}  // namespace
 
 at::Tensor MoeDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
                                         const at::Tensor& self_attention_bias,
@@ -348,37 +426,22 @@ at::Tensor MoeDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
                                         const at::Tensor& route, DecoderBlockCache* cache) {
   const int64_t batch = hidden_states.size(0);
   CheckRoute(route, batch, num_experts());
-  const std::vector<ExpertAssignment> assignments = AssignExperts(route);
-
-  MoeDecoderLayerCache* moe_cache = nullptr;
-  if (cache != nullptr) {
-    moe_cache = dynamic_cast<MoeDecoderLayerCache*>(cache);
-    CHECK(moe_cache != nullptr) << "MoE decoder layer got a cache it did not create";
-    CHECK(moe_cache->batch == 0 || moe_cache->batch == batch)
-        << "decoding step has batch " << batch << ", the cache holds " << moe_cache->batch;
-    moe_cache->batch = batch;
-    std::vector<bool> assigned(num_experts(), false);
-    for (const ExpertAssignment& assignment : assignments) {
-      assigned[assignment.expert] = true;
-      MoeDecoderLayerCache::ExpertCache& expert_cache = moe_cache->experts[assignment.expert];
-      const at::Tensor rows = assignment.rows.defined() ? assignment.rows.to(at::kCPU)
-                                                        : at::arange(batch, at::kLong);
-      if (expert_cache.cache == nullptr) {
-        expert_cache.cache = expert(assignment.expert).NewCache();
-        expert_cache.rows = rows;
-      } else {
-        CHECK(expert_cache.rows.equal(rows))
-            << "routes changed between decoding steps: expert " << assignment.expert
-            << " now serves other examples than its cache holds";
-      }
-    }
-    for (int64_t e = 0; e < num_experts(); ++e) {
-      const auto& expert_cache = moe_cache->experts[e];
-      CHECK(assigned[e] || expert_cache.cache == nullptr || expert_cache.rows.numel() == 0)
-          << "routes changed between decoding steps: expert " << e << " is no longer used";
-    }
+  MoeDecoderLayerCache* moe_cache = StepCache(cache, batch);
+  if (merged_ != nullptr) {
+    const bool first_step = moe_cache != nullptr && moe_cache->experts.empty();
+    return RunMergedGroups(
+        hidden_states, GroupEqualRoutes(route), *merged_, experts, is_training(),
+        [&](size_t, const RouteGroup& group) {
+          return merged_->Forward(
+              GroupRows(hidden_states, group), self_attention_bias,
+              GroupRows(encoder_hidden_states, group), GroupRows(cross_attention_bias, group),
+              at::Tensor(),
+              moe_cache == nullptr ? nullptr
+                                   : GroupCache(*moe_cache, group, batch, *merged_, first_step));
+        });
   }
-
+  const std::vector<ExpertAssignment> assignments = AssignExperts(route);
+  if (moe_cache != nullptr) PrepareExpertCaches(*moe_cache, assignments, batch, *this);
   return RunLayerExperts(
       hidden_states, route, assignments, {hidden_states, encoder_hidden_states},
       [&](const ExpertJob& job, at::TensorList inputs) {

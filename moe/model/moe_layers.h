@@ -44,6 +44,13 @@ enum class RouteGradient {
   kSelectedExperts,  // zero weights get no gradient; no extra forward passes
 };
 
+// How a layer combines its experts (model.expert_execution).
+enum class ExpertExecution {
+  kMixOutputs,       // output[b] = sum_e route[b, e] * expert_e(x[b]), the paper's
+  kMergeParameters,  // one dense layer per group of equal routes with parameters sum_e w_e theta_e
+                     // (moe/model/merged_experts.h); route_gradient does not apply
+};
+
 // Which experts run, and on which examples, for one layer's route [batch, experts].
 struct ExpertAssignment {
   int64_t expert = 0;
@@ -60,7 +67,8 @@ class MoeEncoderLayerImpl : public EncoderBlock {
   // concurrent: allow the concurrent execution described above (it still needs more than one
   // intra-op thread); false runs the experts one after another.
   MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true,
-                      RouteGradient route_gradient = RouteGradient::kAllExperts);
+                      RouteGradient route_gradient = RouteGradient::kAllExperts,
+                      ExpertExecution execution = ExpertExecution::kMixOutputs);
 
   // route: [batch, experts], required.
   at::Tensor Forward(const at::Tensor& hidden_states, const at::Tensor& attention_bias,
@@ -74,11 +82,15 @@ class MoeEncoderLayerImpl : public EncoderBlock {
  private:
   bool concurrent_;
   RouteGradient route_gradient_;
+  // kMergeParameters: the working layer that runs with merged parameters (not registered, so it
+  // is in no checkpoint).
+  std::shared_ptr<BartEncoderLayerImpl> merged_;
 };
 TORCH_MODULE(MoeEncoderLayer);
 
 // The decoding state of an MoE decoder layer: one cache per expert, holding only the examples
-// that expert runs on. Routes must stay the same for an example across the decoding steps.
+// that expert runs on (merged execution: one per group of equal routes). Routes must stay the
+// same for an example across the decoding steps.
 struct MoeDecoderLayerCache : DecoderBlockCache {
   struct ExpertCache {
     std::unique_ptr<DecoderBlockCache> cache;
@@ -94,7 +106,8 @@ struct MoeDecoderLayerCache : DecoderBlockCache {
 class MoeDecoderLayerImpl : public DecoderBlock {
  public:
   MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true,
-                      RouteGradient route_gradient = RouteGradient::kAllExperts);
+                      RouteGradient route_gradient = RouteGradient::kAllExperts,
+                      ExpertExecution execution = ExpertExecution::kMixOutputs);
 
   at::Tensor Forward(const at::Tensor& hidden_states, const at::Tensor& self_attention_bias,
                      const at::Tensor& encoder_hidden_states, const at::Tensor& cross_attention_bias,
@@ -109,6 +122,7 @@ class MoeDecoderLayerImpl : public DecoderBlock {
  private:
   bool concurrent_;
   RouteGradient route_gradient_;
+  std::shared_ptr<BartDecoderLayerImpl> merged_;  // as in MoeEncoderLayerImpl
 };
 TORCH_MODULE(MoeDecoderLayer);
 

@@ -21,6 +21,7 @@
 #include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
 #include "moe/model/bart_weights.h"
+#include "moe/model/merged_experts.h"
 #include "moe/model/moe_layers.h"
 #include "moe/formats/tensor_shape.h"
 #include "moe/model/route_weights.h"
@@ -118,25 +119,25 @@ std::optional<int64_t> OneHotExpert(const at::Tensor& row) {
   return chosen;
 }
 
-// The expert of every MoE layer of one stack (-1 for vanilla layers), from routes [layers, 1, E].
-absl::StatusOr<std::vector<int64_t>> ChosenExperts(const at::Tensor& routes,
-                                                   const std::vector<int64_t>& vanilla,
-                                                   absl::string_view stack) {
-  const at::Tensor rows = routes.detach().to(at::kCPU, at::kDouble).select(1, 0).contiguous();
-  std::vector<int64_t> chosen(rows.size(0), -1);
+// The expert weights [E] of every layer of one stack (undefined for vanilla layers), from routes
+// [layers, 1, E]; with `one_hot`, a layer whose weights are not one-hot is an error.
+absl::StatusOr<std::vector<at::Tensor>> LayerWeights(const at::Tensor& routes,
+                                                    const std::vector<int64_t>& vanilla,
+                                                    absl::string_view stack, bool one_hot) {
+  const at::Tensor rows = routes.detach().to(at::kCPU).select(1, 0).contiguous();
+  std::vector<at::Tensor> weights(rows.size(0));
   for (int64_t layer = 0; layer < rows.size(0); ++layer) {
     if (Contains(vanilla, layer)) continue;
-    const std::optional<int64_t> expert = OneHotExpert(rows[layer]);
-    if (!expert.has_value()) {
-      const at::Tensor row = rows[layer];
-      std::vector<double> weights(row.data_ptr<double>(), row.data_ptr<double>() + row.numel());
+    const at::Tensor row = rows[layer].to(at::kDouble);
+    if (one_hot && !OneHotExpert(row).has_value()) {
+      std::vector<double> values(row.data_ptr<double>(), row.data_ptr<double>() + row.numel());
       return absl::InvalidArgumentError(absl::StrCat(
           "extraction needs one-hot routes, but ", stack, " layer ", layer, " has weights [",
-          absl::StrJoin(weights, ", "), "]"));
+          absl::StrJoin(values, ", "), "]"));
     }
-    chosen[layer] = *expert;
+    weights[layer] = rows[layer];
   }
-  return chosen;
+  return weights;
 }
 
 const char* ActivationName(Activation activation) {
@@ -227,7 +228,8 @@ absl::StatusOr<MoeBart> MoeBart::Create(const BartConfig& config, const MoeOptio
       return BartEncoderLayer(BartLayerOptions::Encoder(c)).ptr();
     }
     return MoeEncoderLayer(BartLayerOptions::Encoder(c), options.experts,
-                           options.concurrent_experts, options.route_gradient)
+                           options.concurrent_experts, options.route_gradient,
+                           options.expert_execution)
         .ptr();
   };
   factories.decoder = [options](const BartConfig& c,
@@ -236,7 +238,8 @@ absl::StatusOr<MoeBart> MoeBart::Create(const BartConfig& config, const MoeOptio
       return BartDecoderLayer(BartLayerOptions::Decoder(c)).ptr();
     }
     return MoeDecoderLayer(BartLayerOptions::Decoder(c), options.experts,
-                           options.concurrent_experts, options.route_gradient)
+                           options.concurrent_experts, options.route_gradient,
+                           options.expert_execution)
         .ptr();
   };
   return MoeBart(BartForConditionalGeneration(config, factories), config, options);
@@ -287,26 +290,39 @@ absl::StatusOr<BartOutput> MoeBart::Forward(const at::Tensor& input_ids,
 absl::StatusOr<BartForConditionalGeneration> MoeBart::ExtractDense(
     const RouteWeights& routes) const {
   TASKMOE_RETURN_IF_ERROR(CheckRoutes(routes, /*batch=*/1));
+  const bool one_hot = options_.expert_execution == ExpertExecution::kMixOutputs;
   TASKMOE_ASSIGN_OR_RETURN(
-      const std::vector<int64_t> encoder_experts,
-      ChosenExperts(routes.encoder, options_.encoder_vanilla_layers, "encoder"));
+      const std::vector<at::Tensor> encoder_weights,
+      LayerWeights(routes.encoder, options_.encoder_vanilla_layers, "encoder", one_hot));
   TASKMOE_ASSIGN_OR_RETURN(
-      const std::vector<int64_t> decoder_experts,
-      ChosenExperts(routes.decoder, options_.decoder_vanilla_layers, "decoder"));
+      const std::vector<at::Tensor> decoder_weights,
+      LayerWeights(routes.decoder, options_.decoder_vanilla_layers, "decoder", one_hot));
 
   std::map<std::string, at::Tensor> moe_state;
   for (auto& [name, tensor] : NamedState(*model_)) moe_state.emplace(name, tensor);
   BartForConditionalGeneration dense(config_);
   torch::NoGradGuard no_grad;
   for (auto& [name, tensor] : NamedState(*dense)) {
-    std::string source_name = name;
-    if (const std::optional<LayerName> parsed = ParseLayerName(name); parsed.has_value()) {
-      const int64_t expert = (parsed->decoder ? decoder_experts : encoder_experts)[parsed->layer];
-      if (expert >= 0) source_name = ExpertLayerName(*parsed, expert);
+    const std::optional<LayerName> parsed = ParseLayerName(name);
+    const at::Tensor* weights =
+        parsed.has_value() ? &(parsed->decoder ? decoder_weights : encoder_weights)[parsed->layer]
+                           : nullptr;
+    if (weights == nullptr || !weights->defined()) {
+      const auto source = moe_state.find(name);
+      CHECK(source != moe_state.end()) << "MoE model lacks " << name;
+      TASKMOE_RETURN_IF_ERROR(CopyInto(tensor, source->second, name, name));
+      continue;
     }
-    const auto source = moe_state.find(source_name);
-    CHECK(source != moe_state.end()) << "MoE model lacks " << source_name << " for " << name;
-    TASKMOE_RETURN_IF_ERROR(CopyInto(tensor, source->second, name, source_name));
+    // The layer's parameter merged with the task's weights (for one-hot weights, exactly the
+    // chosen expert's), computed as the merged execution computes it.
+    std::vector<at::Tensor> experts;
+    for (int64_t e = 0; e < options_.experts; ++e) {
+      const auto source = moe_state.find(ExpertLayerName(*parsed, e));
+      CHECK(source != moe_state.end()) << "MoE model lacks " << ExpertLayerName(*parsed, e);
+      experts.push_back(source->second);
+    }
+    TASKMOE_RETURN_IF_ERROR(CopyInto(tensor, MergeParameter(experts, *weights), name,
+                                     ExpertLayerName(*parsed, 0)));
   }
   dense->eval();
   return dense;

@@ -36,6 +36,9 @@ struct MoeOptions {
   bool concurrent_experts = true;
   // The gradient of route weights that are zero in the forward pass (moe/model/moe_layers.h).
   RouteGradient route_gradient = RouteGradient::kAllExperts;
+  // Mix the experts' outputs (the paper's) or run one layer of merged parameters per group of
+  // equal routes (moe/model/merged_experts.h).
+  ExpertExecution expert_execution = ExpertExecution::kMixOutputs;
 };
 
 // Errors name the offending field: experts < 1, a vanilla index outside the model's layers or
@@ -67,9 +70,11 @@ class MoeBart {
   // ValidateRoutes for this model's shape.
   absl::Status CheckRoutes(const RouteWeights& routes, int64_t batch) const;
 
-  // The dense BART equal to this model under the hard routes of one task: `routes` with batch 1
-  // whose rows of MoE layers are one-hot (a single weight 1, the rest 0). The chosen expert of
-  // each MoE layer becomes that layer; everything else is copied. Eval mode.
+  // The dense BART equal to this model under the routes of one task (`routes` with batch 1).
+  // Mixed outputs: the rows of MoE layers must be one-hot (a single weight 1, the rest 0), and the
+  // chosen expert of each MoE layer becomes that layer. Merged parameters: any routes; each MoE
+  // layer becomes the route-weighted sum of its experts' parameters. Everything else is copied.
+  // Eval mode.
   absl::StatusOr<BartForConditionalGeneration> ExtractDense(const RouteWeights& routes) const;
 
   BartForConditionalGeneration& model() { return model_; }

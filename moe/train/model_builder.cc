@@ -126,6 +126,9 @@ MoeOptions ToMoeOptions(const ModelConfig& m) {
   options.route_gradient = m.route_gradient() == ModelConfig::SELECTED_EXPERTS
                                ? RouteGradient::kSelectedExperts
                                : RouteGradient::kAllExperts;
+  options.expert_execution = m.expert_execution() == ModelConfig::MERGE_PARAMETERS
+                                 ? ExpertExecution::kMergeParameters
+                                 : ExpertExecution::kMixOutputs;
   return options;
 }
 
@@ -161,10 +164,13 @@ absl::StatusOr<MoeBart> BuildModel(const ExperimentConfig& experiment,
     if (!config.ok()) return config.status();
     TASKMOE_RETURN_IF_ERROR(CheckLengthsFit(experiment.data(), *config, source));
     ApplyDropouts(m, &*config);
-    // The MoE structure is the checkpoint's (experts, vanilla layers), whatever this config says.
+    // The MoE structure is the checkpoint's (experts, vanilla layers), whatever this config says;
+    // how the layers run on it (expert_execution) is this run's choice.
     absl::StatusOr<ExperimentConfig> saved = ReadCheckpointExperiment(m.checkpoint());
     if (!saved.ok()) return saved.status();
-    model = MoeBart::Create(*config, ToMoeOptions(saved->model()));
+    MoeOptions structure = ToMoeOptions(saved->model());
+    structure.expert_execution = options.expert_execution;
+    model = MoeBart::Create(*config, structure);
     if (!model.ok()) return model.status();
     TASKMOE_RETURN_IF_ERROR(ReadCheckpointWeights(m.checkpoint(), *model->model()));
   }

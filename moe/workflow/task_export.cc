@@ -125,6 +125,35 @@ std::vector<int64_t> ChosenExperts(const RouteWeights& hard, const MoeBart& mode
   return experts;
 }
 
+// The routes ExtractDense takes for the task: its own routes when the model merges expert
+// parameters (exact for soft routes too), else their hard routes, which must already be one-hot
+// unless options.allow_argmax.
+absl::StatusOr<RouteWeights> ExtractionRoutes(const TaskExportOptions& options,
+                                              const at::Tensor& task_routes, const MoeBart& model,
+                                              TaskExport* result) {
+  if (model.options().expert_execution == ExpertExecution::kMergeParameters) {
+    result->merged = true;
+    return SplitLayers(task_routes.unsqueeze(1), model.shape());
+  }
+  const RouteWeights hard =
+      HardRoutes(task_routes, model.shape(), model.options().encoder_vanilla_layers,
+                 model.options().decoder_vanilla_layers, &result->soft_routes);
+  if (result->soft_routes && !options.allow_argmax) {
+    const at::Tensor largest =
+        std::get<0>(task_routes.to(at::kCPU, at::kDouble).max(1)).contiguous();
+    const double* begin = largest.data_ptr<double>();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the routes of task '", options.task, "' (", result->routes_source,
+        ") are soft (not one-hot in every MoE layer), so no dense model equals the MoE for this "
+        "task; pass --allow_argmax to take each layer's highest-weighted expert (or train with "
+        "model.expert_execution: MERGE_PARAMETERS). Largest weight per layer (encoder, then "
+        "decoder): ",
+        absl::StrJoin(begin, begin + largest.numel(), ", ")));
+  }
+  result->experts = ChosenExperts(hard, model);
+  return hard;
+}
+
 absl::Status WriteHuggingFaceDirectory(const BartForConditionalGeneration& dense,
                                        const std::string& vocab, const std::string& merges,
                                        const std::string& output_dir) {
@@ -161,22 +190,9 @@ absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options) {
   TASKMOE_ASSIGN_OR_RETURN(const at::Tensor task_routes,
                            ExportedTaskRoutes(options, checkpoint, *task_id, &result));
   const MoeBart& model = *checkpoint.model;
-  const RouteWeights hard =
-      HardRoutes(task_routes, model.shape(), model.options().encoder_vanilla_layers,
-                 model.options().decoder_vanilla_layers, &result.soft_routes);
-  if (result.soft_routes && !options.allow_argmax) {
-    const at::Tensor largest =
-        std::get<0>(task_routes.to(at::kCPU, at::kDouble).max(1)).contiguous();
-    const double* begin = largest.data_ptr<double>();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the routes of task '", options.task, "' (", result.routes_source,
-        ") are soft (not one-hot in every MoE layer), so no dense model equals the MoE for this "
-        "task; pass --allow_argmax to take each layer's highest-weighted expert. Largest weight "
-        "per layer (encoder, then decoder): ",
-        absl::StrJoin(begin, begin + largest.numel(), ", ")));
-  }
-  result.experts = ChosenExperts(hard, model);
-  TASKMOE_ASSIGN_OR_RETURN(const BartForConditionalGeneration dense, model.ExtractDense(hard));
+  TASKMOE_ASSIGN_OR_RETURN(const RouteWeights routes,
+                           ExtractionRoutes(options, task_routes, model, &result));
+  TASKMOE_ASSIGN_OR_RETURN(const BartForConditionalGeneration dense, model.ExtractDense(routes));
   TASKMOE_RETURN_IF_ERROR(WriteHuggingFaceDirectory(dense, tokenizer_files.first,
                                                     tokenizer_files.second, options.output_dir));
   return result;

@@ -32,8 +32,12 @@ struct TaskExportOptions {
 };
 
 struct TaskExport {
-  // Chosen expert per layer, encoder layers then decoder layers; -1 for a vanilla layer.
+  // Chosen expert per layer, encoder layers then decoder layers; -1 for a vanilla layer. Empty
+  // when `merged`.
   std::vector<int64_t> experts;
+  // The checkpoint merges expert parameters (model.expert_execution: MERGE_PARAMETERS): each MoE
+  // layer is the route-weighted sum of its experts, exact for soft routes too.
+  bool merged = false;
   // The task's routes had a layer whose weights were not one-hot (exported by argmax).
   bool soft_routes = false;
   // Where the routes came from: the checkpoint's route.npy, or its routing plugin.
@@ -49,8 +53,9 @@ RouteWeights HardRoutes(const at::Tensor& task_routes, const ModelShape& shape,
 
 // Loads the checkpoint, takes the task's routes (the row of route.npy when it covers every task
 // of the table, else the routing plugin's evaluation routes at the checkpoint's step), extracts
-// the dense model and writes the directory atomically. Errors, with nothing written: unknown
-// task (lists the known ones), soft routes without allow_argmax, an existing output without
+// the dense model (merged with the routes when the checkpoint merges expert parameters, else the
+// experts of the hard routes) and writes the directory atomically. Errors, with nothing written: unknown
+// task (lists the known ones), soft routes of a mixing checkpoint without allow_argmax, an existing output without
 // overwrite, missing tokenizer files.
 absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options);
 
