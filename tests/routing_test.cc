@@ -47,7 +47,8 @@ TEST(RoutingRegistryTest, ListsEveryBuiltInPlugin) {
   // Fails when a plugin's target loses alwayslink or leaves //routing_plugins:all; plugins added
   // by users may be registered too.
   EXPECT_THAT(RegisteredRoutingPlugins(),
-              IsSupersetOf({"annealed", "average", "fixed", "instance_random", "learned", "task_random"}));
+              IsSupersetOf({"annealed", "average", "fixed", "instance_random", "learned", "polytropon",
+                            "task_random"}));
 }
 
 TEST(RoutingRegistryTest, UnknownPluginNameListsRegisteredNames) {
@@ -61,7 +62,7 @@ TEST(RoutingRegistryTest, UnknownPluginNameListsRegisteredNames) {
   // lists them.
   EXPECT_THAT(status.message(), HasSubstr(absl::StrJoin(RegisteredRoutingPlugins(), ", ")));
   for (const char* name : {"annealed", "average", "fixed", "instance_random", "learned",
-                           "task_random"}) {
+                           "polytropon", "task_random"}) {
     EXPECT_THAT(status.message(), HasSubstr(name));
   }
 }

@@ -15,6 +15,7 @@
 #include "routing_plugins/fixed/fixed.pb.h"
 #include "routing_plugins/instance_random/instance_random.pb.h"
 #include "routing_plugins/learned/learned.pb.h"
+#include "routing_plugins/polytropon/polytropon.pb.h"
 #include "routing_plugins/task_random/task_random.pb.h"
 #include "tests/fuzz/fuzz_input.h"
 
@@ -28,6 +29,7 @@ const bool kParamsLinked = taskmoe::AnnealedRoutingParams::descriptor() != nullp
                            taskmoe::FixedRoutingParams::descriptor() != nullptr &&
                            taskmoe::InstanceRandomRoutingParams::descriptor() != nullptr &&
                            taskmoe::LearnedRoutingParams::descriptor() != nullptr &&
+                           taskmoe::PolytroponRoutingParams::descriptor() != nullptr &&
                            taskmoe::TaskRandomRoutingParams::descriptor() != nullptr;
 
 void CheckTextRoundTrip(const taskmoe::ExperimentConfig& config) {
