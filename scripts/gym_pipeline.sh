@@ -24,22 +24,28 @@
 #      $OUT/report.md (also printed), and with forest plots into $OUT/report.html
 #      (tools/report: one self-contained page to open in a browser).
 #
-#   scripts/gym_pipeline.sh [--quick] [--jobs=N]
+#   scripts/gym_pipeline.sh [--quick] [--jobs=N] [--beyond]
 #
 # --quick: 2 seeds and small budgets (a smoke test of the whole protocol; its numbers mean
 # little). --jobs: independent runs in parallel, one thread each (default: the number of cores).
+# --beyond: two more arms beyond the paper (docs/beyond.md): `merged`, two-stage with merged expert
+# parameters (model.expert_execution: MERGE_PARAMETERS), and `polytropon`, a learned task x expert
+# allocation from the task vectors.
 # Every knob is an environment variable (see the defaults below). Rerunning skips every run
-# that finished (each leaves a .done marker); delete $OUT to start over.
+# that finished (each leaves a .done marker); delete $OUT to start over. BIN=<dir> runs the tools
+# of <dir> instead of building them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK=0
+BEYOND=0
 JOBS=$(nproc)
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     --jobs=*) JOBS=${arg#--jobs=} ;;
-    *) echo "usage: $0 [--quick] [--jobs=N]" >&2; exit 2 ;;
+    --beyond) BEYOND=1 ;;
+    *) echo "usage: $0 [--quick] [--jobs=N] [--beyond]" >&2; exit 2 ;;
   esac
 done
 
@@ -62,11 +68,13 @@ PERMUTATIONS=${PERMUTATIONS:-9999}
 EVAL_PERIOD=$(( UPSTREAM_STEPS / 4 > 0 ? UPSTREAM_STEPS / 4 : 1 ))
 FT_EVAL_PERIOD=$(( FT_STEPS / 3 > 0 ? FT_STEPS / 3 : 1 ))
 
-bazel build -c opt //tools:make_gym //tools:make_denoising_data //tools:trainer \
-  //tools:extract_task_model //tools:compute_task_embeddings //tools:build_checkpoint \
-  //tools:finetune_tasks //tools:evaluate_tasks //tools:aggregate_results //tools:analyze_routes \
-  //tools:report
-BIN=$PWD/bazel-bin/tools
+if [[ -z "${BIN:-}" ]]; then
+  bazel build -c opt //tools:make_gym //tools:make_denoising_data //tools:trainer \
+    //tools:extract_task_model //tools:compute_task_embeddings //tools:build_checkpoint \
+    //tools:finetune_tasks //tools:evaluate_tasks //tools:aggregate_results //tools:analyze_routes \
+    //tools:report
+  BIN=$PWD/bazel-bin/tools
+fi
 GYM=$OUT/gym
 PRE=$OUT/pretrained
 VECTORS=$OUT/task_vectors
@@ -105,10 +113,11 @@ upstream() {
     --set=evaluation.eval_period="$EVAL_PERIOD" --set=evaluation.do_predict=true "$@"
 }
 
-# Stage two from stage one's router: $1 = arm (two_stage or shuffled), $2 = seed.
+# Stage two from stage one's router: $1 = arm (two_stage, shuffled or merged), $2 = seed.
 stage_two() {
-  local arm=$1 seed=$2 shuffle=()
+  local arm=$1 seed=$2 shuffle=() execution=()
   if [[ $arm == shuffled ]]; then shuffle=(--shuffle_routes_seed="$seed"); fi
+  if [[ $arm == merged ]]; then execution=(--set=model.expert_execution=MERGE_PARAMETERS); fi
   once "$OUT/$arm/$seed/init" "$BIN/build_checkpoint" --stage_one="$OUT/stage_one/$seed/best" \
     --model="$PRE" --output_dir="$OUT/$arm/$seed/init" --seed="$seed" --overwrite "${shuffle[@]}"
   local rate
@@ -118,14 +127,14 @@ stage_two() {
     --set=data.data_dir="$GYM" --set=training.total_steps="$UPSTREAM_STEPS" \
     --set=training.train_batch_size="$UPSTREAM_BSZ" --set=training.seed="$seed" \
     --set=training.threads=1 --set=evaluation.eval_period="$EVAL_PERIOD" \
-    --set=evaluation.no_eval_until=0 --set=evaluation.do_predict=true \
+    --set=evaluation.no_eval_until=0 --set=evaluation.do_predict=true "${execution[@]}" \
     "--set=routing.params={[type.googleapis.com/taskmoe.AnnealedRoutingParams] { router { architecture: LINEAR_LAYER_SPECIFIC hidden_dim: 64 } initial_tau: 300.0 minimum_tau: 1.0 anneal_rate: $rate }}"
 }
 
 # The trained model of an arm and seed.
 model_of() {
   case $1 in
-    two_stage | shuffled) echo "$OUT/$1/$2/run/best" ;;
+    two_stage | shuffled | merged) echo "$OUT/$1/$2/run/best" ;;
     *) echo "$OUT/$1/$2/best" ;;
   esac
 }
@@ -134,7 +143,7 @@ model_of() {
 finetune() {
   local arm=$1 seed=$2 routing=()
   case $arm in
-    stage_one | two_stage | shuffled) routing=(--task_vectors="$VECTORS") ;;
+    stage_one | two_stage | shuffled | merged | polytropon) routing=(--task_vectors="$VECTORS") ;;
     task_random) routing=(--routing=task_random) ;;
   esac
   once "$OUT/finetune/$arm/$seed" "$BIN/finetune_tasks" --config=configs/pipeline/finetune.pbtxt \
@@ -149,7 +158,7 @@ finetune() {
 zero_shot() {
   local arm=$1 seed=$2 routing=()
   case $arm in
-    stage_one | two_stage | shuffled) routing=(--task_vectors="$VECTORS") ;;
+    stage_one | two_stage | shuffled | merged | polytropon) routing=(--task_vectors="$VECTORS") ;;
   esac
   once "$OUT/zero_shot/$arm/$seed" "$BIN/evaluate_tasks" --model="$(model_of "$arm" "$seed")" \
     --set=data.data_dir="$GYM" --set=training.threads=1 --split_list=test \
@@ -171,6 +180,9 @@ job() {
                        "--set=routing.params={[type.googleapis.com/taskmoe.TaskRandomRoutingParams] { top_n: 1 }}" ;;
         untrained) upstream untrained "$3" --set=task_vectors.dir="$VECTORS" \
                      --set=task_vectors.trainable=false --set=training.total_steps=0 ;;
+        polytropon) upstream polytropon "$3" --set=task_vectors.dir="$VECTORS" \
+                      --set=task_vectors.trainable=false --set=routing.plugin=polytropon \
+                      "--set=routing.params={[type.googleapis.com/taskmoe.PolytroponRoutingParams] { router { architecture: LINEAR_LAYER_SPECIFIC hidden_dim: 64 } temperature: 1.0 init_probability: 0.5 }}" ;;
       esac ;;
     stage_two) stage_two "$2" "$3" ;;
     finetune) finetune "$2" "$3" ;;
@@ -193,6 +205,13 @@ phase() {
 }
 
 ARMS="dense stage_one average task_random two_stage shuffled"
+UPSTREAM_ARMS="dense stage_one average task_random untrained"
+STAGE_TWO_ARMS="two_stage shuffled"
+if (( BEYOND )); then
+  ARMS+=" merged polytropon"
+  UPSTREAM_ARMS+=" polytropon"
+  STAGE_TWO_ARMS+=" merged"
+fi
 
 prepare() {
   once "$GYM" "$BIN/make_gym" --output_dir="$GYM"
@@ -213,10 +232,10 @@ prepare() {
 
 phase "gym, pre-training, task vectors" prepare
 phase "upstream arms" parallel < <(for seed in $SEEDS; do
-  for arm in dense stage_one average task_random untrained; do echo "upstream $arm $seed"; done
+  for arm in $UPSTREAM_ARMS; do echo "upstream $arm $seed"; done
 done)
 phase "two-stage and shuffled routes" parallel < <(for seed in $SEEDS; do
-  for arm in two_stage shuffled; do echo "stage_two $arm $seed"; done
+  for arm in $STAGE_TWO_ARMS; do echo "stage_two $arm $seed"; done
 done)
 phase "few-shot fine-tuning and zero-shot evaluation" parallel < <(for seed in $SEEDS; do
   for arm in $ARMS; do

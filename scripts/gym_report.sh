@@ -16,12 +16,13 @@ PERMUTATIONS=${3:-9999}
 SEEDS=${4:-1 2 3 4 5}
 BIN=bazel-bin/tools
 GYM=$OUT/gym
-ARMS="dense stage_one average task_random two_stage shuffled"
+# The arms beyond the paper (gym_pipeline.sh --beyond) join the tables when the run has them.
+ARMS="dense stage_one average task_random two_stage shuffled merged polytropon"
 
 # The directory of an arm's run (checkpoints, predictions, losses.csv).
 run_dir() {
   case $1 in
-    two_stage | shuffled) echo "$OUT/$1/$2/run" ;;
+    two_stage | shuffled | merged) echo "$OUT/$1/$2/run" ;;
     *) echo "$OUT/$1/$2" ;;
   esac
 }
@@ -100,7 +101,7 @@ extremes() {
 comparisons() {
   local root=$1 c="" pair
   for pair in "two_stage dense" "stage_one dense" "stage_one average" "average dense" \
-    "two_stage shuffled"; do
+    "two_stage shuffled" "merged two_stage" "polytropon stage_one" "polytropon two_stage"; do
     set -- $pair
     [[ -d "$root/$1" && -d "$root/$2" ]] || continue
     c+="${c:+,}$1 vs $2:$root/$1:$root/$2"
@@ -164,6 +165,9 @@ upstream_results
   agreement stage_one best/route.npy
   agreement two_stage best/route.npy
   agreement shuffled best/route.npy
+  for arm in merged polytropon; do
+    if [[ -d "$OUT/$arm" ]]; then agreement "$arm" best/route.npy; fi
+  done
   echo
   echo "Nulls:"
   agreement task_random best/route.npy
