@@ -11,38 +11,55 @@
 namespace taskmoe {
 namespace {
 
-// The weight and bias members of module `index` of each expert's module list, as `Layer` (Linear
-// or LayerNorm), or false when the merged module there is not a `Layer`.
+// The slots of module `index` when it is a `Layer` (Linear or LayerNorm): its weight and, when it
+// has one, its bias. False when the merged module there is not a `Layer`.
 template <typename Layer>
-bool BindLayer(torch::nn::Module& merged_module,
-               const std::vector<std::vector<std::shared_ptr<torch::nn::Module>>>& expert_modules,
-               size_t index, const at::Tensor& weights, int64_t* bound) {
+bool AddLayerSlots(torch::nn::Module& merged_module,
+                   const std::vector<std::vector<std::shared_ptr<torch::nn::Module>>>& expert_modules,
+                   size_t index, std::vector<MergedSlot>& slots) {
   auto* merged = merged_module.as<Layer>();
   if (merged == nullptr) return false;
-  std::vector<at::Tensor> expert_weights, expert_biases;
+  MergedSlot weight{&merged->weight, {}};
+  MergedSlot bias{&merged->bias, {}};
   for (const auto& modules : expert_modules) {
     auto* expert = modules[index]->as<Layer>();
     CHECK(expert != nullptr) << "merged layer and expert differ in structure at module " << index;
-    expert_weights.push_back(expert->weight);
-    expert_biases.push_back(expert->bias);
+    weight.experts.push_back(expert->weight);
+    bias.experts.push_back(expert->bias);
   }
-  merged->weight = MergeParameter(expert_weights, weights);
-  *bound += 1;
-  if (expert_biases[0].defined()) {
-    merged->bias = MergeParameter(expert_biases, weights);
-    *bound += 1;
-  }
+  slots.push_back(std::move(weight));
+  if (bias.experts[0].defined()) slots.push_back(std::move(bias));
   return true;
 }
 
 }  // namespace
 
-at::Tensor MergeParameter(const std::vector<at::Tensor>& members, const at::Tensor& weights) {
-  CHECK_EQ(weights.numel(), static_cast<int64_t>(members.size())) << "one weight per expert";
-  const at::Tensor w = weights.to(members[0].scalar_type());
-  at::Tensor sum = members[0] * w[0];
-  for (size_t e = 1; e < members.size(); ++e) sum = sum + members[e] * w[e];
-  return sum;
+at::Tensor MergeParameters(const std::vector<at::Tensor>& members, const at::Tensor& weights) {
+  CHECK(weights.dim() == 2 && weights.size(1) == static_cast<int64_t>(members.size()))
+      << "weights must be [groups, " << members.size() << "], got " << weights.sizes();
+  const at::Tensor stacked = at::stack(members).view({weights.size(1), -1});
+  std::vector<int64_t> shape = {weights.size(0)};
+  for (const int64_t size : members[0].sizes()) shape.push_back(size);
+  return at::matmul(weights.to(stacked.scalar_type()), stacked).view(shape);
+}
+
+std::vector<MergedSlot> MergedSlots(torch::nn::Module& merged, const torch::nn::ModuleList& experts) {
+  const std::vector<std::shared_ptr<torch::nn::Module>> merged_modules = merged.modules();
+  std::vector<std::vector<std::shared_ptr<torch::nn::Module>>> expert_modules;
+  for (const auto& expert : *experts) {
+    expert_modules.push_back(expert->modules());
+    CHECK_EQ(expert_modules.back().size(), merged_modules.size())
+        << "merged layer and expert differ in structure";
+  }
+  std::vector<MergedSlot> slots;
+  for (size_t i = 0; i < merged_modules.size(); ++i) {
+    if (!AddLayerSlots<torch::nn::LinearImpl>(*merged_modules[i], expert_modules, i, slots)) {
+      AddLayerSlots<torch::nn::LayerNormImpl>(*merged_modules[i], expert_modules, i, slots);
+    }
+  }
+  CHECK_EQ(slots.size(), (*experts)[0]->parameters().size())
+      << "an expert has parameters outside its Linear and LayerNorm modules";
+  return slots;
 }
 
 std::vector<RouteGroup> GroupEqualRoutes(const at::Tensor& route) {
@@ -67,29 +84,6 @@ std::vector<RouteGroup> GroupEqualRoutes(const at::Tensor& route) {
   return result;
 }
 
-void BindMergedParameters(torch::nn::Module& merged, const torch::nn::ModuleList& experts,
-                          const at::Tensor& weights) {
-  CHECK_EQ(weights.numel(), static_cast<int64_t>(experts->size()))
-      << "one weight per expert is needed";
-  const std::vector<std::shared_ptr<torch::nn::Module>> merged_modules = merged.modules();
-  std::vector<std::vector<std::shared_ptr<torch::nn::Module>>> expert_modules;
-  for (const auto& expert : *experts) {
-    expert_modules.push_back(expert->modules());
-    CHECK_EQ(expert_modules.back().size(), merged_modules.size())
-        << "merged layer and expert differ in structure";
-  }
-  int64_t bound = 0;
-  for (size_t i = 0; i < merged_modules.size(); ++i) {
-    if (!BindLayer<torch::nn::LinearImpl>(*merged_modules[i], expert_modules, i, weights, &bound)) {
-      BindLayer<torch::nn::LayerNormImpl>(*merged_modules[i], expert_modules, i, weights, &bound);
-    }
-  }
-  // Every parameter of an expert must have a merged counterpart, or the merged layer would run
-  // with its own stale value of it.
-  CHECK_EQ(bound, static_cast<int64_t>((*experts)[0]->parameters().size()))
-      << "an expert has parameters outside its Linear and LayerNorm modules";
-}
-
 at::Tensor GroupRows(const at::Tensor& tensor, const RouteGroup& group) {
   if (!tensor.defined() || tensor.size(0) == 1 || !group.rows.defined()) return tensor;
   return tensor.index_select(0, group.rows);
@@ -99,17 +93,23 @@ at::Tensor RunMergedGroups(
     const at::Tensor& hidden_states, const std::vector<RouteGroup>& groups,
     torch::nn::Module& merged, const torch::nn::ModuleList& experts, bool training,
     const std::function<at::Tensor(size_t g, const RouteGroup& group)>& run) {
+  if (groups.empty()) return at::zeros_like(hidden_states);  // an empty batch
   merged.train(training);
+  std::vector<at::Tensor> group_weights;
+  for (const RouteGroup& group : groups) group_weights.push_back(group.weights);
+  const at::Tensor weights = at::stack(group_weights);  // [groups, experts]
+  std::vector<MergedSlot> slots = MergedSlots(merged, experts);
+  std::vector<at::Tensor> parameters;  // per slot, [groups, ...]
+  for (const MergedSlot& slot : slots) parameters.push_back(MergeParameters(slot.experts, weights));
   at::Tensor output;
   for (size_t g = 0; g < groups.size(); ++g) {
-    BindMergedParameters(merged, experts, groups[g].weights);
+    for (size_t i = 0; i < slots.size(); ++i) *slots[i].member = parameters[i][g];
     const at::Tensor group_output = run(g, groups[g]);
     if (!groups[g].rows.defined()) return group_output;
     if (!output.defined()) output = at::zeros_like(hidden_states);
     output = output.index_copy(0, groups[g].rows, group_output);
   }
-  // An empty batch has no groups.
-  return output.defined() ? output : at::zeros_like(hidden_states);
+  return output;
 }
 
 }  // namespace taskmoe

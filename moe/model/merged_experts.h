@@ -31,25 +31,33 @@ struct RouteGroup {
 // The groups of equal rows of a route [batch, experts], ordered by their route values.
 std::vector<RouteGroup> GroupEqualRoutes(const at::Tensor& route);
 
-// sum_e weights[e] * members[e]: one merged parameter from the same parameter of each expert
-// (weights [experts], converted to the members' dtype).
-at::Tensor MergeParameter(const std::vector<at::Tensor>& members, const at::Tensor& weights);
+// sum_e weights[g, e] * members[e] for every row g of weights [groups, experts]: one merged
+// parameter per group, [groups, <member shape>], from the same parameter of each expert. One
+// matrix product reads each expert's parameter once, however many groups there are.
+at::Tensor MergeParameters(const std::vector<at::Tensor>& members, const at::Tensor& weights);
 
-// Makes every Linear and LayerNorm of `merged` (a module built like each of `experts`) use the
-// weighted sums sum_e weights[e] * (the same member of expert e) as its weight and bias. `merged`
-// is a working module that is not registered anywhere: its members are rebound before each use.
-// CHECKs that the modules have the same structure and that no parameter is left out.
-void BindMergedParameters(torch::nn::Module& merged, const torch::nn::ModuleList& experts,
-                          const at::Tensor& weights);
+// A parameter of the working layer (a Linear's or LayerNorm's weight or bias member) and the
+// same parameter of each expert.
+struct MergedSlot {
+  at::Tensor* member;
+  std::vector<at::Tensor> experts;
+};
+
+// Every parameter slot of `merged` (a module built like each of `experts`). CHECKs that the
+// modules have the same structure and that each expert parameter has a slot, so that no
+// parameter of the working layer keeps a stale value of its own.
+std::vector<MergedSlot> MergedSlots(torch::nn::Module& merged, const torch::nn::ModuleList& experts);
 
 // The rows `group` selects from a per-example tensor; undefined tensors and tensors that
 // broadcast over the batch (size 1 in dimension 0) pass through.
 at::Tensor GroupRows(const at::Tensor& tensor, const RouteGroup& group);
 
-// The merged execution of a layer: for each group, binds `merged` (BindMergedParameters, in the
-// train/eval mode `training`) and calls run(g, groups[g]) for the group's output rows; the
-// outputs are put back in batch order, [batch, ...] like `hidden_states`. Groups run one after
-// another, as each needs `merged` bound to its own parameters.
+// The merged execution of a layer: merges every group's parameters at once (MergeParameters),
+// then for each group binds the slots of `merged` (in the train/eval mode `training`; `merged` is
+// a working module that is not registered anywhere) to the group's parameters and calls
+// run(g, groups[g]) for the group's output rows; the outputs are put back in batch order,
+// [batch, ...] like `hidden_states`. Groups run one after another, as each needs `merged` bound
+// to its own parameters.
 at::Tensor RunMergedGroups(
     const at::Tensor& hidden_states, const std::vector<RouteGroup>& groups,
     torch::nn::Module& merged, const torch::nn::ModuleList& experts, bool training,

@@ -321,8 +321,8 @@ absl::StatusOr<BartForConditionalGeneration> MoeBart::ExtractDense(
       CHECK(source != moe_state.end()) << "MoE model lacks " << ExpertLayerName(*parsed, e);
       experts.push_back(source->second);
     }
-    TASKMOE_RETURN_IF_ERROR(CopyInto(tensor, MergeParameter(experts, *weights), name,
-                                     ExpertLayerName(*parsed, 0)));
+    const at::Tensor merged = MergeParameters(experts, weights->unsqueeze(0))[0];
+    TASKMOE_RETURN_IF_ERROR(CopyInto(tensor, merged, name, ExpertLayerName(*parsed, 0)));
   }
   dense->eval();
   return dense;
