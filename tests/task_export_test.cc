@@ -50,6 +50,17 @@ TEST(HardRoutesTest, ArgmaxPerMoeLayerAndSoftnessFlag) {
 
 class TaskExportTest : public ::testing::Test {
  protected:
+  // Options exporting `task` of `checkpoint` into a fresh temporary directory `output_name`.
+  static TaskExportOptions ExportOptions(const std::string& checkpoint, const std::string& task,
+                                         const std::string& output_name) {
+    TaskExportOptions options;
+    options.checkpoint_dir = checkpoint;
+    options.task = task;
+    options.output_dir = TestTempDir(output_name);
+    fs::remove_all(options.output_dir);
+    return options;
+  }
+
   // Logits of the MoE under `routes` (one task, batch 2) and of the dense model in `dir`.
   void ExpectSameLogits(MoeBart& moe, const RouteWeights& task, const std::string& dir) {
     absl::StatusOr<BartForConditionalGeneration> dense = LoadBartDirectory(dir);
@@ -81,11 +92,7 @@ TEST_F(TaskExportTest, ExportReproducesTheMoeLogitsOfTheTask) {
   absl::StatusOr<at::Tensor> routes = ReadNpy(checkpoint + "/" + kRoutesFile);
   ASSERT_TRUE(routes.ok());
   for (const auto& [task, row] : {std::pair{"alpha", 0}, std::pair{"gamma", 2}}) {
-    TaskExportOptions options;
-    options.checkpoint_dir = checkpoint;
-    options.task = task;
-    options.output_dir = TestTempDir(std::string("export_") + task);
-    fs::remove_all(options.output_dir);
+    TaskExportOptions options = ExportOptions(checkpoint, task, std::string("export_") + task);
     absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
     ASSERT_TRUE(exported.ok()) << exported.status();
     EXPECT_FALSE(exported->soft_routes);
@@ -109,11 +116,7 @@ TEST_F(TaskExportTest, SoftRoutesNeedAllowArgmax) {
   const std::string checkpoint = TestTempDir("export_soft_checkpoint");
   MoeBart moe = WriteFixtureCheckpoint(checkpoint, kSoftRouting);
   moe.model()->eval();
-  TaskExportOptions options;
-  options.checkpoint_dir = checkpoint;
-  options.task = "beta";
-  options.output_dir = TestTempDir("export_soft");
-  fs::remove_all(options.output_dir);
+  TaskExportOptions options = ExportOptions(checkpoint, "beta", "export_soft");
   absl::StatusOr<TaskExport> refused = ExportTaskModel(options);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("--allow_argmax"), std::string::npos)
@@ -142,11 +145,7 @@ TEST_F(TaskExportTest, MergedCheckpointExportsSoftRoutesExactly) {
   moe.model()->eval();
   absl::StatusOr<at::Tensor> routes = ReadNpy(checkpoint + "/" + kRoutesFile);
   ASSERT_TRUE(routes.ok());
-  TaskExportOptions options;
-  options.checkpoint_dir = checkpoint;
-  options.task = "beta";
-  options.output_dir = TestTempDir("export_merged");
-  fs::remove_all(options.output_dir);
+  TaskExportOptions options = ExportOptions(checkpoint, "beta", "export_merged");
   absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
   ASSERT_TRUE(exported.ok()) << exported.status();
   EXPECT_TRUE(exported->merged);
@@ -160,11 +159,7 @@ TEST_F(TaskExportTest, MergedCheckpointExportsSoftRoutesExactly) {
 TEST_F(TaskExportTest, UnknownTaskListsTheKnownOnesAndWritesNothing) {
   const std::string checkpoint = TestTempDir("export_unknown_checkpoint");
   WriteFixtureCheckpoint(checkpoint, kHardRouting);
-  TaskExportOptions options;
-  options.checkpoint_dir = checkpoint;
-  options.task = "delta";
-  options.output_dir = TestTempDir("export_unknown");
-  fs::remove_all(options.output_dir);
+  TaskExportOptions options = ExportOptions(checkpoint, "delta", "export_unknown");
   absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
   ASSERT_FALSE(exported.ok());
   EXPECT_NE(exported.status().message().find("'delta'"), std::string::npos);
@@ -177,11 +172,7 @@ TEST_F(TaskExportTest, MisshapenRoutesFileIsAnError) {
   const std::string checkpoint = TestTempDir("export_bad_routes_checkpoint");
   WriteFixtureCheckpoint(checkpoint, kHardRouting);
   ASSERT_TRUE(WriteNpy(checkpoint + "/" + kRoutesFile, at::ones({3, 2, 3})).ok());
-  TaskExportOptions options;
-  options.checkpoint_dir = checkpoint;
-  options.task = "beta";
-  options.output_dir = TestTempDir("export_bad_routes");
-  fs::remove_all(options.output_dir);
+  TaskExportOptions options = ExportOptions(checkpoint, "beta", "export_bad_routes");
   absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
   ASSERT_FALSE(exported.ok());
   EXPECT_EQ(exported.status().message(),
@@ -193,11 +184,7 @@ TEST_F(TaskExportTest, MisshapenRoutesFileIsAnError) {
 TEST_F(TaskExportTest, RouteRowsMustMatchTheirTaskList) {
   const std::string checkpoint = TestTempDir("export_route_rows_checkpoint");
   WriteFixtureCheckpoint(checkpoint, kHardRouting);
-  TaskExportOptions options;
-  options.checkpoint_dir = checkpoint;
-  options.task = "beta";
-  options.output_dir = TestTempDir("export_route_rows");
-  fs::remove_all(options.output_dir);
+  TaskExportOptions options = ExportOptions(checkpoint, "beta", "export_route_rows");
   // A row missing from route.npy is an error, not a silent switch to the router.
   const std::string tasks_file = checkpoint + "/" + kRouteTasksFile;
   ASSERT_TRUE(TaskTable::WriteNames({"alpha", "beta"}, tasks_file).ok());
@@ -230,11 +217,7 @@ TEST_F(TaskExportTest, ATaskWithoutARouteRowIsRoutedByThePluginAndSaysSo) {
                        routes->index_select(0, at::tensor({0, 2}, at::kLong)))
                   .ok());
   ASSERT_TRUE(TaskTable::WriteNames({"alpha", "gamma"}, checkpoint + "/" + kRouteTasksFile).ok());
-  TaskExportOptions options;
-  options.checkpoint_dir = checkpoint;
-  options.task = "beta";
-  options.output_dir = TestTempDir("export_untrained_task");
-  fs::remove_all(options.output_dir);
+  TaskExportOptions options = ExportOptions(checkpoint, "beta", "export_untrained_task");
   absl::StatusOr<TaskExport> exported = ExportTaskModel(options);
   ASSERT_TRUE(exported.ok()) << exported.status();
   EXPECT_NE(exported->routes_source.find("routing plugin 'task_random' at step "), std::string::npos);
@@ -252,11 +235,7 @@ TEST_F(TaskExportTest, ATaskWithoutARouteRowIsRoutedByThePluginAndSaysSo) {
 TEST_F(TaskExportTest, ExistingOutputIsKeptUnlessOverwrite) {
   const std::string checkpoint = TestTempDir("export_existing_checkpoint");
   WriteFixtureCheckpoint(checkpoint, kHardRouting);
-  TaskExportOptions options;
-  options.checkpoint_dir = checkpoint;
-  options.task = "beta";
-  options.output_dir = TestTempDir("export_existing");
-  fs::remove_all(options.output_dir);
+  TaskExportOptions options = ExportOptions(checkpoint, "beta", "export_existing");
   fs::create_directories(options.output_dir);
   ASSERT_TRUE(WriteFileAtomically(options.output_dir + "/keep.txt", "mine").ok());
   absl::StatusOr<TaskExport> refused = ExportTaskModel(options);
