@@ -99,8 +99,12 @@ at::Tensor RunMergedGroups(
   for (const RouteGroup& group : groups) group_weights.push_back(group.weights);
   const at::Tensor weights = at::stack(group_weights);  // [groups, experts]
   std::vector<MergedSlot> slots = MergedSlots(merged, experts);
-  std::vector<at::Tensor> parameters;  // per slot, [groups, ...]
-  for (const MergedSlot& slot : slots) parameters.push_back(MergeParameters(slot.experts, weights));
+  // Per slot, one parameter per group. unbind, not indexing: its backward stacks the groups'
+  // gradients once, where G selects would each build a zero-filled [groups, ...] gradient.
+  std::vector<std::vector<at::Tensor>> parameters;
+  for (const MergedSlot& slot : slots) {
+    parameters.push_back(MergeParameters(slot.experts, weights).unbind(0));
+  }
   at::Tensor output;
   for (size_t g = 0; g < groups.size(); ++g) {
     for (size_t i = 0; i < slots.size(); ++i) *slots[i].member = parameters[i][g];
