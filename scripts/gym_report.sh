@@ -101,7 +101,8 @@ extremes() {
 comparisons() {
   local root=$1 c="" pair
   for pair in "two_stage dense" "stage_one dense" "stage_one average" "average dense" \
-    "two_stage shuffled" "merged two_stage" "polytropon stage_one" "polytropon two_stage"; do
+    "two_stage shuffled" "merged two_stage" "polytropon stage_one" "polytropon two_stage" \
+    "polytropon average"; do
     set -- $pair
     [[ -d "$root/$1" && -d "$root/$2" ]] || continue
     c+="${c:+,}$1 vs $2:$root/$1:$root/$2"
