@@ -313,8 +313,16 @@ absl::StatusOr<BartForConditionalGeneration> MoeBart::ExtractDense(
       TASKMOE_RETURN_IF_ERROR(CopyInto(tensor, source->second, name, name));
       continue;
     }
-    // The layer's parameter merged with the task's weights (for one-hot weights, exactly the
-    // chosen expert's), computed as the merged execution computes it.
+    if (one_hot) {
+      // Mixed outputs under one-hot routes: the chosen expert's parameter itself.
+      const std::string source_name = ExpertLayerName(*parsed, weights->argmax().item<int64_t>());
+      const auto source = moe_state.find(source_name);
+      CHECK(source != moe_state.end()) << "MoE model lacks " << source_name << " for " << name;
+      TASKMOE_RETURN_IF_ERROR(CopyInto(tensor, source->second, name, source_name));
+      continue;
+    }
+    // Merged parameters: the layer's parameter merged with the task's weights, computed as the
+    // merged execution computes it.
     std::vector<at::Tensor> experts;
     for (int64_t e = 0; e < options_.experts; ++e) {
       const auto source = moe_state.find(ExpertLayerName(*parsed, e));

@@ -54,9 +54,9 @@ RouteWeights HardRoutes(const at::Tensor& task_routes, const ModelShape& shape,
 // Loads the checkpoint, takes the task's routes (the row of route.npy when it covers every task
 // of the table, else the routing plugin's evaluation routes at the checkpoint's step), extracts
 // the dense model (merged with the routes when the checkpoint merges expert parameters, else the
-// experts of the hard routes) and writes the directory atomically. Errors, with nothing written: unknown
-// task (lists the known ones), soft routes of a mixing checkpoint without allow_argmax, an existing output without
-// overwrite, missing tokenizer files.
+// experts of the hard routes) and writes the directory atomically. Errors, with nothing written:
+// unknown task (lists the known ones), soft routes of a mixing checkpoint without allow_argmax,
+// an existing output without overwrite, missing tokenizer files.
 absl::StatusOr<TaskExport> ExportTaskModel(const TaskExportOptions& options);
 
 }  // namespace taskmoe
