@@ -77,13 +77,13 @@ at::Tensor FunctionalEncoderLayer(const at::Tensor& x, const at::Tensor& bias, i
 }
 
 MoeEncoderLayer MergedEncoder() {
-  return MoeEncoderLayer(BartLayerOptions::Encoder(TinyConfig()), kExperts, /*concurrent=*/true,
-                         RouteGradient::kAllExperts, ExpertExecution::kMergeParameters);
+  return MoeEncoderLayer(BartLayerOptions::Encoder(TinyConfig()),
+                         MoeLayerOptions(kExperts).execution(ExpertExecution::kMergeParameters));
 }
 
 MoeDecoderLayer MergedDecoder() {
-  return MoeDecoderLayer(BartLayerOptions::Decoder(TinyConfig()), kExperts, /*concurrent=*/true,
-                         RouteGradient::kAllExperts, ExpertExecution::kMergeParameters);
+  return MoeDecoderLayer(BartLayerOptions::Decoder(TinyConfig()),
+                         MoeLayerOptions(kExperts).execution(ExpertExecution::kMergeParameters));
 }
 
 TEST(GroupEqualRoutesTest, GroupsExamplesWithEqualRows) {

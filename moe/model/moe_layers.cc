@@ -1,48 +1,20 @@
 #include "moe/model/moe_layers.h"
 
-#include <algorithm>
-#include <atomic>
-#include <mutex>
-#include <exception>
-#include <functional>
+#include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
-#include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Parallel.h>
 #include <glog/logging.h>
-#include <torch/csrc/autograd/autograd.h>
-#include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
-#include "moe/base/omp_parallel.h"
+#include "moe/model/batched_experts.h"
+#include "moe/model/expert_jobs.h"
+#include "moe/model/expert_stacks.h"
 #include "moe/model/merged_experts.h"
 
 namespace taskmoe {
 namespace {
-
-// One run of an expert: the batch rows it computes, either listed (`rows`, int64 on the route's
-// device) or, when `rows` is undefined, the contiguous rows [begin, end), which need no copy.
-struct ExpertJob {
-  int64_t expert = 0;
-  at::Tensor rows;
-  int64_t begin = 0;
-  int64_t end = 0;
-  uint64_t dropout_seed = 0;  // concurrent CPU jobs: the seed of the job's dropout generator
-};
-
-// The job's rows of a per-example tensor; tensors that broadcast over the batch (size 1 in
-// dimension 0, e.g. the causal bias) and undefined ones pass through.
-at::Tensor SelectRows(const at::Tensor& tensor, const ExpertJob& job) {
-  if (!tensor.defined() || tensor.size(0) == 1) return tensor;
-  if (job.rows.defined()) return tensor.index_select(0, job.rows);
-  if (job.begin == 0 && job.end == tensor.size(0)) return tensor;
-  return tensor.narrow(0, job.begin, job.end - job.begin);
-}
-
-// What an expert computes for a job: its output for the job's rows, built from `inputs` (the
-// tensors gradients must reach: the layer input, and the encoder states in the decoder), which
-// stand in for the captured originals.
-using RunExpert = std::function<at::Tensor(const ExpertJob& job, at::TensorList inputs)>;
 
 // sum over assignments of route[rows, e] * output, scattered back to the assignment's rows.
 at::Tensor MixOutputs(const at::Tensor& hidden_states, const at::Tensor& route,
@@ -66,137 +38,24 @@ at::Tensor MixOutputs(const at::Tensor& hidden_states, const at::Tensor& route,
   return mixed.defined() ? mixed : at::zeros_like(hidden_states);
 }
 
-// RunOnWorkers (moe/base/omp_parallel.h) runs the jobs on the OpenMP team itself. Inside the
-// parallel region ATen and OpenBLAS run each operation on its own thread alone.
-
-// A seed from LibTorch's default CPU generator (what at::dropout would draw from).
-uint64_t NextDefaultSeed() {
-  auto* generator = at::check_generator<at::CPUGeneratorImpl>(at::detail::getDefaultCPUGenerator());
-  std::lock_guard<std::mutex> lock(generator->mutex_);
-  return generator->random64();
-}
-
-struct ConcurrentJobs {
-  std::vector<ExpertJob> jobs;
-  RunExpert run;
-  int64_t workers = 1;
-};
-
-// Runs the jobs' forward passes concurrently and, in the backward pass, their backward passes
-// concurrently too: each job builds its own autograd graph from detached copies of the inputs,
-// and this node hands each graph its output gradient and sums the input gradients. (The
-// autograd engine would otherwise run the experts' backward one after another.)
-class ConcurrentExperts : public torch::autograd::Function<ConcurrentExperts> {
- public:
-  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
-                                                at::TensorList inputs,
-                                                const ConcurrentJobs* work) {
-    const int64_t jobs = static_cast<int64_t>(work->jobs.size());
-    const int64_t num_inputs = static_cast<int64_t>(inputs.size());
-    std::vector<at::Tensor> leaves(jobs * num_inputs);
-    std::vector<at::Tensor> outputs(jobs);
-    RunOnWorkers(jobs, work->workers, [&](int64_t job) {
-      at::AutoGradMode grad_mode(true);
-      std::vector<at::Tensor> own_inputs;
-      for (int64_t i = 0; i < num_inputs; ++i) {
-        own_inputs.push_back(inputs[i].detach().requires_grad_(inputs[i].requires_grad()));
-        leaves[job * num_inputs + i] = own_inputs.back();
-      }
-      outputs[job] = work->run(work->jobs[job], own_inputs);
-    });
-    ctx->saved_data["outputs"] = outputs;
-    ctx->saved_data["leaves"] = leaves;
-    ctx->saved_data["workers"] = work->workers;
-    torch::autograd::variable_list results;
-    for (const at::Tensor& output : outputs) results.push_back(output.detach());
-    return results;
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad_outputs) {
-    const std::vector<at::Tensor> outputs = ctx->saved_data["outputs"].toTensorVector();
-    const std::vector<at::Tensor> leaves = ctx->saved_data["leaves"].toTensorVector();
-    const int64_t jobs = static_cast<int64_t>(outputs.size());
-    const int64_t num_inputs = static_cast<int64_t>(leaves.size()) / jobs;
-    RunOnWorkers(jobs, ctx->saved_data["workers"].toInt(), [&](int64_t job) {
-      if (grad_outputs[job].defined() && outputs[job].requires_grad()) {
-        torch::autograd::backward({outputs[job]}, {grad_outputs[job]});
-      }
-    });
-    // One gradient per input, then none for the ConcurrentJobs argument.
-    torch::autograd::variable_list input_grads(num_inputs + 1);
-    for (int64_t job = 0; job < jobs; ++job) {
-      for (int64_t i = 0; i < num_inputs; ++i) {
-        const at::Tensor grad = leaves[job * num_inputs + i].grad();
-        if (!grad.defined()) continue;
-        input_grads[i] = input_grads[i].defined() ? input_grads[i] + grad : grad;
-      }
-    }
-    return input_grads;
-  }
-};
-
-// sum_e route[b, e] * expert_e(x[b]) over `assignments` (AssignExperts of the route). With more
-// than one intra-op thread and no decoding cache, the experts (each split into one block of rows
-// per thread, for balance; a block of all rows is a view, not a copy) run concurrently on
-// single-threaded workers: on a few cores that keeps them busier than running one expert at a
-// time with every small operation split across threads.
+// sum_e route[b, e] * expert_e(x[b]) over `assignments` (AssignExperts of the route), each
+// expert split into row blocks run by RunJobs.
 at::Tensor RunExperts(const at::Tensor& hidden_states, const at::Tensor& route,
                       const std::vector<ExpertAssignment>& assignments,
                       std::vector<at::Tensor> inputs, const RunExpert& run, bool concurrent) {
   const int64_t batch = route.size(0);
-  const bool needs_graph = at::GradMode::is_enabled();
-  bool inputs_require_grad = false;
-  for (const at::Tensor& input : inputs) inputs_require_grad |= input.requires_grad();
-  // Without a gradient path through the inputs the node's outputs would not require grad and
-  // parameter gradients would be lost, so that case runs sequentially.
-  const int64_t workers = concurrent && (!needs_graph || inputs_require_grad)
-                              ? std::min<int64_t>(at::get_num_threads(), batch)
-                              : 1;
+  const int64_t workers = ConcurrentWorkers(concurrent, batch, inputs);
   // The jobs of each assignment, in row order, one block of rows per worker.
   std::vector<ExpertJob> jobs;
   std::vector<size_t> first_job;
   for (const ExpertAssignment& assignment : assignments) {
     first_job.push_back(jobs.size());
     const int64_t rows = assignment.rows.defined() ? assignment.rows.size(0) : batch;
-    const int64_t block = (rows + workers - 1) / workers;
-    for (int64_t begin = 0; begin < rows; begin += block) {
-      ExpertJob job;
-      job.expert = assignment.expert;
-      job.begin = begin;
-      job.end = std::min(rows, begin + block);
-      if (assignment.rows.defined()) {
-        job.rows = assignment.rows.narrow(0, begin, job.end - begin).contiguous();
-      }
-      jobs.push_back(std::move(job));
-    }
+    AppendRowBlocks(assignment.expert, assignment.rows, rows, workers, jobs);
   }
   first_job.push_back(jobs.size());
-  std::vector<at::Tensor> outputs(jobs.size());
-  if (jobs.size() <= 1 || workers <= 1) {
-    for (size_t j = 0; j < jobs.size(); ++j) outputs[j] = run(jobs[j], inputs);
-  } else {
-    ConcurrentJobs work;
-    work.jobs = jobs;
-    work.run = run;
-    if (hidden_states.is_cpu()) {
-      // Seeds drawn here in job order: dropout masks then do not depend on thread timing.
-      for (ExpertJob& job : work.jobs) job.dropout_seed = NextDefaultSeed();
-      work.run = [&run](const ExpertJob& job, at::TensorList job_inputs) {
-        DropoutGeneratorScope scope(at::detail::createCPUGenerator(job.dropout_seed));
-        return run(job, job_inputs);
-      };
-    }
-    work.workers = std::min<int64_t>(workers, static_cast<int64_t>(jobs.size()));
-    if (needs_graph) {
-      outputs = ConcurrentExperts::apply(at::TensorList(inputs), &work);
-    } else {
-      RunOnWorkers(static_cast<int64_t>(jobs.size()), work.workers, [&](int64_t job) {
-        at::NoGradGuard no_grad;
-        outputs[job] = work.run(work.jobs[job], inputs);
-      });
-    }
-  }
+  const std::vector<at::Tensor> outputs =
+      RunJobs(jobs, workers, hidden_states.is_cpu(), std::move(inputs), run);
   // Each assignment's output from its blocks.
   std::vector<at::Tensor> assignment_outputs;
   for (size_t i = 0; i < assignments.size(); ++i) {
@@ -205,6 +64,25 @@ at::Tensor RunExperts(const at::Tensor& hidden_states, const at::Tensor& route,
     assignment_outputs.push_back(blocks.size() == 1 ? blocks[0] : at::cat(blocks, 0));
   }
   return MixOutputs(hidden_states, route, assignments, assignment_outputs);
+}
+
+// Soft routes: every expert on every example as batched work (moe/model/batched_experts.h), in
+// row blocks run by RunJobs. `batched(job, inputs)` returns the experts' outputs
+// [E, rows, T, D] for the job's rows; inputs[0] is the route, mixed in here so that its gradient
+// flows through the jobs.
+at::Tensor RunBatchedExperts(const at::Tensor& route, std::vector<at::Tensor> inputs,
+                             const RunExpert& batched, bool concurrent) {
+  const int64_t batch = route.size(0);
+  const int64_t workers = ConcurrentWorkers(concurrent, batch, inputs);
+  std::vector<ExpertJob> jobs;
+  AppendRowBlocks(/*expert=*/-1, at::Tensor(), batch, workers, jobs);
+  const bool on_cpu = route.is_cpu();
+  const std::vector<at::Tensor> blocks =
+      RunJobs(jobs, workers, on_cpu, std::move(inputs),
+              [&batched](const ExpertJob& job, at::TensorList job_inputs) {
+                return MixExpertOutputs(batched(job, job_inputs), SelectRows(job_inputs[0], job));
+              });
+  return blocks.size() == 1 ? blocks[0] : at::cat(blocks, 0);
 }
 
 // `mixed` plus route[b, e] * expert_e(x[b]) for every (example, expert) whose route weight is
@@ -242,6 +120,31 @@ at::Tensor RunLayerExperts(const at::Tensor& hidden_states, const at::Tensor& ro
   return AddUnselectedExperts(mixed, hidden_states, route, inputs, run);
 }
 
+// Whether every expert runs on every example (soft routes), so that they can run batched.
+bool EveryExpertOnEveryExample(const std::vector<ExpertAssignment>& assignments,
+                               int64_t experts) {
+  if (static_cast<int64_t>(assignments.size()) != experts) return false;
+  for (const ExpertAssignment& assignment : assignments) {
+    if (assignment.rows.defined()) return false;
+  }
+  return true;
+}
+
+// The expert layers of a ModuleList of `Layer`s.
+template <typename Layer>
+std::vector<Layer*> ExpertLayers(const torch::nn::ModuleList& experts) {
+  std::vector<Layer*> layers;
+  for (size_t e = 0; e < experts->size(); ++e) layers.push_back(experts->ptr<Layer>(e).get());
+  return layers;
+}
+
+std::shared_ptr<ExpertStacks> MakeStacks(const torch::nn::ModuleList& experts,
+                                         std::vector<std::vector<std::string>> groups) {
+  std::vector<torch::nn::Module*> modules;
+  for (size_t e = 0; e < experts->size(); ++e) modules.push_back(experts->ptr(e).get());
+  return std::make_shared<ExpertStacks>(std::move(modules), std::move(groups));
+}
+
 void CheckRoute(const at::Tensor& route, int64_t batch, int64_t experts) {
   CHECK(route.defined()) << "an MoE layer needs route weights (pass RouteWeights to the model)";
   CHECK(route.dim() == 2 && route.size(0) == batch && route.size(1) == experts)
@@ -273,16 +176,16 @@ std::vector<ExpertAssignment> AssignExperts(const at::Tensor& route) {
   return assignments;
 }
 
-MoeEncoderLayerImpl::MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t num_experts,
-                                         bool concurrent, RouteGradient route_gradient,
-                                         ExpertExecution execution)
-    : concurrent_(concurrent), route_gradient_(route_gradient) {
-  CHECK_GE(num_experts, 1);
+MoeEncoderLayerImpl::MoeEncoderLayerImpl(const BartLayerOptions& layer,
+                                         const MoeLayerOptions& options_)
+    : options(options_) {
+  CHECK_GE(options.experts(), 1);
   experts = register_module("experts", torch::nn::ModuleList());
-  for (int64_t e = 0; e < num_experts; ++e) experts->push_back(BartEncoderLayer(options));
-  if (execution == ExpertExecution::kMergeParameters) {
-    merged_ = std::make_shared<BartEncoderLayerImpl>(options);
+  for (int64_t e = 0; e < options.experts(); ++e) experts->push_back(BartEncoderLayer(layer));
+  if (options.execution() == ExpertExecution::kMergeParameters) {
+    merged_ = std::make_shared<BartEncoderLayerImpl>(layer);
   }
+  if (options.batched()) stacks_ = MakeStacks(experts, EncoderStackGroups());
 }
 
 BartEncoderLayerImpl& MoeEncoderLayerImpl::expert(int64_t index) const {
@@ -300,13 +203,26 @@ at::Tensor MoeEncoderLayerImpl::Forward(const at::Tensor& hidden_states,
                                                      GroupRows(attention_bias, group), at::Tensor());
                            });
   }
+  const std::vector<ExpertAssignment> assignments = AssignExperts(route);
+  const std::vector<BartEncoderLayerImpl*> layers = ExpertLayers<BartEncoderLayerImpl>(experts);
+  if (stacks_ != nullptr && EveryExpertOnEveryExample(assignments, num_experts()) &&
+      CanBatchExperts(layers)) {
+    stacks_->Prepare();
+    return RunBatchedExperts(
+        route, {route, hidden_states},
+        [&](const ExpertJob& job, at::TensorList inputs) {
+          return RunEncoderExpertsBatched(layers, *stacks_, SelectRows(inputs[1], job),
+                                          SelectRows(attention_bias, job), is_training());
+        },
+        options.concurrent());
+  }
   return RunLayerExperts(
-      hidden_states, route, AssignExperts(route), {hidden_states},
+      hidden_states, route, assignments, {hidden_states},
       [&](const ExpertJob& job, at::TensorList inputs) {
         return expert(job.expert)
             .Forward(SelectRows(inputs[0], job), SelectRows(attention_bias, job), at::Tensor());
       },
-      concurrent_, route_gradient_);
+      options.concurrent(), options.route_gradient());
 }
 
 void MoeDecoderLayerCache::Reorder(const at::Tensor& batch_index) {
@@ -335,16 +251,16 @@ void MoeDecoderLayerCache::Reorder(const at::Tensor& batch_index) {
   batch = index.size(0);
 }
 
-MoeDecoderLayerImpl::MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t num_experts,
-                                         bool concurrent, RouteGradient route_gradient,
-                                         ExpertExecution execution)
-    : concurrent_(concurrent), route_gradient_(route_gradient) {
-  CHECK_GE(num_experts, 1);
+MoeDecoderLayerImpl::MoeDecoderLayerImpl(const BartLayerOptions& layer,
+                                         const MoeLayerOptions& options_)
+    : options(options_) {
+  CHECK_GE(options.experts(), 1);
   experts = register_module("experts", torch::nn::ModuleList());
-  for (int64_t e = 0; e < num_experts; ++e) experts->push_back(BartDecoderLayer(options));
-  if (execution == ExpertExecution::kMergeParameters) {
-    merged_ = std::make_shared<BartDecoderLayerImpl>(options);
+  for (int64_t e = 0; e < options.experts(); ++e) experts->push_back(BartDecoderLayer(layer));
+  if (options.execution() == ExpertExecution::kMergeParameters) {
+    merged_ = std::make_shared<BartDecoderLayerImpl>(layer);
   }
+  if (options.batched()) stacks_ = MakeStacks(experts, DecoderStackGroups());
 }
 
 BartDecoderLayerImpl& MoeDecoderLayerImpl::expert(int64_t index) const {
@@ -441,6 +357,20 @@ at::Tensor MoeDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
         });
   }
   const std::vector<ExpertAssignment> assignments = AssignExperts(route);
+  const std::vector<BartDecoderLayerImpl*> layers = ExpertLayers<BartDecoderLayerImpl>(experts);
+  if (stacks_ != nullptr && moe_cache == nullptr &&
+      EveryExpertOnEveryExample(assignments, num_experts()) && CanBatchExperts(layers)) {
+    stacks_->Prepare();
+    return RunBatchedExperts(
+        route, {route, hidden_states, encoder_hidden_states},
+        [&](const ExpertJob& job, at::TensorList inputs) {
+          return RunDecoderExpertsBatched(layers, *stacks_, SelectRows(inputs[1], job),
+                                          self_attention_bias,
+                                          SelectRows(inputs[2], job),
+                                          SelectRows(cross_attention_bias, job), is_training());
+        },
+        options.concurrent());
+  }
   if (moe_cache != nullptr) PrepareExpertCaches(*moe_cache, assignments, batch, *this);
   return RunLayerExperts(
       hidden_states, route, assignments, {hidden_states, encoder_hidden_states},
@@ -450,7 +380,7 @@ at::Tensor MoeDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
                      SelectRows(cross_attention_bias, job), at::Tensor(),
                      moe_cache != nullptr ? moe_cache->experts[job.expert].cache.get() : nullptr);
       },
-      concurrent_ && moe_cache == nullptr, route_gradient_);
+      options.concurrent() && moe_cache == nullptr, options.route_gradient());
 }
 
 }  // namespace taskmoe

@@ -23,8 +23,11 @@
 // time with every small operation split across the threads. The threads allocate from their own
 // glibc malloc arenas unless the program sets mallopt(M_ARENA_MAX, 1) first (ConfigureCpuRuntime
 // in moe/cpu_runtime.h does), and glibc unmaps an emptied arena heap, so without it memory is
-// page-faulted back every step. Stacking the experts' weights for batched matmuls was measured
-// too and was no faster than the loop (README "Performance").
+// page-faulted back every step.
+//
+// With MoeLayerOptions::batched, soft routes without a decoding cache (every expert on every
+// example) run the experts as batched work instead (moe/model/batched_experts.h): one GEMM for
+// the projections that read the shared input, batched matrix products for the rest.
 
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -37,6 +40,8 @@
 #include "moe/model/bart.h"
 
 namespace taskmoe {
+
+class ExpertStacks;  // moe/model/expert_stacks.h
 
 // How the gradient of zero route weights is computed (see above).
 enum class RouteGradient {
@@ -61,14 +66,25 @@ struct ExpertAssignment {
 // The experts with a nonzero weight for at least one example, in expert order.
 std::vector<ExpertAssignment> AssignExperts(const at::Tensor& route);
 
+// How an MoE layer position holds and runs its experts.
+struct MoeLayerOptions {
+  explicit MoeLayerOptions(int64_t experts) : experts_(experts) {}
+  TORCH_ARG(int64_t, experts);
+  // Allow the concurrent execution described above (it still needs more than one intra-op
+  // thread); false runs the experts one after another.
+  TORCH_ARG(bool, concurrent) = true;
+  // Soft routes without a decoding cache (every expert on every example): run the experts as
+  // batched work (moe/model/batched_experts.h) instead of one job per expert. The experts'
+  // parameters then live in stacked tensors (moe/model/expert_stacks.h).
+  TORCH_ARG(bool, batched) = true;
+  TORCH_ARG(RouteGradient, route_gradient) = RouteGradient::kAllExperts;
+  TORCH_ARG(ExpertExecution, execution) = ExpertExecution::kMixOutputs;
+};
+
 // An encoder layer position holding `experts` BART encoder layers ("experts.<e>.self_attn...").
 class MoeEncoderLayerImpl : public EncoderBlock {
  public:
-  // concurrent: allow the concurrent execution described above (it still needs more than one
-  // intra-op thread); false runs the experts one after another.
-  MoeEncoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true,
-                      RouteGradient route_gradient = RouteGradient::kAllExperts,
-                      ExpertExecution execution = ExpertExecution::kMixOutputs);
+  MoeEncoderLayerImpl(const BartLayerOptions& layer, const MoeLayerOptions& options);
 
   // route: [batch, experts], required.
   at::Tensor Forward(const at::Tensor& hidden_states, const at::Tensor& attention_bias,
@@ -77,14 +93,15 @@ class MoeEncoderLayerImpl : public EncoderBlock {
   BartEncoderLayerImpl& expert(int64_t index) const;
   int64_t num_experts() const { return static_cast<int64_t>(experts->size()); }
 
+  MoeLayerOptions options;
   torch::nn::ModuleList experts{nullptr};
 
  private:
-  bool concurrent_;
-  RouteGradient route_gradient_;
   // kMergeParameters: the working layer that runs with merged parameters (not registered, so it
   // is in no checkpoint).
   std::shared_ptr<BartEncoderLayerImpl> merged_;
+  // options.batched: the experts' parameters held stacked for batched work.
+  std::shared_ptr<ExpertStacks> stacks_;
 };
 TORCH_MODULE(MoeEncoderLayer);
 
@@ -105,9 +122,7 @@ struct MoeDecoderLayerCache : DecoderBlockCache {
 // A decoder layer position holding `experts` BART decoder layers.
 class MoeDecoderLayerImpl : public DecoderBlock {
  public:
-  MoeDecoderLayerImpl(const BartLayerOptions& options, int64_t experts, bool concurrent = true,
-                      RouteGradient route_gradient = RouteGradient::kAllExperts,
-                      ExpertExecution execution = ExpertExecution::kMixOutputs);
+  MoeDecoderLayerImpl(const BartLayerOptions& layer, const MoeLayerOptions& options);
 
   at::Tensor Forward(const at::Tensor& hidden_states, const at::Tensor& self_attention_bias,
                      const at::Tensor& encoder_hidden_states, const at::Tensor& cross_attention_bias,
@@ -117,12 +132,12 @@ class MoeDecoderLayerImpl : public DecoderBlock {
   BartDecoderLayerImpl& expert(int64_t index) const;
   int64_t num_experts() const { return static_cast<int64_t>(experts->size()); }
 
+  MoeLayerOptions options;
   torch::nn::ModuleList experts{nullptr};
 
  private:
-  bool concurrent_;
-  RouteGradient route_gradient_;
   std::shared_ptr<BartDecoderLayerImpl> merged_;  // as in MoeEncoderLayerImpl
+  std::shared_ptr<ExpertStacks> stacks_;
 };
 TORCH_MODULE(MoeDecoderLayer);
 

@@ -147,6 +147,14 @@ const char* ActivationName(Activation activation) {
   return "relu";
 }
 
+MoeLayerOptions LayerOptions(const MoeOptions& options) {
+  return MoeLayerOptions(options.experts)
+      .concurrent(options.concurrent_experts)
+      .batched(options.batched_experts)
+      .route_gradient(options.route_gradient)
+      .execution(options.expert_execution);
+}
+
 }  // namespace
 
 absl::Status ValidateMoeOptions(const MoeOptions& options, const BartConfig& config) {
@@ -227,20 +235,14 @@ absl::StatusOr<MoeBart> MoeBart::Create(const BartConfig& config, const MoeOptio
     if (Contains(options.encoder_vanilla_layers, layer)) {
       return BartEncoderLayer(BartLayerOptions::Encoder(c)).ptr();
     }
-    return MoeEncoderLayer(BartLayerOptions::Encoder(c), options.experts,
-                           options.concurrent_experts, options.route_gradient,
-                           options.expert_execution)
-        .ptr();
+    return MoeEncoderLayer(BartLayerOptions::Encoder(c), LayerOptions(options)).ptr();
   };
   factories.decoder = [options](const BartConfig& c,
                                 int64_t layer) -> std::shared_ptr<DecoderBlock> {
     if (Contains(options.decoder_vanilla_layers, layer)) {
       return BartDecoderLayer(BartLayerOptions::Decoder(c)).ptr();
     }
-    return MoeDecoderLayer(BartLayerOptions::Decoder(c), options.experts,
-                           options.concurrent_experts, options.route_gradient,
-                           options.expert_execution)
-        .ptr();
+    return MoeDecoderLayer(BartLayerOptions::Decoder(c), LayerOptions(options)).ptr();
   };
   return MoeBart(BartForConditionalGeneration(config, factories), config, options);
 }

@@ -34,6 +34,9 @@ struct MoeOptions {
   // Run the experts of a layer concurrently on single-threaded workers when LibTorch has more
   // than one intra-op thread (see moe/moe_layers.h); false: one expert after another.
   bool concurrent_experts = true;
+  // Under soft routes run a layer's experts as batched work (moe/model/batched_experts.h, see
+  // MoeLayerOptions::batched); false: one job per expert, as for other routes.
+  bool batched_experts = true;
   // The gradient of route weights that are zero in the forward pass (moe/model/moe_layers.h).
   RouteGradient route_gradient = RouteGradient::kAllExperts;
   // Mix the experts' outputs (the paper's) or run one layer of merged parameters per group of

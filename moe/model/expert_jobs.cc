@@ -1,0 +1,148 @@
+#include "moe/model/expert_jobs.h"
+
+#include <algorithm>
+#include <mutex>
+#include <utility>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "moe/base/omp_parallel.h"
+#include "moe/model/bart.h"
+
+namespace taskmoe {
+namespace {
+
+// RunOnWorkers (moe/base/omp_parallel.h) runs the jobs on the OpenMP team itself. Inside the
+// parallel region ATen and OpenBLAS run each operation on its own thread alone.
+
+// A seed from LibTorch's default CPU generator (what at::dropout would draw from).
+uint64_t NextDefaultSeed() {
+  auto* generator = at::check_generator<at::CPUGeneratorImpl>(at::detail::getDefaultCPUGenerator());
+  std::lock_guard<std::mutex> lock(generator->mutex_);
+  return generator->random64();
+}
+
+struct ConcurrentJobs {
+  std::vector<ExpertJob> jobs;
+  RunExpert run;
+  int64_t workers = 1;
+};
+
+// Runs the jobs' forward passes concurrently and, in the backward pass, their backward passes
+// concurrently too: each job builds its own autograd graph from detached copies of the inputs,
+// and this node hands each graph its output gradient and sums the input gradients. (The
+// autograd engine would otherwise run the experts' backward one after another.)
+class ConcurrentExperts : public torch::autograd::Function<ConcurrentExperts> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                at::TensorList inputs,
+                                                const ConcurrentJobs* work) {
+    const int64_t jobs = static_cast<int64_t>(work->jobs.size());
+    const int64_t num_inputs = static_cast<int64_t>(inputs.size());
+    std::vector<at::Tensor> leaves(jobs * num_inputs);
+    std::vector<at::Tensor> outputs(jobs);
+    RunOnWorkers(jobs, work->workers, [&](int64_t job) {
+      at::AutoGradMode grad_mode(true);
+      std::vector<at::Tensor> own_inputs;
+      for (int64_t i = 0; i < num_inputs; ++i) {
+        own_inputs.push_back(inputs[i].detach().requires_grad_(inputs[i].requires_grad()));
+        leaves[job * num_inputs + i] = own_inputs.back();
+      }
+      outputs[job] = work->run(work->jobs[job], own_inputs);
+    });
+    ctx->saved_data["outputs"] = outputs;
+    ctx->saved_data["leaves"] = leaves;
+    ctx->saved_data["workers"] = work->workers;
+    torch::autograd::variable_list results;
+    for (const at::Tensor& output : outputs) results.push_back(output.detach());
+    return results;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const std::vector<at::Tensor> outputs = ctx->saved_data["outputs"].toTensorVector();
+    const std::vector<at::Tensor> leaves = ctx->saved_data["leaves"].toTensorVector();
+    const int64_t jobs = static_cast<int64_t>(outputs.size());
+    const int64_t num_inputs = static_cast<int64_t>(leaves.size()) / jobs;
+    RunOnWorkers(jobs, ctx->saved_data["workers"].toInt(), [&](int64_t job) {
+      if (grad_outputs[job].defined() && outputs[job].requires_grad()) {
+        torch::autograd::backward({outputs[job]}, {grad_outputs[job]});
+      }
+    });
+    // One gradient per input, then none for the ConcurrentJobs argument.
+    torch::autograd::variable_list input_grads(num_inputs + 1);
+    for (int64_t job = 0; job < jobs; ++job) {
+      for (int64_t i = 0; i < num_inputs; ++i) {
+        const at::Tensor grad = leaves[job * num_inputs + i].grad();
+        if (!grad.defined()) continue;
+        input_grads[i] = input_grads[i].defined() ? input_grads[i] + grad : grad;
+      }
+    }
+    return input_grads;
+  }
+};
+
+}  // namespace
+
+at::Tensor SelectRows(const at::Tensor& tensor, const ExpertJob& job) {
+  if (!tensor.defined() || tensor.size(0) == 1) return tensor;
+  if (job.rows.defined()) return tensor.index_select(0, job.rows);
+  if (job.begin == 0 && job.end == tensor.size(0)) return tensor;
+  return tensor.narrow(0, job.begin, job.end - job.begin);
+}
+
+int64_t ConcurrentWorkers(bool concurrent, int64_t batch, const std::vector<at::Tensor>& inputs) {
+  bool inputs_require_grad = false;
+  for (const at::Tensor& input : inputs) inputs_require_grad |= input.requires_grad();
+  // Without a gradient path through the inputs the node's outputs would not require grad and
+  // parameter gradients would be lost, so that case runs sequentially.
+  const bool runs_concurrently =
+      concurrent && (!at::GradMode::is_enabled() || inputs_require_grad);
+  return runs_concurrently ? std::min<int64_t>(at::get_num_threads(), batch) : 1;
+}
+
+void AppendRowBlocks(int64_t expert, const at::Tensor& rows, int64_t num_rows, int64_t workers,
+                     std::vector<ExpertJob>& jobs) {
+  const int64_t block = (num_rows + workers - 1) / workers;
+  for (int64_t begin = 0; begin < num_rows; begin += block) {
+    ExpertJob job;
+    job.expert = expert;
+    job.begin = begin;
+    job.end = std::min(num_rows, begin + block);
+    if (rows.defined()) job.rows = rows.narrow(0, begin, job.end - begin).contiguous();
+    jobs.push_back(std::move(job));
+  }
+}
+
+std::vector<at::Tensor> RunJobs(const std::vector<ExpertJob>& jobs, int64_t workers, bool on_cpu,
+                                std::vector<at::Tensor> inputs, const RunExpert& run) {
+  std::vector<at::Tensor> outputs(jobs.size());
+  if (jobs.size() <= 1 || workers <= 1) {
+    for (size_t j = 0; j < jobs.size(); ++j) outputs[j] = run(jobs[j], inputs);
+    return outputs;
+  }
+  ConcurrentJobs work;
+  work.jobs = jobs;
+  work.run = run;
+  if (on_cpu) {
+    // Seeds drawn here in job order: dropout masks then do not depend on thread timing.
+    for (ExpertJob& job : work.jobs) job.dropout_seed = NextDefaultSeed();
+    work.run = [&run](const ExpertJob& job, at::TensorList job_inputs) {
+      DropoutGeneratorScope scope(at::detail::createCPUGenerator(job.dropout_seed));
+      return run(job, job_inputs);
+    };
+  }
+  work.workers = std::min<int64_t>(workers, static_cast<int64_t>(jobs.size()));
+  if (at::GradMode::is_enabled()) return ConcurrentExperts::apply(at::TensorList(inputs), &work);
+  RunOnWorkers(static_cast<int64_t>(jobs.size()), work.workers, [&](int64_t job) {
+    at::NoGradGuard no_grad;
+    outputs[job] = work.run(work.jobs[job], inputs);
+  });
+  return outputs;
+}
+
+}  // namespace taskmoe
