@@ -56,5 +56,33 @@ TEST(LabelSmoothedNllLoss, GradientFlowsOnlyFromCountedTargets) {
   EXPECT_EQ(logits.grad()[1].abs().sum().item<float>(), 0.f);
 }
 
+// The hand-written backward pass against autograd through the formula, for both outputs.
+TEST(LabelSmoothedNllLoss, GradientEqualsAutogradOfTheFormula) {
+  const double epsilon = 0.1;
+  const int64_t vocab = 11;
+  const at::Tensor values = at::randn({2, 3, vocab});
+  const at::Tensor targets = at::tensor({4, 0, -100, 10, 7, -100}, at::kLong).view({2, 3});
+
+  const at::Tensor fused_logits = values.clone().requires_grad_();
+  const LabelSmoothedLoss fused = LabelSmoothedNllLoss(fused_logits, targets, epsilon, -100);
+  (0.7 * fused.loss + 0.3 * fused.nll_loss).backward();
+
+  const at::Tensor logits = values.clone().requires_grad_();
+  const at::Tensor log_probs = at::log_softmax(logits, -1);
+  const at::Tensor counted = targets.ne(-100);
+  const at::Tensor mask = counted.to(at::kFloat);
+  const at::Tensor nll =
+      -(log_probs.gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1) * mask).sum();
+  const at::Tensor smooth = -(log_probs.sum(-1) * mask).sum();
+  const at::Tensor loss = (1 - epsilon) * nll + (epsilon / vocab) * smooth;
+  (0.7 * loss + 0.3 * nll).backward();
+
+  EXPECT_NEAR(fused.loss.item<double>(), loss.item<double>(), 1e-5);
+  EXPECT_NEAR(fused.nll_loss.item<double>(), nll.item<double>(), 1e-5);
+  EXPECT_LT((fused_logits.grad() - logits.grad()).abs().max().item<double>(), 1e-6);
+  // Ignored targets get no gradient.
+  EXPECT_EQ(fused_logits.grad()[0][2].abs().sum().item<double>(), 0.0);
+}
+
 }  // namespace
 }  // namespace taskmoe
