@@ -83,6 +83,11 @@ TEST(Trainer, EvaluationsKeepRouteViewsAndTheRunAnimatesThem) {
   const std::string dir = testing::FreshTempDir("route_views");
   absl::StatusOr<RunSummary> summary = RunExperiment(testing::TinyConfig(dir));
   ASSERT_TRUE(summary.ok()) << summary.status();
+  // The run's time and the part of it spent evaluating (two evaluations and the prediction).
+  EXPECT_GT(summary->evaluation_seconds, 0);
+  EXPECT_LT(summary->evaluation_seconds, summary->seconds);
+  EXPECT_NE(summary->text.find("of which evaluation and prediction"), std::string::npos)
+      << summary->text;
   absl::StatusOr<Checkpoint> last = LoadCheckpoint(dir + "/last");
   ASSERT_TRUE(last.ok()) << last.status();
   for (int step : {4, 8}) {

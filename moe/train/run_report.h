@@ -66,6 +66,10 @@ struct RunSummary {
   std::vector<TaskScore> dev_scores;
   std::vector<TaskScore> test_scores;
   std::string text;  // the report printed at the end
+  // Wall seconds of the trainer's run (after set-up), and of them in dev evaluation during
+  // training and in the final prediction; 0 when the run stopped early or only predicted.
+  double seconds = 0;
+  double evaluation_seconds = 0;
 };
 
 // The report printed at the end of a run: the best dev score, dev performance per ontology

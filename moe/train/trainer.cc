@@ -1,6 +1,7 @@
 #include "moe/train/trainer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <torch/utils.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "glog/logging.h"
 #include "moe/base/atomic_directory.h"
 #include "moe/base/cpu_runtime.h"
@@ -164,8 +166,20 @@ absl::Status Trainer::LoadCheckpointInto(const std::string& dir, bool with_train
   return absl::OkStatus();
 }
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
 absl::StatusOr<RunSummary> Trainer::Run() {
   if (config_.training().total_steps() == 0) return PredictOnly();
+  const Clock::time_point run_start = Clock::now();
+  double evaluation_seconds = 0;  // dev evaluation during training and the final prediction
   const TrainingConfig& t = config_.training();
   const EvaluationConfig& e = config_.evaluation();
   if (is_main()) {
@@ -199,7 +213,9 @@ absl::StatusOr<RunSummary> Trainer::Run() {
     const bool evaluate = state_.step % e.eval_period() == 0 && state_.step >= e.no_eval_until();
     if (evaluate) {
       if (is_main()) {
+        const Clock::time_point start = Clock::now();
         TASKMOE_RETURN_IF_ERROR(Evaluate());
+        evaluation_seconds += SecondsSince(start);
         TASKMOE_RETURN_IF_ERROR(SaveCheckpoint(kLastCheckpoint, /*with_trainer_state=*/true));
       }
       TASKMOE_RETURN_IF_ERROR(distributed_->Barrier());
@@ -226,10 +242,19 @@ absl::StatusOr<RunSummary> Trainer::Run() {
   std::vector<TaskScore> test_scores;
   RouteViews routes = TrainTaskRouteViews();
   if (e.do_predict()) {
+    const Clock::time_point start = Clock::now();
     TASKMOE_RETURN_IF_ERROR(Predict(/*from_best=*/true, &dev_scores, &test_scores, &routes));
+    evaluation_seconds += SecondsSince(start);
   }
   summary = SummarizeRun(data_, state_, output_dir_, dev_scores, routes.soft,
                          output_dir_ + "/" + kBestCheckpoint + "/" + kRoutesImageFile);
+  summary.seconds = SecondsSince(run_start);
+  summary.evaluation_seconds = evaluation_seconds;
+  absl::StrAppend(&summary.text, "time: ", absl::StrFormat("%.1f", summary.seconds),
+                  " s, of which evaluation and prediction ",
+                  absl::StrFormat("%.1f s (%.1f%%)", evaluation_seconds,
+                                  100.0 * evaluation_seconds / summary.seconds),
+                  "\n");
   summary.dev_scores = std::move(dev_scores);
   summary.test_scores = std::move(test_scores);
   return summary;
