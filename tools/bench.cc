@@ -4,6 +4,8 @@
 //   bazel run //tools:bench -- --preset small --experts 3 --routing soft --mode train
 // Routes come from the `learned` routing plugin (linear_layer_specific router over a trainable
 // task-vector table, softmax at tau 2 for --routing soft, straight-through Gumbel for hard).
+// --mode generate times generation with key/value caches instead, as ../shared/bench/ref_generate.py
+// (tools/bench_generation.h). The model and data: tools/bench_model.h.
 
 #include <sys/resource.h>
 
@@ -13,15 +15,16 @@
 #include <cstdint>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <glog/logging.h>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/utils.h>
 
 #include "absl/flags/flag.h"
@@ -30,24 +33,26 @@
 #include "moe/model/loss.h"
 #include "moe/model/moe_model.h"
 #include "moe/model/optimization.h"
-#include "moe/routing/routing.h"
 #include "moe/base/status_macros.h"
 #include "moe/train/train_step.h"
+#include "tools/bench_generation.h"
+#include "tools/bench_model.h"
 #include "tools/model_flags.h"
 #include "tools/tool_main.h"
-#include "routing_plugins/learned/learned.pb.h"
 
 ABSL_FLAG(std::string, preset, "tiny", "model size: tiny, small or bart-base");
 ABSL_FLAG(int64_t, experts, 3, "experts per MoE layer");
 ABSL_FLAG(int64_t, batch, 8, "examples per step");
 ABSL_FLAG(int64_t, src_len, 64, "source length (padded)");
 ABSL_FLAG(int64_t, tgt_len, 16, "target length (padded)");
-ABSL_FLAG(int64_t, steps, 5, "timed steps");
-ABSL_FLAG(int64_t, warmup, 1, "untimed steps before timing");
+ABSL_FLAG(int64_t, steps, 5, "timed steps (--mode generate: timed generate calls, median)");
+ABSL_FLAG(int64_t, warmup, 1, "untimed steps (generate calls) before timing");
 ABSL_FLAG(std::string, routing, "soft",
           "soft: softmax(logits / 2); hard: one-hot straight-through Gumbel routes, each example a "
           "random expert per layer");
-ABSL_FLAG(std::string, mode, "train", "train: full training step; forward: loss under no_grad");
+ABSL_FLAG(std::string, mode, "train",
+          "train: full training step; forward: loss under no_grad; generate: generation with "
+          "key/value caches (--new_tokens, --num_beams; --steps timed runs)");
 ABSL_FLAG(std::string, route_gradient, "all",
           "all: unselected experts run forward only for the router's exact straight-through "
           "gradient (the default estimator); selected: they do not run");
@@ -61,159 +66,37 @@ ABSL_FLAG(double, max_grad_norm, 0.1, "global gradient-norm clipping");
 ABSL_FLAG(int64_t, seed, 42, "seed of weights and data");
 ABSL_FLAG(bool, concurrent_experts, true,
           "run a layer's experts concurrently on single-threaded workers (with --threads > 1)");
+ABSL_FLAG(bool, batched_experts, true,
+          "under soft routes run a layer's experts as batched work; false: one job per expert");
+ABSL_FLAG(std::string, profile, "",
+          "--mode train or forward: write a Chrome trace (chrome://tracing) of the timed steps' "
+          "operators, from LibTorch's profiler, to this file");
+ABSL_FLAG(int64_t, new_tokens, 64, "--mode generate: tokens decoded per example (eos never chosen)");
+ABSL_FLAG(int64_t, num_beams, 1, "--mode generate: 1 greedy search, more: beam search");
 // --threads (0: all cores) and --device are the shared model flags (tools/model_flags.h).
 
 namespace taskmoe {
 namespace {
 
-constexpr int64_t kPad = 1;
-constexpr int64_t kBos = 0;
-constexpr int64_t kEos = 2;
 constexpr double kLabelSmoothing = 0.1;
 
-absl::StatusOr<BartConfig> PresetConfig(const std::string& preset, double dropout) {
-  BartConfig config;
-  if (preset == "tiny") {
-    config.d_model = 64;
-    config.encoder_layers = config.decoder_layers = 2;
-    config.encoder_attention_heads = config.decoder_attention_heads = 4;
-    config.encoder_ffn_dim = config.decoder_ffn_dim = 256;
-    config.vocab_size = 1000;
-  } else if (preset == "small") {
-    config.d_model = 256;
-    config.encoder_layers = config.decoder_layers = 4;
-    config.encoder_attention_heads = config.decoder_attention_heads = 4;
-    config.encoder_ffn_dim = config.decoder_ffn_dim = 1024;
-    config.vocab_size = 8000;
-  } else if (preset == "bart-base") {
-    config.d_model = 768;
-    config.encoder_layers = config.decoder_layers = 6;
-    config.encoder_attention_heads = config.decoder_attention_heads = 12;
-    config.encoder_ffn_dim = config.decoder_ffn_dim = 3072;
-    config.vocab_size = 50265;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--preset must be tiny, small or bart-base, got '", preset, "'"));
-  }
-  config.max_position_embeddings = 1024;
-  config.dropout = config.attention_dropout = config.activation_dropout = dropout;
-  return config;
-}
-
-// <s> tokens... </s> then right padding; lengths uniform in [length / 2, length], example 0
-// full length (the layout of ref_moe.py's data).
-at::Tensor RandomSequences(int64_t batch, int64_t length, int64_t vocab, at::Generator& generator) {
-  at::Tensor ids = at::randint(3, vocab, {batch, length}, generator, at::kLong);
-  at::Tensor lengths =
-      at::randint(std::max<int64_t>(2, length / 2), length + 1, {batch}, generator, at::kLong);
-  lengths[0] = length;
-  ids.select(1, 0).fill_(kBos);
-  const at::Tensor column = at::arange(length, at::kLong).unsqueeze(0);
-  const at::Tensor last = lengths.unsqueeze(1) - 1;
-  ids.masked_fill_(column.eq(last), kEos);
-  ids.masked_fill_(column.gt(last), kPad);
-  return ids;
-}
-
-// Teacher forcing: labels moved one step later behind the decoder start token.
-at::Tensor ShiftRight(const at::Tensor& labels, int64_t start_token) {
-  return at::cat({at::full({labels.size(0), 1}, start_token, labels.options()),
-                  labels.slice(1, 0, labels.size(1) - 1)},
-                 1);
-}
-
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
-double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-// The benchmarked model, its router and task table, one random batch, on the --device.
-struct BenchModel {
-  MoeBart moe;
-  std::shared_ptr<RoutingPlugin> router;
-  at::Tensor task_table;
-  BatchTensors batch;
-  TrainableParameters trainable;
-  int64_t params = 0;
-};
-
-// The `learned` plugin as ref_moe.py routes: linear_layer_specific, softmax or straight-through
-// Gumbel at a constant tau of 2.
-absl::StatusOr<std::shared_ptr<RoutingPlugin>> MakeRouter(const ModelShape& shape,
-                                                          const std::string& routing) {
-  LearnedRoutingParams learned;
-  learned.mutable_router()->set_architecture(RouterNetworkParams::LINEAR_LAYER_SPECIFIC);
-  learned.mutable_selection()->set_function(routing == "soft"
-                                                ? RouteSelectionParams::SOFTMAX
-                                                : RouteSelectionParams::GUMBEL_SOFTMAX_ST);
-  learned.mutable_selection()->set_initial_tau(2.0);
-  learned.mutable_selection()->set_anneal_rate(0.0);
-  RoutingConfig routing_config;
-  routing_config.set_plugin("learned");
-  routing_config.mutable_params()->PackFrom(learned);
-  RoutingContext context;
-  context.shape = shape;
-  context.task_vector_dim = absl::GetFlag(FLAGS_task_dim);
-  context.num_tasks = absl::GetFlag(FLAGS_n_tasks);
-  return CreateRoutingPlugin(routing_config, context);
-}
-
-BatchTensors RandomBatch(const BartConfig& config, const at::Device& device) {
-  const int64_t batch = absl::GetFlag(FLAGS_batch);
-  at::Generator generator = at::detail::createCPUGenerator(absl::GetFlag(FLAGS_seed));
-  BatchTensors tensors;
-  tensors.input_ids =
-      RandomSequences(batch, absl::GetFlag(FLAGS_src_len), config.vocab_size, generator);
-  tensors.attention_mask = tensors.input_ids.ne(kPad).to(at::kLong);
-  tensors.labels =
-      RandomSequences(batch, absl::GetFlag(FLAGS_tgt_len), config.vocab_size, generator);
-  tensors.decoder_input_ids = ShiftRight(tensors.labels, config.decoder_start_token_id);
-  tensors.task_ids =
-      at::randint(0, absl::GetFlag(FLAGS_n_tasks), {batch}, generator, at::kLong);
-  for (at::Tensor* t : {&tensors.input_ids, &tensors.attention_mask, &tensors.labels,
-                        &tensors.decoder_input_ids, &tensors.task_ids}) {
-    *t = t->to(device);
-  }
-  return tensors;
-}
-
-absl::StatusOr<BenchModel> MakeBenchModel(const std::string& routing, const at::Device& device) {
-  TASKMOE_ASSIGN_OR_RETURN(
-      const BartConfig config,
-      PresetConfig(absl::GetFlag(FLAGS_preset), absl::GetFlag(FLAGS_dropout)));
-  MoeOptions options;
+BenchModelOptions ModelOptionsFromFlags() {
+  BenchModelOptions options;
+  options.preset = absl::GetFlag(FLAGS_preset);
   options.experts = absl::GetFlag(FLAGS_experts);
+  options.batch = absl::GetFlag(FLAGS_batch);
+  options.src_len = absl::GetFlag(FLAGS_src_len);
+  options.tgt_len = absl::GetFlag(FLAGS_tgt_len);
+  options.routing = absl::GetFlag(FLAGS_routing);
+  options.route_gradient = absl::GetFlag(FLAGS_route_gradient);
+  options.expert_execution = absl::GetFlag(FLAGS_expert_execution);
+  options.n_tasks = absl::GetFlag(FLAGS_n_tasks);
+  options.task_dim = absl::GetFlag(FLAGS_task_dim);
+  options.dropout = absl::GetFlag(FLAGS_dropout);
+  options.seed = absl::GetFlag(FLAGS_seed);
   options.concurrent_experts = absl::GetFlag(FLAGS_concurrent_experts);
-  options.route_gradient = absl::GetFlag(FLAGS_route_gradient) == "selected"
-                               ? RouteGradient::kSelectedExperts
-                               : RouteGradient::kAllExperts;
-  options.expert_execution = absl::GetFlag(FLAGS_expert_execution) == "merge"
-                                 ? ExpertExecution::kMergeParameters
-                                 : ExpertExecution::kMixOutputs;
-  TASKMOE_ASSIGN_OR_RETURN(MoeBart moe, MoeBart::Create(config, options));
-  TASKMOE_ASSIGN_OR_RETURN(std::shared_ptr<RoutingPlugin> router,
-                           MakeRouter(moe.shape(), routing));
-  at::Tensor task_table = at::randn({absl::GetFlag(FLAGS_n_tasks), absl::GetFlag(FLAGS_task_dim)});
-  moe.model()->to(device);
-  router->to(device);
-  task_table = task_table.to(device).requires_grad_();
-  BenchModel bench{std::move(moe), std::move(router), task_table, RandomBatch(config, device)};
-  for (const auto& item : bench.moe.model()->named_parameters()) {
-    bench.trainable.model.emplace_back(item.key(), item.value());
-  }
-  for (const auto& item : bench.router->named_parameters()) {
-    bench.trainable.router.emplace_back(item.key(), item.value());
-  }
-  bench.trainable.task_vectors = {task_table};
-  bench.params = task_table.numel();
-  for (const auto& [name, p] : bench.trainable.model) bench.params += p.numel();
-  for (const auto& [name, p] : bench.trainable.router) bench.params += p.numel();
-  return bench;
+  options.batched_experts = absl::GetFlag(FLAGS_batched_experts);
+  return options;
 }
 
 // Runs `step` `count` times; returns the wall seconds of each.
@@ -254,25 +137,12 @@ void PrintCpuUsage(const rusage& before, const rusage& after, double steps) {
             << " minor page faults\n";
 }
 
-absl::Status CheckFlags(const std::string& mode, const std::string& routing) {
-  if (mode != "train" && mode != "forward") {
+absl::Status CheckFlags(const std::string& mode, const BenchModelOptions& options) {
+  if (mode != "train" && mode != "forward" && mode != "generate") {
     return absl::InvalidArgumentError(
-        absl::StrCat("--mode must be train or forward, got '", mode, "'"));
+        absl::StrCat("--mode must be train, forward or generate, got '", mode, "'"));
   }
-  if (routing != "soft" && routing != "hard") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--routing must be soft or hard, got '", routing, "'"));
-  }
-  if (absl::GetFlag(FLAGS_route_gradient) != "all" &&
-      absl::GetFlag(FLAGS_route_gradient) != "selected") {
-    return absl::InvalidArgumentError(absl::StrCat("--route_gradient must be all or selected, got '",
-                                                   absl::GetFlag(FLAGS_route_gradient), "'"));
-  }
-  if (absl::GetFlag(FLAGS_expert_execution) != "mix" &&
-      absl::GetFlag(FLAGS_expert_execution) != "merge") {
-    return absl::InvalidArgumentError(absl::StrCat("--expert_execution must be mix or merge, got '",
-                                                   absl::GetFlag(FLAGS_expert_execution), "'"));
-  }
+  TASKMOE_RETURN_IF_ERROR(ValidateBenchModelOptions(options));
   if (absl::GetFlag(FLAGS_steps) < 1) return absl::InvalidArgumentError("--steps must be at least 1");
   return absl::OkStatus();
 }
@@ -290,11 +160,7 @@ std::unique_ptr<BenchStep> MakeStep(BenchModel& bench, const std::string& mode) 
   auto step = std::make_unique<BenchStep>();
   BenchStep* s = step.get();
   const auto routes_of = [&bench, s](const at::Tensor& ids) {
-    RoutingInput input;
-    input.task_ids = ids;
-    input.task_vectors = bench.task_table.index_select(0, ids);
-    input.step = s->count;
-    return bench.router->Route(input);
+    return BenchRoutes(bench, ids, s->count);
   };
   if (mode == "forward") {
     bench.moe.model()->eval();
@@ -305,7 +171,7 @@ std::unique_ptr<BenchStep> MakeStep(BenchModel& bench, const std::string& mode) 
       absl::StatusOr<BartOutput> out = bench.moe.Forward(
           b.input_ids, b.attention_mask, b.decoder_input_ids, routes_of(b.task_ids));
       CHECK(out.ok()) << out.status();
-      return LabelSmoothedNllLoss(out->logits, b.labels, kLabelSmoothing, kPad).loss.item<double>();
+      return LabelSmoothedNllLoss(out->logits, b.labels, kLabelSmoothing, kBenchPad).loss.item<double>();
     };
     return step;
   }
@@ -316,7 +182,7 @@ std::unique_ptr<BenchStep> MakeStep(BenchModel& bench, const std::string& mode) 
   options.max_grad_norm = absl::GetFlag(FLAGS_max_grad_norm);
   options.warmup_steps = 6000;
   options.total_steps = 100000;
-  options.pad_id = kPad;
+  options.pad_id = kBenchPad;
   std::vector<at::Tensor> router_and_task_parameters = {bench.task_table};
   for (const auto& [name, p] : bench.trainable.router) router_and_task_parameters.push_back(p);
   s->train_step = std::make_unique<TrainStep>(bench.moe, s->optimizer, router_and_task_parameters,
@@ -353,6 +219,7 @@ std::string ResultLine(const std::string& mode, const std::string& routing,
   line["routing"] = routing;
   line["route_gradient"] = absl::GetFlag(FLAGS_route_gradient);
   line["expert_execution"] = absl::GetFlag(FLAGS_expert_execution);
+  line["batched_experts"] = absl::GetFlag(FLAGS_batched_experts);
   line["n_tasks"] = absl::GetFlag(FLAGS_n_tasks);
   line["steps"] = absl::GetFlag(FLAGS_steps);
   line["sec_per_step"] = sec_per_step;
@@ -365,16 +232,33 @@ std::string ResultLine(const std::string& mode, const std::string& routing,
 absl::Status Run() {
   const std::string mode = absl::GetFlag(FLAGS_mode);
   const std::string routing = absl::GetFlag(FLAGS_routing);
-  TASKMOE_RETURN_IF_ERROR(CheckFlags(mode, routing));
+  const BenchModelOptions model_options = ModelOptionsFromFlags();
+  TASKMOE_RETURN_IF_ERROR(CheckFlags(mode, model_options));
   TASKMOE_ASSIGN_OR_RETURN(const at::Device device, SetUpDeviceAndThreads());
   torch::manual_seed(absl::GetFlag(FLAGS_seed));
-  TASKMOE_ASSIGN_OR_RETURN(BenchModel bench, MakeBenchModel(routing, device));
+  TASKMOE_ASSIGN_OR_RETURN(BenchModel bench, MakeBenchModel(model_options, device));
+  if (mode == "generate") {
+    GenerationBenchOptions generation;
+    generation.new_tokens = absl::GetFlag(FLAGS_new_tokens);
+    generation.num_beams = absl::GetFlag(FLAGS_num_beams);
+    generation.warmup = absl::GetFlag(FLAGS_warmup);
+    generation.steps = absl::GetFlag(FLAGS_steps);
+    TASKMOE_ASSIGN_OR_RETURN(const std::string line,
+                             RunGenerationBench(bench, model_options, generation));
+    std::cout << line << std::endl;
+    return absl::OkStatus();
+  }
   std::unique_ptr<BenchStep> step = MakeStep(bench, mode);
   RunSteps(step->run, absl::GetFlag(FLAGS_warmup), "warmup");
   step->phases.clear();
   rusage before{};
   getrusage(RUSAGE_SELF, &before);
-  const std::vector<double> times = RunSteps(step->run, absl::GetFlag(FLAGS_steps), "step");
+  std::vector<double> times;
+  {
+    std::optional<torch::autograd::profiler::RecordProfile> profile;
+    if (!absl::GetFlag(FLAGS_profile).empty()) profile.emplace(absl::GetFlag(FLAGS_profile));
+    times = RunSteps(step->run, absl::GetFlag(FLAGS_steps), "step");
+  }
   rusage after{};
   getrusage(RUSAGE_SELF, &after);
   PrintMedianPhases(step->phases);
@@ -390,7 +274,8 @@ int main(int argc, char** argv) {
   taskmoe::ToolOptions tool;
   tool.name = "bench";
   tool.runs_models = true;
-  tool.usage = "Times the trainer's training step or forward passes of the MoE model.";
+  tool.usage =
+      "Times the trainer's training step, forward passes or generation of the MoE model.";
   return taskmoe::RunTool(argc, argv, tool,
                           [](const std::vector<std::string>&) { return taskmoe::Run(); });
 }
