@@ -8,7 +8,8 @@
 #     selected);
 #   - training steps, bart-base, E=3, batch 8, source 64, target 16, soft: s/step, % of the GEMM
 #     peak (moe_flops.py), peak resident memory (/usr/bin/time -v) and the largest batch that fits in
-#     MEM_LIMIT_GB, estimated from a line through the peak RSS of batches 8 and 16 (one run each);
+#     MEM_LIMIT_GB, estimated from a line through the peak RSS of batches 8 and 32 (one run each of
+#     one warm-up and one timed step, so that the optimizer state exists);
 #   - generation with key/value caches, bart-base, E=3, batch 8, source 64, 64 new tokens: greedy on
 #     both sides, beam search (4 beams) on TaskMoE only (the reference has none).
 # Both sides run alternately in each of ROUNDS rounds with the same --threads and allocator tunables;
@@ -39,7 +40,7 @@ if [[ $QUICK == 1 ]]; then
   SRC_S=16 TGT_S=8 SRC_B=16 TGT_B=8 NEW=8
   STEPS_SMALL=${STEPS_SMALL:-2}; WARM_SMALL=1; STEPS_BASE=${STEPS_BASE:-1}; GEN_REPEATS=${GEN_REPEATS:-1}
 else
-  ROUNDS=${ROUNDS:-3}; SMALL=small; BASE=bart-base; B_SMALL=6; B_BASE=8; MEM_B1=8; MEM_B2=16
+  ROUNDS=${ROUNDS:-3}; SMALL=small; BASE=bart-base; B_SMALL=6; B_BASE=8; MEM_B1=8; MEM_B2=32
   SRC_S=48 TGT_S=24 SRC_B=64 TGT_B=16 NEW=64
   STEPS_SMALL=${STEPS_SMALL:-10}; WARM_SMALL=2; STEPS_BASE=${STEPS_BASE:-3}; GEN_REPEATS=${GEN_REPEATS:-3}
 fi
@@ -56,7 +57,7 @@ done
 # The flags of each row; the reference and TaskMoE take the same ones, plus the extras below.
 F_SMALL="--preset $SMALL --experts 3 --batch $B_SMALL --src_len $SRC_S --tgt_len $TGT_S --steps $STEPS_SMALL --warmup $WARM_SMALL --threads $THREADS --mode train"
 F_BASE="--preset $BASE --experts 3 --batch $B_BASE --src_len $SRC_B --tgt_len $TGT_B --steps $STEPS_BASE --warmup 1 --threads $THREADS --mode train --routing soft"
-F_MEM="--preset $BASE --experts 3 --src_len $SRC_B --tgt_len $TGT_B --steps 1 --warmup 0 --threads $THREADS --mode train --routing soft"
+F_MEM="--preset $BASE --experts 3 --src_len $SRC_B --tgt_len $TGT_B --steps 1 --warmup 1 --threads $THREADS --mode train --routing soft"
 F_GEN="--preset $BASE --experts 3 --batch $B_BASE --src_len $SRC_B --new_tokens $NEW --threads $THREADS"
 declare -A CMD   # the command line of each run name, listed below the table
 
