@@ -138,7 +138,7 @@ TEST(MoeModelTest, AverageRoutingIsTheMeanOfTheExperts) {
   const BartConfig config = TinyConfig();
   const int64_t experts = 3;
   const at::Tensor route = at::full({4, experts}, 1.0 / experts);
-  MoeEncoderLayer encoder(BartLayerOptions::Encoder(config), experts);
+  MoeEncoderLayer encoder(BartLayerOptions::Encoder(config), MoeLayerOptions(experts));
   const at::Tensor x = at::randn({4, 7, config.d_model});
   const at::Tensor bias = PaddingBias(4, 7);
   at::Tensor mean = at::zeros_like(x);
@@ -146,7 +146,7 @@ TEST(MoeModelTest, AverageRoutingIsTheMeanOfTheExperts) {
   mean /= experts;
   EXPECT_LT(MaxAbsDiff(encoder->Forward(x, bias, route), mean), 1e-6);
 
-  MoeDecoderLayer decoder(BartLayerOptions::Decoder(config), experts);
+  MoeDecoderLayer decoder(BartLayerOptions::Decoder(config), MoeLayerOptions(experts));
   const at::Tensor y = at::randn({4, 5, config.d_model});
   at::Tensor decoder_mean = at::zeros_like(y);
   for (int64_t e = 0; e < experts; ++e) {
@@ -173,7 +173,7 @@ TEST(MoeModelTest, AssignmentRunsEachExpertOnlyOnItsExamples) {
 TEST(MoeModelTest, SparseExecutionEqualsThePlainWeightedSumWithItsGradients) {
   torch::manual_seed(5);
   const BartConfig config = TinyConfig();
-  MoeEncoderLayer encoder(BartLayerOptions::Encoder(config), 4);
+  MoeEncoderLayer encoder(BartLayerOptions::Encoder(config), MoeLayerOptions(4));
   const at::Tensor x = at::randn({5, 6, config.d_model});
   const at::Tensor bias = PaddingBias(5, 6);
   const at::Tensor probe = at::randn({5, 6, config.d_model});
@@ -199,7 +199,7 @@ TEST(MoeModelTest, SparseExecutionEqualsThePlainWeightedSumWithItsGradients) {
     EXPECT_LT(MaxAbsDiff(sparse_grads[i], params[i].grad()), 1e-5) << "parameter " << i;
   }
 
-  MoeDecoderLayer decoder(BartLayerOptions::Decoder(config), 4);
+  MoeDecoderLayer decoder(BartLayerOptions::Decoder(config), MoeLayerOptions(4));
   const at::Tensor y = at::randn({5, 4, config.d_model});
   EXPECT_LT(MaxAbsDiff(decoder->Forward(y, CausalBias(4), x, bias, MixedRoute(), nullptr),
                        PlainDecoderMix(*decoder, y, CausalBias(4), x, bias, MixedRoute())),
@@ -304,7 +304,7 @@ TEST(MoeModelTest, ConcurrentExpertsWithDropoutAreReproducible) {
 TEST(MoeModelTest, ExpertsWithZeroWeightDoNotRun) {
   torch::manual_seed(6);
   const BartConfig config = TinyConfig();
-  MoeEncoderLayer encoder(BartLayerOptions::Encoder(config), 4);
+  MoeEncoderLayer encoder(BartLayerOptions::Encoder(config), MoeLayerOptions(4));
   {
     torch::NoGradGuard no_grad;
     for (auto& p : encoder->expert(3).parameters()) p.fill_(std::numeric_limits<float>::quiet_NaN());

@@ -126,8 +126,10 @@ class RouteGradientTest : public ::testing::TestWithParam<Setting> {
 TEST_P(RouteGradientTest, EncoderLayerEqualsEveryExpertWithAutograd) {
   const BartConfig config = Config();
   torch::manual_seed(3);
-  MoeEncoderLayer layer(BartLayerOptions::Encoder(config), GetParam().experts,
-                        /*concurrent=*/false, RouteGradient::kAllExperts);
+  MoeEncoderLayer layer(BartLayerOptions::Encoder(config),
+                        MoeLayerOptions(GetParam().experts)
+                            .concurrent(false)
+                            .route_gradient(RouteGradient::kAllExperts));
   const at::Tensor logits = Logits(GetParam().experts);
   const at::Tensor x = at::randn({kBatch, 6, config.d_model}).requires_grad_();
   const at::Tensor bias = PaddingBias(kBatch, 6);
@@ -161,8 +163,10 @@ TEST_P(RouteGradientTest, EncoderLayerEqualsEveryExpertWithAutograd) {
 TEST_P(RouteGradientTest, DecoderLayerEqualsEveryExpertWithAutograd) {
   const BartConfig config = Config();
   torch::manual_seed(4);
-  MoeDecoderLayer layer(BartLayerOptions::Decoder(config), GetParam().experts,
-                        /*concurrent=*/false, RouteGradient::kAllExperts);
+  MoeDecoderLayer layer(BartLayerOptions::Decoder(config),
+                        MoeLayerOptions(GetParam().experts)
+                            .concurrent(false)
+                            .route_gradient(RouteGradient::kAllExperts));
   const at::Tensor logits = Logits(GetParam().experts);
   const at::Tensor y = at::randn({kBatch, 4, config.d_model}).requires_grad_();
   const at::Tensor memory = at::randn({kBatch, 6, config.d_model}).requires_grad_();
@@ -192,8 +196,10 @@ TEST_P(RouteGradientTest, DecoderLayerEqualsEveryExpertWithAutograd) {
 TEST_P(RouteGradientTest, SelectedExpertsOnlyLeavesZeroWeightsWithoutGradient) {
   const BartConfig config = Config();
   torch::manual_seed(5);
-  MoeEncoderLayer layer(BartLayerOptions::Encoder(config), GetParam().experts,
-                        /*concurrent=*/false, RouteGradient::kSelectedExperts);
+  MoeEncoderLayer layer(BartLayerOptions::Encoder(config),
+                        MoeLayerOptions(GetParam().experts)
+                            .concurrent(false)
+                            .route_gradient(RouteGradient::kSelectedExperts));
   const at::Tensor logits = Logits(GetParam().experts);
   const at::Tensor x = at::randn({kBatch, 6, config.d_model}).requires_grad_();
   at::Tensor route = StraightThroughRoute(logits);
