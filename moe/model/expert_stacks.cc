@@ -48,12 +48,15 @@ ExpertStacks::ExpertStacks(std::vector<torch::nn::Module*> experts,
 
 bool ExpertStacks::Linked(const Group& group) {
   if (!group.stack.defined()) return false;
-  const at::Tensor flat = group.stack.flatten(0, 1);
+  // Parameter i must be the contiguous slice i of the stack: compared by address arithmetic, as
+  // Stack() checks this on every call.
+  const auto* base = static_cast<const char*>(group.stack.data_ptr());
   for (size_t i = 0; i < group.parameters.size(); ++i) {
     const at::Tensor& p = group.parameters[i];
-    const at::Tensor slice = flat[static_cast<int64_t>(i)];
-    if (p.data_ptr() != slice.data_ptr() || !p.sizes().equals(slice.sizes()) ||
-        !p.strides().equals(slice.strides())) {
+    const int64_t slice_bytes = p.numel() * static_cast<int64_t>(p.element_size());
+    if (p.data_ptr() != base + static_cast<int64_t>(i) * slice_bytes || !p.is_contiguous() ||
+        !p.sizes().equals(group.stack.sizes().slice(2)) ||
+        p.scalar_type() != group.stack.scalar_type() || p.device() != group.stack.device()) {
       return false;
     }
   }
