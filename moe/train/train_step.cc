@@ -16,11 +16,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+}  // namespace
+
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
-
-}  // namespace
 
 at::Tensor ExpertDistance(BartForConditionalGeneration& model) {
   at::Tensor total = at::zeros({}, model->final_logits_bias.options());

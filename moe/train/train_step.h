@@ -1,6 +1,7 @@
 #ifndef TASKMOE_MOE_TRAIN_TRAIN_STEP_H_
 #define TASKMOE_MOE_TRAIN_TRAIN_STEP_H_
 
+#include <chrono>
 #include <functional>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct TrainStepOptions {
   int64_t total_steps = 1;
   int64_t pad_id = 1;
 };
+
+// Wall seconds on the steady clock since `start`; how StepPhases and the trainer's run time are
+// measured.
+double SecondsSince(std::chrono::steady_clock::time_point start);
 
 // Seconds of one step in each phase (summed over its micro-batches).
 struct StepPhases {
