@@ -17,7 +17,7 @@ TEST(ConfigureCpuRuntime, KeepsTheMachinesKernelsAndEnvironment) {
   const char* pinned = std::getenv("OPENBLAS_CORETYPE");
   const std::string before = pinned == nullptr ? "" : pinned;
   const std::string note = ConfigureCpuRuntime();
-  EXPECT_TRUE(absl::StartsWith(note, "malloc: one arena; ")) << note;
+  EXPECT_TRUE(absl::StartsWith(note, "malloc: one arena; tensor memory: freed blocks")) << note;
   // The process environment is untouched.
   const char* after = std::getenv("OPENBLAS_CORETYPE");
   EXPECT_EQ(after == nullptr ? "" : after, before);

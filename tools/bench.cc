@@ -34,6 +34,7 @@
 #include "moe/model/moe_model.h"
 #include "moe/model/optimization.h"
 #include "moe/base/status_macros.h"
+#include "moe/base/tensor_memory.h"
 #include "moe/train/train_step.h"
 #include "tools/bench_generation.h"
 #include "tools/bench_model.h"
@@ -68,6 +69,9 @@ ABSL_FLAG(bool, concurrent_experts, true,
           "run a layer's experts concurrently on single-threaded workers (with --threads > 1)");
 ABSL_FLAG(bool, batched_experts, true,
           "under soft routes run a layer's experts as batched work; false: one job per expert");
+ABSL_FLAG(bool, tensor_memory_cache, true,
+          "keep freed tensor blocks of 1 MiB and more for the next step (moe/base/tensor_memory.h); "
+          "false: malloc, LibTorch's default");
 ABSL_FLAG(std::string, profile, "",
           "--mode train or forward: write a Chrome trace (chrome://tracing) of the timed steps' "
           "operators, from LibTorch's profiler, to this file");
@@ -220,6 +224,7 @@ std::string ResultLine(const std::string& mode, const std::string& routing,
   line["route_gradient"] = absl::GetFlag(FLAGS_route_gradient);
   line["expert_execution"] = absl::GetFlag(FLAGS_expert_execution);
   line["batched_experts"] = absl::GetFlag(FLAGS_batched_experts);
+  line["tensor_memory_cache"] = absl::GetFlag(FLAGS_tensor_memory_cache);
   line["n_tasks"] = absl::GetFlag(FLAGS_n_tasks);
   line["steps"] = absl::GetFlag(FLAGS_steps);
   line["sec_per_step"] = sec_per_step;
@@ -235,6 +240,8 @@ absl::Status Run() {
   const BenchModelOptions model_options = ModelOptionsFromFlags();
   TASKMOE_RETURN_IF_ERROR(CheckFlags(mode, model_options));
   TASKMOE_ASSIGN_OR_RETURN(const at::Device device, SetUpDeviceAndThreads());
+  SetTensorMemoryCaching(absl::GetFlag(FLAGS_tensor_memory_cache));
+  std::cerr << "[bench] " << TensorMemoryNote() << "\n";
   torch::manual_seed(absl::GetFlag(FLAGS_seed));
   TASKMOE_ASSIGN_OR_RETURN(BenchModel bench, MakeBenchModel(model_options, device));
   if (mode == "generate") {

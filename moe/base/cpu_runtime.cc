@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "moe/base/tensor_memory.h"
 
 namespace taskmoe {
 
@@ -35,7 +36,9 @@ std::string OpenMpWaitNote() {
 
 std::string ConfigureCpuRuntime() {
   mallopt(M_ARENA_MAX, 1);
-  return absl::StrCat("malloc: one arena; ", OpenMpWaitNote(), "; ", BlasKernelNote());
+  InstallTensorMemoryCache();
+  return absl::StrCat("malloc: one arena; ", TensorMemoryNote(), "; ", OpenMpWaitNote(), "; ",
+                      BlasKernelNote());
 }
 
 absl::Status CheckThreadCount(int requested, const std::string& setting) {

@@ -8,12 +8,14 @@
 namespace taskmoe {
 
 // Process-wide CPU settings for training and benchmarking; call first thing in main, before any
-// tensor work or thread. Returns a one-line note for the log: the malloc setting, the OpenMP
-// wait setting and the BLAS kernels in use.
+// tensor work or thread. Returns a one-line note for the log: the malloc setting, the tensor
+// memory, the OpenMP wait setting and the BLAS kernels in use.
 //
 // - One glibc malloc arena: the OpenMP threads that run a layer's experts concurrently would
 //   otherwise get arenas of their own, whose heaps glibc unmaps when they empty, page-faulting
 //   them back in on every step (about 1,500 faults per small training step).
+// - The tensor memory cache (tensor_memory.h): freed large tensor blocks are kept for the next
+//   step instead of being page-faulted and zeroed again by the kernel.
 // - The BLAS kernels are left as the machine chose them. A dynamic-architecture OpenBLAS picks
 //   its kernels by CPU model, or takes the ones OPENBLAS_CORETYPE names; administrators set that
 //   variable on processors where some kernels of older OpenBLAS builds compute wrong results.
