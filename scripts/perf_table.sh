@@ -7,7 +7,8 @@
 #     experts, the default, and one job per expert) and hard routes (--route_gradient=all and
 #     selected);
 #   - training steps, bart-base, E=3, batch 8, source 64, target 16, soft: s/step, % of the GEMM
-#     peak (moe_flops.py), peak resident memory (/usr/bin/time -v) and the largest batch that fits in
+#     peak (moe_flops.py; also with one job per expert, and with malloc instead of the tensor
+#     memory cache), peak resident memory (/usr/bin/time -v) and the largest batch that fits in
 #     MEM_LIMIT_GB, estimated from a line through the peak RSS of batches 8 and 32 (one run each of
 #     one warm-up and one timed step, so that the optimizer state exists);
 #   - generation with key/value caches, bart-base, E=3, batch 8, source 64, 64 new tokens: greedy on
@@ -21,7 +22,7 @@
 #
 # Environment: BIN (directory of a prebuilt bench; unset: `bazel build -c opt //tools:bench` and
 # bazel-bin/tools), REF (default ../shared/bench from the repository root), THREADS (2), ROUNDS (3),
-# STEPS_SMALL (10 timed steps, 2 warm-up), STEPS_BASE (3 timed, 1 warm-up), GEN_REPEATS (3 timed, 1
+# STEPS_SMALL (10 timed steps, 2 warm-up), STEPS_BASE (3 timed, 2 warm-up), GEN_REPEATS (3 timed, 1
 # warm-up), MEM_LIMIT_GB (24), OUT (directory for the raw JSON lines and logs; default a new
 # temporary one).
 set -euo pipefail
@@ -38,11 +39,11 @@ export GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=3355443
 if [[ $QUICK == 1 ]]; then
   ROUNDS=${ROUNDS:-1}; SMALL=tiny; BASE=tiny; B_SMALL=2; B_BASE=2; MEM_B1=2; MEM_B2=4
   SRC_S=16 TGT_S=8 SRC_B=16 TGT_B=8 NEW=8
-  STEPS_SMALL=${STEPS_SMALL:-2}; WARM_SMALL=1; STEPS_BASE=${STEPS_BASE:-1}; GEN_REPEATS=${GEN_REPEATS:-1}
+  STEPS_SMALL=${STEPS_SMALL:-2}; WARM_SMALL=1; STEPS_BASE=${STEPS_BASE:-1}; WARM_BASE=1; GEN_REPEATS=${GEN_REPEATS:-1}
 else
   ROUNDS=${ROUNDS:-3}; SMALL=small; BASE=bart-base; B_SMALL=6; B_BASE=8; MEM_B1=8; MEM_B2=32
   SRC_S=48 TGT_S=24 SRC_B=64 TGT_B=16 NEW=64
-  STEPS_SMALL=${STEPS_SMALL:-10}; WARM_SMALL=2; STEPS_BASE=${STEPS_BASE:-3}; GEN_REPEATS=${GEN_REPEATS:-3}
+  STEPS_SMALL=${STEPS_SMALL:-10}; WARM_SMALL=2; STEPS_BASE=${STEPS_BASE:-3}; WARM_BASE=2; GEN_REPEATS=${GEN_REPEATS:-3}
 fi
 if [[ -z ${BIN:-} ]]; then
   echo "[perf_table] bazel build -c opt //tools:bench" >&2
@@ -56,7 +57,7 @@ done
 
 # The flags of each row; the reference and TaskMoE take the same ones, plus the extras below.
 F_SMALL="--preset $SMALL --experts 3 --batch $B_SMALL --src_len $SRC_S --tgt_len $TGT_S --steps $STEPS_SMALL --warmup $WARM_SMALL --threads $THREADS --mode train"
-F_BASE="--preset $BASE --experts 3 --batch $B_BASE --src_len $SRC_B --tgt_len $TGT_B --steps $STEPS_BASE --warmup 1 --threads $THREADS --mode train --routing soft"
+F_BASE="--preset $BASE --experts 3 --batch $B_BASE --src_len $SRC_B --tgt_len $TGT_B --steps $STEPS_BASE --warmup $WARM_BASE --threads $THREADS --mode train --routing soft"
 F_MEM="--preset $BASE --experts 3 --src_len $SRC_B --tgt_len $TGT_B --steps 1 --warmup 1 --threads $THREADS --mode train --routing soft"
 F_GEN="--preset $BASE --experts 3 --batch $B_BASE --src_len $SRC_B --new_tokens $NEW --threads $THREADS"
 declare -A CMD   # the command line of each run name, listed below the table
@@ -90,6 +91,7 @@ for round in $(seq "$ROUNDS"); do
   ref_moe base_ref $F_BASE
   bench base_taskmoe $F_BASE
   bench base_per_expert $F_BASE --batched_experts=false
+  bench base_malloc $F_BASE --tensor_memory_cache=false
   run gen_ref "$PY" "$REF/ref_generate.py" $F_GEN --repeats "$GEN_REPEATS"
   bench gen_greedy --mode generate $F_GEN --steps "$GEN_REPEATS" --warmup 1 --num_beams 1
   bench gen_beam4 --mode generate $F_GEN --steps "$GEN_REPEATS" --warmup 1 --num_beams 4
@@ -156,6 +158,8 @@ target_row "$SMALL E=3 b$B_SMALL train hard, --route_gradient=selected, s/step [
 p_ref=$(pct_peak base_ref); p_tm=$(pct_peak base_taskmoe); p_per_expert=$(pct_peak base_per_expert)
 echo "| $BASE E=3 b$B_BASE train soft, s/step [base_ref, base_taskmoe] | $(s base_ref) | $(s base_taskmoe) | $(ratio base_ref base_taskmoe)x | $p_ref / $p_tm | TaskMoE >= 85%: $(meets "${p_tm%\%} >= 85") |"
 echo "| $BASE E=3 b$B_BASE train soft, --batched_experts=false, s/step [base_ref, base_per_expert] | $(s base_ref) | $(s base_per_expert) | $(ratio base_ref base_per_expert)x | $p_ref / $p_per_expert | |"
+p_malloc=$(pct_peak base_malloc)
+echo "| $BASE E=3 b$B_BASE train soft, --tensor_memory_cache=false, s/step [base_ref, base_malloc] | $(s base_ref) | $(s base_malloc) | $(ratio base_ref base_malloc)x | $p_ref / $p_malloc | |"
 rss_ref=$(median_rss_mb "$OUT/base_ref.rss"); rss_tm=$(median_rss_mb "$OUT/base_taskmoe.rss")
 echo "| peak RSS of that run, MB (/usr/bin/time -v) | $(calc "$rss_ref" .0f) | $(calc "$rss_tm" .0f) | | | TaskMoE <= reference: $(meets "$rss_tm <= $rss_ref") |"
 echo "| largest $BASE batch in $MEM_LIMIT_GB GiB, estimated from batches $MEM_B1 and $MEM_B2 (peak RSS, one run each) [mem*_ref, mem*_taskmoe] | $(fit_batch ref) | $(fit_batch taskmoe) | | | |"
@@ -166,7 +170,7 @@ echo
 echo "Commands (names in brackets above; GLIBC_TUNABLES as in the header, run from the repository root):"
 echo
 for name in gemm small_soft_ref small_soft small_soft_per_expert small_hard_ref small_hard_all \
-    small_hard_selected base_ref base_taskmoe base_per_expert "mem${MEM_B1}_ref" "mem${MEM_B1}_taskmoe" \
+    small_hard_selected base_ref base_taskmoe base_per_expert base_malloc "mem${MEM_B1}_ref" "mem${MEM_B1}_taskmoe" \
     "mem${MEM_B2}_ref" "mem${MEM_B2}_taskmoe" gen_ref gen_greedy gen_beam4; do
   echo "- $name: \`${CMD[$name]}\`"
 done
