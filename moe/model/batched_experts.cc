@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include <glog/logging.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -49,12 +50,19 @@ at::Tensor PerExpertLinear(const ExpertStacks& stacks, const std::string& weight
   return BatchedLinear::apply(x, stacks.Stack(weight).squeeze(1), stacks.Stack(bias));
 }
 
-// x [E, rows, D] through expert e's LayerNorm `name` on slice e.
+// x [E, rows, D] through expert e's LayerNorm `name` on slice e: one layer_norm per expert, so
+// that autograd keeps what a LayerNorm keeps (its input and statistics); a shared normalisation
+// followed by a batched affine would keep the normalised values as well.
 at::Tensor PerExpertLayerNorm(const ExpertStacks& stacks, const std::string& name,
                               const torch::nn::LayerNorm& first, const at::Tensor& x) {
-  const at::Tensor normalized =
-      at::layer_norm(x, first->options.normalized_shape(), {}, {}, first->options.eps());
-  return at::addcmul(stacks.Stack(name + ".bias"), normalized, stacks.Stack(name + ".weight"));
+  const at::Tensor weight = stacks.Stack(name + ".weight");  // [E, 1, D]
+  const at::Tensor bias = stacks.Stack(name + ".bias");
+  std::vector<at::Tensor> outputs;
+  for (int64_t e = 0; e < x.size(0); ++e) {
+    outputs.push_back(at::layer_norm(x[e], first->options.normalized_shape(), weight[e][0],
+                                     bias[e][0], first->options.eps()));
+  }
+  return at::stack(outputs);
 }
 
 // One of `parts` equal slices of a fused projection [B * T, E * parts * D], as [E, B, T, D].
