@@ -68,6 +68,7 @@ TEST_F(TensorMemoryTest, HoldsNoMoreThanTheMostInUseAtOnce) {
     const at::Tensor b = Floats(8 * kMiB);  // now 12 MiB in use at once
   }
   EXPECT_EQ(GetTensorMemoryStats().cached_bytes, 12 * kMiB);
+  EXPECT_EQ(GetTensorMemoryStats().peak_in_use_bytes, 12 * kMiB);
 }
 
 TEST_F(TensorMemoryTest, OffFreesTheCacheAndStopsCaching) {

@@ -269,6 +269,9 @@ absl::Status Run() {
   rusage after{};
   getrusage(RUSAGE_SELF, &after);
   PrintMedianPhases(step->phases);
+  const TensorMemoryStats memory = GetTensorMemoryStats();
+  std::cerr << "[bench] tensor blocks of 1 MiB and more: peak " << memory.peak_in_use_bytes / 1e6
+            << " MB in use at once, " << memory.cached_bytes / 1e6 << " MB cached at the end\n";
   PrintCpuUsage(before, after, static_cast<double>(times.size()));
   std::cout << ResultLine(mode, routing, times, bench.params, after) << std::endl;
   return absl::OkStatus();

@@ -34,7 +34,7 @@ class BlockCache {
     std::lock_guard<std::mutex> lock(mutex_);
     ++stats_.requests;
     stats_.in_use_bytes += static_cast<int64_t>(size);
-    high_water_ = std::max(high_water_, stats_.in_use_bytes);
+    stats_.peak_in_use_bytes = std::max(stats_.peak_in_use_bytes, stats_.in_use_bytes);
     in_use_[block] = size;
     return block;
   }
@@ -48,7 +48,8 @@ class BlockCache {
         const std::size_t size = it->second;
         in_use_.erase(it);
         stats_.in_use_bytes -= static_cast<int64_t>(size);
-        if (caching_ && stats_.cached_bytes + static_cast<int64_t>(size) <= high_water_) {
+        if (caching_ &&
+            stats_.cached_bytes + static_cast<int64_t>(size) <= stats_.peak_in_use_bytes) {
           free_[size].push_back(block);
           stats_.cached_bytes += static_cast<int64_t>(size);
           return;
@@ -62,7 +63,7 @@ class BlockCache {
     std::vector<void*> released;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (on && !caching_) high_water_ = stats_.in_use_bytes;  // a new bound from now on
+      if (on && !caching_) stats_.peak_in_use_bytes = stats_.in_use_bytes;  // a new bound
       caching_ = on;
       if (on) return;
       for (auto& [size, blocks] : free_) {
@@ -101,7 +102,6 @@ class BlockCache {
   std::unordered_map<void*, std::size_t> in_use_;               // size class by address
   std::unordered_map<std::size_t, std::vector<void*>> free_;  // by size class
   TensorMemoryStats stats_;
-  int64_t high_water_ = 0;  // the most in use at once so far: the cache's bound
 };
 
 // Storages keep a pointer to their allocator and the deleter below may run during static

@@ -21,6 +21,8 @@ struct TensorMemoryStats {
   int64_t reused = 0;        // of those, served from a cached block
   int64_t in_use_bytes = 0;  // large blocks handed out now (class sizes)
   int64_t cached_bytes = 0;  // freed large blocks held for reuse now
+  // The most in use at once since caching was last turned on: the bound of cached_bytes.
+  int64_t peak_in_use_bytes = 0;
 };
 
 // Makes the tensor memory cache LibTorch's CPU allocator, caching on. Idempotent; tensors
