@@ -130,7 +130,7 @@ TEST_F(EvaluateTasksToolTest, ZeroShotResultsGiveAnArgTable) {
   for (const std::string& task : split_->test) {
     absl::StatusOr<std::vector<std::string>> prefixes = ListPrefixes(Gym() + "/" + task);
     ASSERT_TRUE(prefixes.ok() && prefixes->size() == 2u);
-    for (const std::string& model : {"zs_moe", "zs_dense"}) {
+    for (const char* model : {"zs_moe", "zs_dense"}) {
       const std::string csv = ReadAll(absl::StrCat(*root_, "/", model, "/", task, "/result.csv"));
       absl::StatusOr<std::vector<ResultRow>> rows = ParseResultCsv(csv, task + "/result.csv");
       ASSERT_TRUE(rows.ok()) << rows.status();
