@@ -36,7 +36,8 @@ void SetTensorMemoryCaching(bool on);
 
 TensorMemoryStats GetTensorMemoryStats();
 
-// One line for the log, e.g. "tensor memory: cached (blocks of 1 MiB and more)".
+// One line for the log: "tensor memory: freed blocks of 1 MiB and more cached for reuse" when
+// the cache is installed and on, else "tensor memory: malloc".
 std::string TensorMemoryNote();
 
 }  // namespace taskmoe
