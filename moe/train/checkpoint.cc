@@ -96,6 +96,14 @@ absl::StatusOr<TrainerState> TrainerStateFromJson(const std::string& json_text,
   }
 }
 
+absl::StatusOr<int64_t> CheckpointStep(const std::string& dir, const ExperimentConfig& experiment) {
+  const std::string path = dir + "/" + kTrainerStateFile;
+  if (!std::filesystem::exists(path)) return experiment.training().total_steps();
+  TASKMOE_ASSIGN_OR_RETURN(const std::string text, ReadFileBytes(path));
+  TASKMOE_ASSIGN_OR_RETURN(const TrainerState state, TrainerStateFromJson(text, path));
+  return state.step;
+}
+
 TensorMap ModuleTensors(const torch::nn::Module& module) {
   TensorMap tensors;
   for (const auto& item : module.named_parameters()) tensors[item.key()] = item.value();

@@ -75,6 +75,11 @@ std::string TrainerStateToJson(const TrainerState& state);
 absl::StatusOr<TrainerState> TrainerStateFromJson(const std::string& json_text,
                                                   const std::string& source_name);
 
+// The step whose routes a checkpoint's routing plugin should reproduce: the saved trainer step
+// of a "last" checkpoint (trainer_state.json), else the end of training (a "best" checkpoint
+// keeps no step).
+absl::StatusOr<int64_t> CheckpointStep(const std::string& dir, const ExperimentConfig& experiment);
+
 // Parameters and buffers of `module` by their module path.
 TensorMap ModuleTensors(const torch::nn::Module& module);
 

@@ -26,19 +26,6 @@ bool Contains(const std::vector<int64_t>& values, int64_t value) {
   return std::find(values.begin(), values.end(), value) != values.end();
 }
 
-// The step whose routes a plugin should reproduce: the saved trainer step of a "last"
-// checkpoint, else the end of training (a "best" checkpoint keeps no step; its route.npy is
-// used whenever it covers the task).
-absl::StatusOr<int64_t> CheckpointStep(const std::string& dir, const ExperimentConfig& experiment) {
-  const std::string path = dir + "/" + kTrainerStateFile;
-  if (!fs::exists(path)) return experiment.training().total_steps();
-  absl::StatusOr<std::string> text = ReadFileBytes(path);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<TrainerState> state = TrainerStateFromJson(*text, path);
-  if (!state.ok()) return state.status();
-  return state->step;
-}
-
 }  // namespace
 
 RouteWeights HardRoutes(const at::Tensor& task_routes, const ModelShape& shape,
