@@ -15,17 +15,22 @@
 #   5. per seed s: two-stage (stage one's router, experts re-initialised from the pretrained
 #      model, annealed routing for UPSTREAM_STEPS steps) and the shuffled-routes control (the
 #      same, every task routed by another task's learned route);
-#   6. per arm and seed: few-shot fine-tuning of the held-out test tasks (the first PREFIXES
+#   6. per arm and seed: the routes of every task (held-out ones too) through each learned
+#      router (tools/route_tasks), few-shot fine-tuning of the held-out test tasks (the first PREFIXES
 #      few-shot samples, the LEARNING_RATES grid chosen on dev) and zero-shot evaluation of
-#      every arm that can route an unseen task;
+#      every arm that can route an unseen task; the dense arm is also fine-tuned on the held-out
+#      dev tasks, the figure that sizes (K_*, FT_STEPS) may be tuned against;
 #   7. tables: upstream test means, aggregate_results comparisons (Δ points, ARG, ratio of
 #      means with 95% hierarchical-bootstrap intervals, sign-flip p-values, Holm), and the
 #      route–skill agreement (analyze_routes) per routed arm with its nulls; all into
 #      $OUT/report.md (also printed), and with forest plots into $OUT/report.html
 #      (tools/report: one self-contained page to open in a browser).
 #
-#   scripts/gym_pipeline.sh [--quick] [--jobs=N] [--beyond]
+#   scripts/gym_pipeline.sh [--quick] [--jobs=N] [--beyond] [--calibrate]
 #
+# --calibrate: only what calibration is judged on (docs/experiments.md#calibration-targets): the
+# gym, pre-training, the dense arm and its few-shot fine-tuning on the held-out dev tasks (never
+# the test tasks), then the calibration tables; for tuning sizes before a full run.
 # --quick: 2 seeds and small budgets (a smoke test of the whole protocol; its numbers mean
 # little). --jobs: independent runs in parallel, one thread each (default: the number of cores).
 # --beyond: two more arms beyond the paper (docs/beyond.md): `merged`, two-stage with merged expert
@@ -39,13 +44,15 @@ cd "$(dirname "$0")/.."
 
 QUICK=0
 BEYOND=0
+CALIBRATE=0
 JOBS=$(nproc)
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     --jobs=*) JOBS=${arg#--jobs=} ;;
     --beyond) BEYOND=1 ;;
-    *) echo "usage: $0 [--quick] [--jobs=N] [--beyond]" >&2; exit 2 ;;
+    --calibrate) CALIBRATE=1 ;;
+    *) echo "usage: $0 [--quick] [--jobs=N] [--beyond] [--calibrate]" >&2; exit 2 ;;
   esac
 done
 
@@ -63,6 +70,8 @@ FT_STEPS=${FT_STEPS:-40}
 PREFIXES=${PREFIXES:-1}
 LEARNING_RATES=${LEARNING_RATES:-3e-4,1e-3,3e-3}
 FT_BSZ=${FT_BSZ:-8}
+K_CLASSIFICATION=${K_CLASSIFICATION:-16}
+K_TEXT=${K_TEXT:-32}
 BOOTSTRAP_DRAWS=${BOOTSTRAP_DRAWS:-10000}
 PERMUTATIONS=${PERMUTATIONS:-9999}
 EVAL_PERIOD=$(( UPSTREAM_STEPS / 4 > 0 ? UPSTREAM_STEPS / 4 : 1 ))
@@ -72,7 +81,7 @@ if [[ -z "${BIN:-}" ]]; then
   bazel build -c opt //tools:make_gym //tools:make_denoising_data //tools:trainer \
     //tools:extract_task_model //tools:compute_task_embeddings //tools:build_checkpoint \
     //tools:finetune_tasks //tools:evaluate_tasks //tools:aggregate_results //tools:analyze_routes \
-    //tools:report
+    //tools:route_tasks //tools:report
   BIN=$PWD/bazel-bin/tools
 fi
 GYM=$OUT/gym
@@ -139,19 +148,22 @@ model_of() {
   esac
 }
 
-# Few-shot fine-tuning of the held-out test tasks from an arm's model: $1 = arm, $2 = seed.
+# Few-shot fine-tuning of held-out tasks from an arm's model: $1 = arm, $2 = seed, $3 = the
+# split (test, or dev for calibration) and the results go to $OUT/finetune (test) or
+# $OUT/finetune_dev.
 finetune() {
-  local arm=$1 seed=$2 routing=()
+  local arm=$1 seed=$2 split=${3:-test} routing=() out=$OUT/finetune
+  if [[ $split == dev ]]; then out=$OUT/finetune_dev; fi
   case $arm in
     stage_one | two_stage | shuffled | merged | polytropon) routing=(--task_vectors="$VECTORS") ;;
     task_random) routing=(--routing=task_random) ;;
   esac
-  once "$OUT/finetune/$arm/$seed" "$BIN/finetune_tasks" --config=configs/pipeline/finetune.pbtxt \
+  once "$out/$arm/$seed" "$BIN/finetune_tasks" --config=configs/pipeline/finetune.pbtxt \
     --model="$(model_of "$arm" "$seed")" --set=data.data_dir="$GYM" \
     --set=training.total_steps="$FT_STEPS" --set=evaluation.eval_period="$FT_EVAL_PERIOD" \
-    --set=training.threads=1 --set=training.seed="$seed" --split_list=test \
+    --set=training.threads=1 --set=training.seed="$seed" --split_list="$split" \
     --max_prefixes="$PREFIXES" --learning_rates="$LEARNING_RATES" --batch_sizes="$FT_BSZ" \
-    --output_dir="$OUT/finetune/$arm/$seed" "${routing[@]}"
+    --output_dir="$out/$arm/$seed" "${routing[@]}"
 }
 
 # Zero-shot evaluation of the held-out test tasks: $1 = arm, $2 = seed.
@@ -163,6 +175,12 @@ zero_shot() {
   once "$OUT/zero_shot/$arm/$seed" "$BIN/evaluate_tasks" --model="$(model_of "$arm" "$seed")" \
     --set=data.data_dir="$GYM" --set=training.threads=1 --split_list=test \
     --max_prefixes="$PREFIXES" --output_dir="$OUT/zero_shot/$arm/$seed" "${routing[@]}"
+}
+
+# The routes of all tasks, held-out ones included, through an arm's router: $1 = arm, $2 = seed.
+all_routes() {
+  once "$OUT/all_routes/$1/$2" "$BIN/route_tasks" --model="$(model_of "$1" "$2")" \
+    --task_vectors="$VECTORS" --output_dir="$OUT/all_routes/$1/$2" --overwrite
 }
 
 # One job of the parallel phases: $1 = kind, $2 = arm, $3 = seed.
@@ -186,14 +204,16 @@ job() {
       esac ;;
     stage_two) stage_two "$2" "$3" ;;
     finetune) finetune "$2" "$3" ;;
+    finetune_dev) finetune "$2" "$3" dev ;;
     zero_shot) zero_shot "$2" "$3" ;;
+    all_routes) all_routes "$2" "$3" ;;
   esac
 }
-export -f once upstream stage_two model_of finetune zero_shot job
+export -f once upstream stage_two model_of finetune zero_shot all_routes job
 
 # Runs the "kind arm seed" lines of stdin, $JOBS at a time; fails if any failed.
 parallel() {
-  xargs -P "$JOBS" -L 1 bash -c 'job "$@"' _
+  xargs -r -P "$JOBS" -L 1 bash -c 'job "$@"' _
 }
 
 phase() {
@@ -207,6 +227,9 @@ phase() {
 ARMS="dense stage_one average task_random two_stage shuffled"
 UPSTREAM_ARMS="dense stage_one average task_random untrained"
 STAGE_TWO_ARMS="two_stage shuffled"
+if (( CALIBRATE )); then
+  ARMS="" UPSTREAM_ARMS="dense" STAGE_TWO_ARMS=""
+fi
 if (( BEYOND )); then
   ARMS+=" merged polytropon"
   UPSTREAM_ARMS+=" polytropon"
@@ -214,7 +237,8 @@ if (( BEYOND )); then
 fi
 
 prepare() {
-  once "$GYM" "$BIN/make_gym" --output_dir="$GYM"
+  once "$GYM" "$BIN/make_gym" --output_dir="$GYM" --k_classification="$K_CLASSIFICATION" \
+    --k_text_to_text="$K_TEXT"
   once "$OUT/pretrain_data" "$BIN/make_denoising_data" --data_dir="$GYM" \
     --output_dir="$OUT/pretrain_data"
   # The one pre-training run uses every core.
@@ -238,9 +262,11 @@ phase "two-stage and shuffled routes" parallel < <(for seed in $SEEDS; do
   for arm in $STAGE_TWO_ARMS; do echo "stage_two $arm $seed"; done
 done)
 phase "few-shot fine-tuning and zero-shot evaluation" parallel < <(for seed in $SEEDS; do
+  echo "finetune_dev dense $seed"
   for arm in $ARMS; do
     echo "finetune $arm $seed"
     if [[ $arm != task_random ]]; then echo "zero_shot $arm $seed"; fi
+    case $arm in stage_one | two_stage | merged | polytropon) echo "all_routes $arm $seed" ;; esac
   done
 done)
 phase "tables" scripts/gym_report.sh "$OUT" "$BOOTSTRAP_DRAWS" "$PERMUTATIONS" "$SEEDS"

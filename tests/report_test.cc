@@ -313,6 +313,10 @@ TEST(PipelineReportTest, TablesForestPlotsAndNulls) {
        "ratio_of_means": {"mean": 0.98, "ci95": [0.97, 0.99]},
        "p_value": 0.5547, "p_value_holm": 1, "n_seeds": 5, "n_tasks": 2, "n_samples": 10,
        "zero_baseline_tasks": ["1/task16"]}]})");
+  // The calibration-only statistics of the dev tasks: arms, no comparisons.
+  Write(dir + "/finetune_dev_stats.json", R"({"bootstrap_draws": 2000, "seed": 1,
+    "arms": [{"name": "dense", "test_points": {"mean": 48.5, "ci95": [40.25, 56.75]},
+              "n_seeds": 5, "n_tasks": 4, "n_samples": 20}], "comparisons": []})");
   const std::string agreement = R"({"basis": "skills", "skills": "gym/skills.json",
     "permutations": 999, "seed": 1,
     "files": [{"routes": "a/1/best/route.npy", "spearman_rho": RHO, "p_value": 0.001,
@@ -335,6 +339,16 @@ TEST(PipelineReportTest, TablesForestPlotsAndNulls) {
   EXPECT_TRUE(absl::StrContains(html,
                                 "<td>dense</td><td>5</td><td>9</td><td>45</td>"
                                 "<td>66.77 [59.99, 73.57]</td>"));
+  // The dev tasks' calibration table follows the pipeline's own result trees.
+  const size_t finetune = html.find("<h2 id=\"finetune\">");
+  const size_t finetune_dev = html.find(
+      "<h2 id=\"finetune_dev\">Dense few-shot fine-tuning of the held-out dev tasks "
+      "(calibration)</h2>");
+  ASSERT_NE(finetune_dev, std::string::npos) << html;
+  EXPECT_LT(finetune, finetune_dev);
+  EXPECT_TRUE(absl::StrContains(html,
+                                "<td>dense</td><td>5</td><td>4</td><td>20</td>"
+                                "<td>48.50 [40.25, 56.75]</td>"));
   EXPECT_TRUE(absl::StrContains(html,
                                 "<td>+3.37 [+0.52, +6.72]</td><td>+7.73% [+0.70%, +17.51%]"
                                 "</td><td>1.0504 [1.0076, 1.1066]</td><td>0.002</td>"

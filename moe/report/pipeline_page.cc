@@ -18,6 +18,7 @@ std::string TitleOf(const std::string& name) {
   static const std::map<std::string, std::string> kTitles = {
       {"upstream", "Upstream: test scores of the train tasks"},
       {"finetune", "Few-shot fine-tuning of the held-out tasks"},
+      {"finetune_dev", "Dense few-shot fine-tuning of the held-out dev tasks (calibration)"},
       {"zero_shot", "Zero-shot evaluation of the held-out tasks"}};
   const auto found = kTitles.find(name);
   return found == kTitles.end() ? name : found->second;

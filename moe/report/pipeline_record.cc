@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <map>
 
 #include "absl/strings/match.h"
@@ -23,11 +24,12 @@ constexpr char kJsonSuffix[] = ".json";
 
 // The result trees of scripts/gym_report.sh in the order of the pipeline; others follow by name.
 int StatisticsRank(const std::string& name) {
-  static const char* const kOrder[] = {"upstream", "finetune", "zero_shot"};
-  for (int i = 0; i < 3; ++i) {
+  static const char* const kOrder[] = {"upstream", "finetune", "zero_shot", "finetune_dev"};
+  const int known = static_cast<int>(std::size(kOrder));
+  for (int i = 0; i < known; ++i) {
     if (name == kOrder[i]) return i;
   }
-  return 3;
+  return known;
 }
 
 // A number, or NaN for null or a missing key.
