@@ -5,7 +5,7 @@
 # (tools/analyze_routes). Every table is the tools' own markdown. Then tools/report turns their
 # JSON outputs into <out>/report.html: one self-contained page with the same tables and forest
 # plots of delta, ARG and rho. Needs the three tools built (bazel build -c opt
-# //tools:aggregate_results //tools:analyze_routes //tools:report).
+# //tools:aggregate_results //tools:analyze_routes //tools:report), or BIN=<dir> holding them.
 #
 #   scripts/gym_report.sh OUT [BOOTSTRAP_DRAWS] [PERMUTATIONS] ["SEEDS"]
 set -euo pipefail
@@ -14,7 +14,7 @@ OUT=$1
 DRAWS=${2:-10000}
 PERMUTATIONS=${3:-9999}
 SEEDS=${4:-1 2 3 4 5}
-BIN=bazel-bin/tools
+BIN=${BIN:-bazel-bin/tools}  # gym_pipeline.sh exports its BIN
 GYM=$OUT/gym
 # The arms beyond the paper (gym_pipeline.sh --beyond) join the tables when the run has them.
 ARMS="dense stage_one average task_random two_stage shuffled merged polytropon"
