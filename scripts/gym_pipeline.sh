@@ -227,13 +227,14 @@ phase() {
 ARMS="dense stage_one average task_random two_stage shuffled"
 UPSTREAM_ARMS="dense stage_one average task_random untrained"
 STAGE_TWO_ARMS="two_stage shuffled"
-if (( CALIBRATE )); then
-  ARMS="" UPSTREAM_ARMS="dense" STAGE_TWO_ARMS=""
-fi
 if (( BEYOND )); then
   ARMS+=" merged polytropon"
   UPSTREAM_ARMS+=" polytropon"
   STAGE_TWO_ARMS+=" merged"
+fi
+# Calibration needs only the dense arm (it overrides --beyond, whose stage-two arm needs stage one).
+if (( CALIBRATE )); then
+  ARMS="" UPSTREAM_ARMS="dense" STAGE_TWO_ARMS=""
 fi
 
 prepare() {
