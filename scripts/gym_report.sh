@@ -51,10 +51,7 @@ upstream_results() {
 }
 
 # Dense dev performance over the last 20% of training: the largest gain over the evaluation at
-# (or just before) 80% of the steps, per seed. The gains of the seeds, one per line:
-dense_gains() {
-  dense_curve | awk -F' [|] ' 'NR > 2 { print $4 + 0 }'
-}
+# (or just before) 80% of the steps, per seed.
 dense_curve() {
   local seed
   echo "| seed | dev at 80% of steps | best dev after | gain |"
@@ -102,11 +99,14 @@ extremes() {
   done
 }
 
-# Counts of (seed, task) test means at exactly 0 and at 1 over every arm of the result trees
-# given: "<zeros> <ones> <pairs>".
+# From an extremes table ($1), the counts of (seed, task) test means at exactly 0 and at 1 over
+# every arm of the result trees named next ("upstream", ...): "<zeros> <ones> <pairs>".
 extreme_counts() {
-  extremes "$@" | awk -F' [|] ' 'NR > 2 { pairs += $3; zeros += $4; ones += $5 }
-    END { print zeros + 0, ones + 0, pairs + 0 }'
+  local table=$1
+  shift
+  awk -F' [|] ' -v trees=" $* " 'NR > 2 && index(trees, " " substr($1, 3) " ") {
+      pairs += $3; zeros += $4; ones += $5 }
+    END { print zeros + 0, ones + 0, pairs + 0 }' <<<"$table"
 }
 
 # The dense arm's test score in points ("mean [lo, hi]") from an aggregate_results JSON file,
@@ -125,15 +125,15 @@ in_range() {
 
 # The calibration targets (docs/experiments.md#calibration-targets), measured and met. Tasks at
 # 0 or 1 count upstream and few-shot results (the target is about trained models); zero-shot is
-# listed beside them.
+# listed beside them. $1 = the dense_curve table, $2 = the extremes table.
 calibration() {
   local upstream fewshot fewshot_dev gains extreme zero_shot
   upstream=$(dense_points "$OUT/upstream_stats.json")
   fewshot=$(dense_points "$OUT/finetune_stats.json")
   fewshot_dev=$(dense_points "$OUT/finetune_dev_stats.json")
-  gains=$(dense_gains | tr '\n' ' ')
-  read -r -a extreme <<<"$(extreme_counts "$OUT/upstream" "$OUT/finetune" "$OUT/finetune_dev")"
-  read -r -a zero_shot <<<"$(extreme_counts "$OUT/zero_shot")"
+  gains=$(awk -F' [|] ' 'NR > 2 { print $4 + 0 }' <<<"$1" | tr '\n' ' ')
+  read -r -a extreme <<<"$(extreme_counts "$2" upstream finetune finetune_dev)"
+  read -r -a zero_shot <<<"$(extreme_counts "$2" zero_shot)"
   echo "| target | measured (points; [95% CI]) | met |"
   echo "| --- | --- | --- |"
   echo "| dense upstream test mean in [50, 80] | ${upstream:-not run} | $(in_range "$upstream" 50 80) |"
@@ -196,6 +196,8 @@ neighbours() {
 }
 
 upstream_results
+curve=$(dense_curve)
+extremes_table=$(extremes "$OUT/upstream" "$OUT/finetune" "$OUT/finetune_dev" "$OUT/zero_shot")
 {
   echo "# Gym protocol report ($OUT)"
   echo
@@ -215,15 +217,15 @@ upstream_results
   echo
   echo "## Calibration"
   echo
-  calibration
+  calibration "$curve" "$extremes_table"
   echo
   echo "### Dense dev curve over the last 20% of steps"
   echo
-  dense_curve
+  echo "$curve"
   echo
   echo "### Tasks at exactly 0 or 1 (upstream, few-shot, zero-shot)"
   echo
-  extremes "$OUT/upstream" "$OUT/finetune" "$OUT/finetune_dev" "$OUT/zero_shot"
+  echo "$extremes_table"
   if [[ -d "$OUT/stage_one" ]]; then
     echo
     echo "## Route–skill agreement of the train tasks' routes (best checkpoints)"
