@@ -30,6 +30,7 @@
 #include "moe/train/model_builder.h"
 #include "moe/train/run_outputs.h"
 #include "moe/train/tensorboard_log.h"
+#include "moe/workflow/task_export.h"
 #include "tests/event_files.h"
 #include "tests/free_port.h"
 #include "tests/tiny_trainer.h"
@@ -216,22 +217,23 @@ TEST(Trainer, TensorBoardEventsOfARunAndItsResume) {
   }
 }
 
+// Noise-free evaluation routes, so two runs route alike whatever they drew before.
+constexpr char kArgmaxRoutes[] =
+    "routing.params={[type.googleapis.com/taskmoe.LearnedRoutingParams] "
+    "{ selection { eval_route: ARGMAX } }}";
+
 // training.total_steps 0 with a checkpoint: the checkpoint predicts as it is, as the trained
 // run's own prediction with it did; nothing is trained or saved, and the routes it used are
 // kept with the predictions.
 TEST(Trainer, ZeroStepsPredictsWithTheCheckpointAsItIs) {
-  // Noise-free evaluation routes, so two runs route alike whatever they drew before.
-  const std::string argmax_routes =
-      "routing.params={[type.googleapis.com/taskmoe.LearnedRoutingParams] "
-      "{ selection { eval_route: ARGMAX } }}";
   const std::string trained = testing::FreshTempDir("to_predict_from");
   absl::StatusOr<RunSummary> trained_run =
-      RunExperiment(testing::TinyConfig(trained, {argmax_routes, "evaluation.do_predict=true"}));
+      RunExperiment(testing::TinyConfig(trained, {kArgmaxRoutes, "evaluation.do_predict=true"}));
   ASSERT_TRUE(trained_run.ok()) << trained_run.status();
 
   const std::string dir = testing::FreshTempDir("predict_only");
   absl::StatusOr<RunSummary> summary = RunExperiment(
-      testing::TinyConfig(dir, {argmax_routes, "training.total_steps=0", "evaluation.do_predict=true",
+      testing::TinyConfig(dir, {kArgmaxRoutes, "training.total_steps=0", "evaluation.do_predict=true",
                        "model.checkpoint=" + trained + "/best"}));
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->steps, 0);
@@ -262,7 +264,7 @@ TEST(Trainer, ZeroStepsPredictsWithTheCheckpointAsItIs) {
   ASSERT_TRUE(WriteFileAtomically(test_file, rows[0] + "\n" + rows[1] + "\n").ok());
   absl::StatusOr<RunSummary> elsewhere = RunExperiment(testing::TinyConfig(
       testing::FreshTempDir("predict_elsewhere"),
-      {argmax_routes, "training.total_steps=0", "evaluation.do_predict=true",
+      {kArgmaxRoutes, "training.total_steps=0", "evaluation.do_predict=true",
        "model.checkpoint=" + trained + "/best", "data.predict_data_dir=" + predict_data}));
   ASSERT_TRUE(elsewhere.ok()) << elsewhere.status();
   EXPECT_EQ(elsewhere->test_scores[0].predictions.size(), 2u);
@@ -274,6 +276,48 @@ TEST(Trainer, ZeroStepsPredictsWithTheCheckpointAsItIs) {
   ASSERT_FALSE(untrained.ok());
   EXPECT_TRUE(absl::StrContains(untrained.status().message(), "training.total_steps"))
       << untrained.status();
+}
+
+// training.total_steps 0 from model.hf_dir: the model with its fresh router is saved as `last`
+// (step 0), and predicting from that checkpoint repeats the run's predictions and routes.
+TEST(Trainer, ZeroStepsFromAnHfDirSavesTheUntrainedModel) {
+  const std::string trained = testing::FreshTempDir("hf_source");
+  absl::StatusOr<RunSummary> trained_run =
+      RunExperiment(testing::TinyConfig(trained, {"evaluation.do_predict=true"}));
+  ASSERT_TRUE(trained_run.ok()) << trained_run.status();
+  TaskExportOptions export_options;
+  export_options.checkpoint_dir = trained + "/" + kLastCheckpoint;
+  export_options.task = trained_run->test_scores.front().task;
+  export_options.output_dir = testing::FreshTempDir("hf_dir") + "/model";
+  export_options.allow_argmax = true;
+  absl::StatusOr<TaskExport> exported = ExportTaskModel(export_options);
+  ASSERT_TRUE(exported.ok()) << exported.status();
+
+  const std::string untrained = testing::FreshTempDir("untrained");
+  absl::StatusOr<RunSummary> summary = RunExperiment(testing::TinyConfig(
+      untrained, {kArgmaxRoutes, "training.total_steps=0", "evaluation.do_predict=true",
+                  "model.hf_dir=" + export_options.output_dir}));
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  const std::string last = untrained + "/" + kLastCheckpoint;
+  ASSERT_TRUE(fs::exists(last + "/" + kTrainerStateFile));
+  EXPECT_FALSE(fs::exists(untrained + "/best"));
+
+  const std::string again = testing::FreshTempDir("from_untrained");
+  absl::StatusOr<RunSummary> repeated = RunExperiment(
+      testing::TinyConfig(again, {kArgmaxRoutes, "training.total_steps=0",
+                                  "evaluation.do_predict=true", "model.checkpoint=" + last,
+                                  "task_vectors.dir=" + last}));
+  ASSERT_TRUE(repeated.ok()) << repeated.status();
+  EXPECT_FALSE(fs::exists(again + "/" + kLastCheckpoint));
+  ASSERT_EQ(repeated->test_scores.size(), summary->test_scores.size());
+  for (size_t i = 0; i < summary->test_scores.size(); ++i) {
+    EXPECT_EQ(repeated->test_scores[i].predictions, summary->test_scores[i].predictions);
+  }
+  const std::string routes = std::string("/") + kPredictDir + "/" + kRoutesFile;
+  absl::StatusOr<std::string> first_routes = ReadFileBytes(untrained + routes);
+  absl::StatusOr<std::string> repeated_routes = ReadFileBytes(again + routes);
+  ASSERT_TRUE(first_routes.ok() && repeated_routes.ok());
+  EXPECT_EQ(*first_routes, *repeated_routes);
 }
 
 TEST(Trainer, TaskVectorsFromATaskEmbeddingMethod) {
