@@ -16,7 +16,7 @@
 #      model, annealed routing for UPSTREAM_STEPS steps) and the shuffled-routes control (the
 #      same, every task routed by another task's learned route);
 #   6. per arm and seed: the routes of every task (held-out ones too) through each learned
-#      router (tools/route_tasks), few-shot fine-tuning of the held-out test tasks (the first PREFIXES
+#      router and the untrained one (tools/route_tasks), few-shot fine-tuning of the held-out test tasks (the first PREFIXES
 #      few-shot samples, the LEARNING_RATES grid chosen on dev) and zero-shot evaluation of
 #      every arm that can route an unseen task; the dense arm is also fine-tuned on the held-out
 #      dev tasks, the figure that sizes (K_*, FT_STEPS) may be tuned against;
@@ -144,6 +144,7 @@ stage_two() {
 model_of() {
   case $1 in
     two_stage | shuffled | merged) echo "$OUT/$1/$2/run/best" ;;
+    untrained) echo "$OUT/$1/$2/last" ;;  # its 0-step run saves the model it predicted with
     *) echo "$OUT/$1/$2/best" ;;
   esac
 }
@@ -264,6 +265,7 @@ phase "two-stage and shuffled routes" parallel < <(for seed in $SEEDS; do
 done)
 phase "few-shot fine-tuning and zero-shot evaluation" parallel < <(for seed in $SEEDS; do
   echo "finetune_dev dense $seed"
+  if [[ " $UPSTREAM_ARMS " == *" untrained "* ]]; then echo "all_routes untrained $seed"; fi
   for arm in $ARMS; do
     echo "finetune $arm $seed"
     if [[ $arm != task_random ]]; then echo "zero_shot $arm $seed"; fi

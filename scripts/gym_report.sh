@@ -247,6 +247,11 @@ extremes_table=$(extremes "$OUT/upstream" "$OUT/finetune" "$OUT/finetune_dev" "$
     for arm in stage_one two_stage merged polytropon; do
       if [[ -d "$OUT/all_routes/$arm" ]]; then neighbours "$arm"; fi
     done
+    if [[ -d "$OUT/all_routes/untrained" ]]; then
+      echo
+      echo "Null (the untrained router on the same task vectors):"
+      neighbours untrained
+    fi
   fi
 } >"$OUT/report.md"
 "$BIN/report" --dir="$OUT" --null_arms=task_random,untrained
