@@ -292,7 +292,7 @@ TEST_F(RunReportTest, TheToolWritesWhereItIsTold) {
 }
 
 // A pipeline output: one statistics file (a comparison with an undefined ARG), a learned arm and
-// a null arm, timings and a markdown report.
+// a null arm (route-skill agreement and held-out neighbours), timings and a markdown report.
 TEST(PipelineReportTest, TablesForestPlotsAndNulls) {
   const std::string dir = ::testing::TempDir() + "/report_pipeline";
   fs::remove_all(dir);
@@ -324,11 +324,22 @@ TEST(PipelineReportTest, TablesForestPlotsAndNulls) {
     "mean": {"n_files": 1, "spearman_rho": {"mean": RHO, "ci95": [0.1, 0.3], "n": 1}}})";
   Write(dir + "/routes_stage_one.json", absl::StrReplaceAll(agreement, {{"RHO", "0.2"}}));
   Write(dir + "/routes_task_random.json", absl::StrReplaceAll(agreement, {{"RHO", "0.05"}}));
+  // Held-out neighbours of a learned arm and of the untrained null (every task's routes).
+  const std::string neighbours = R"({"basis": "skills", "skills": "gym/skills.json",
+    "permutations": 999, "seed": 1,
+    "files": [{"routes": "all_routes/a/1/route.npy", "spearman_rho": 0.3, "p_value": 0.001,
+               "held_out": {"n_held_out": 13, "n_train": 29, "fraction_sharing_skill": SHARE,
+                            "null_mean": 0.1846, "p_value": 0.0007}}],
+    "mean": {"n_files": 1, "held_out_fraction": {"mean": SHARE, "ci95": [LOW, 0.9231], "n": 1}}})";
+  Write(dir + "/neighbours_untrained.json",
+        absl::StrReplaceAll(neighbours, {{"SHARE", "0.8769"}, {"LOW", "0.8154"}}));
+  Write(dir + "/neighbours_stage_one.json",
+        absl::StrReplaceAll(neighbours, {{"SHARE", "0.8462"}, {"LOW", "0.7846"}}));
   Write(dir + "/timings.tsv",
         "upstream_dense_1\t60\nphase: upstream arms\t600\nphase: tables\t30\n");
   Write(dir + "/report.md", "# Gym <report>\n");
   ReportOptions options;
-  options.pipeline.null_arms = {"task_random"};
+  options.pipeline.null_arms = {"task_random", "untrained"};
   const absl::StatusOr<WrittenReport> written = WriteReport(dir, options);
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(written->kind, "pipeline");
@@ -363,12 +374,22 @@ TEST(PipelineReportTest, TablesForestPlotsAndNulls) {
   ASSERT_NE(learned, std::string::npos) << html;
   ASSERT_NE(null, std::string::npos);
   EXPECT_LT(learned, null);
+  // The held-out neighbours: the learned arm, then the null.
+  const size_t neighbour = html.find(
+      "<td>stage_one</td><td></td><td>1</td><td>0.846 [0.785, 0.923]</td>"
+      "<td>0.846 (p 0.0007)</td><td>0.185</td>");
+  const size_t neighbour_null =
+      html.find("<td>untrained</td><td>null</td><td>1</td><td>0.877 [0.815, 0.923]</td>");
+  ASSERT_NE(neighbour, std::string::npos) << html;
+  ASSERT_NE(neighbour_null, std::string::npos) << html;
+  EXPECT_LT(html.find("<h2 id=\"neighbours\">"), neighbour);
+  EXPECT_LT(neighbour, neighbour_null);
   EXPECT_TRUE(absl::StrContains(html, "<td>upstream arms</td><td>10.0</td>"));
   EXPECT_TRUE(absl::StrContains(html, "<td>all phases</td><td>10.5</td>"));
   EXPECT_TRUE(absl::StrContains(html, "# Gym &lt;report&gt;"));
-  // Forest plots of delta, ARG and rho.
+  // Forest plots of delta, ARG, rho and the held-out neighbours' share.
   const std::vector<std::string> pngs = InlinePngs(html);
-  ASSERT_EQ(pngs.size(), 3u);
+  ASSERT_EQ(pngs.size(), 4u);
   for (const std::string& png : pngs) EXPECT_EQ(png.substr(0, 8), "\x89PNG\r\n\x1a\n");
 }
 

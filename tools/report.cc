@@ -17,7 +17,7 @@
 
 ABSL_FLAG(std::string, dir, "",
           "a trainer run directory (it holds experiment.pbtxt) or the output directory of "
-          "scripts/gym_pipeline.sh (it holds *_stats.json and routes_*.json)");
+          "scripts/gym_pipeline.sh (it holds *_stats.json, routes_*.json or neighbours_*.json)");
 ABSL_FLAG(std::string, output, "", "the HTML file to write; empty: <dir>/report.html");
 ABSL_FLAG(std::string, null_arms, "",
           "comma-separated pipeline arms whose routes are nulls of the route-skill agreement "

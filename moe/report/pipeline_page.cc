@@ -107,13 +107,20 @@ bool IsNull(const std::string& arm, const PipelineReportOptions& options) {
          options.null_arms.end();
 }
 
-std::string AgreementSection(const PipelineRecord& record, const PipelineReportOptions& options) {
-  std::string html = SectionHeading("agreement", "Route–skill agreement per arm");
+// The arms in their order, the null arms moved last.
+std::vector<const ArmAgreement*> NullsLast(const std::vector<ArmAgreement>& agreements,
+                                           const PipelineReportOptions& options) {
   std::vector<const ArmAgreement*> arms;
-  for (const ArmAgreement& a : record.agreements) arms.push_back(&a);
+  for (const ArmAgreement& a : agreements) arms.push_back(&a);
   std::stable_sort(arms.begin(), arms.end(), [&](const ArmAgreement* a, const ArmAgreement* b) {
     return !IsNull(a->arm, options) && IsNull(b->arm, options);
   });
+  return arms;
+}
+
+std::string AgreementSection(const PipelineRecord& record, const PipelineReportOptions& options) {
+  std::string html = SectionHeading("agreement", "Route–skill agreement per arm");
+  const std::vector<const ArmAgreement*> arms = NullsLast(record.agreements, options);
   ForestPlot plot;
   plot.title = "Spearman rho of route vs skill similarity, mean over seeds";
   plot.axis_label = "Spearman rho [95% bootstrap CI over seeds]";
@@ -151,6 +158,45 @@ std::string AgreementSection(const PipelineRecord& record, const PipelineReportO
       ": routes that owe nothing to training on the tasks; a learned arm agrees with the skills "
       "beyond chance only where its rho clears theirs. Partial rho controls for task-vector "
       "cosine similarity (what the router starts from)."));
+  return html;
+}
+
+std::string NeighboursSection(const PipelineRecord& record, const PipelineReportOptions& options) {
+  std::string html =
+      SectionHeading("neighbours", "Held-out tasks' nearest train task in route space");
+  std::vector<std::vector<std::string>> rows;
+  ForestPlot plot;
+  plot.title = "Held-out tasks whose nearest train task shares a skill, mean over seeds";
+  plot.axis_label = "share of held-out tasks [95% bootstrap CI over seeds]";
+  plot.width = kForestWidth;
+  for (const ArmAgreement* arm : NullsLast(record.neighbours, options)) {
+    const ArmAgreement& a = *arm;
+    const bool null = IsNull(a.arm, options);
+    std::vector<std::string> per_seed;
+    std::vector<std::string> null_means;
+    for (const RoutesFileAgreement& f : a.files) {
+      per_seed.push_back(
+          absl::StrCat(FormatValue(f.held_out_fraction, 3), " (p ", PValue(f.held_out_p_value), ")"));
+      null_means.push_back(FormatValue(f.held_out_null_mean, 3));
+    }
+    rows.push_back({a.arm, null ? "null" : "", absl::StrCat(a.files.size()),
+                    IntervalText(a.mean_held_out_fraction, 3, false),
+                    absl::StrJoin(per_seed, ", "), absl::StrJoin(null_means, ", ")});
+    plot.rows.push_back({null ? absl::StrCat(a.arm, " (null)") : a.arm,
+                         a.mean_held_out_fraction.mean, a.mean_held_out_fraction.low,
+                         a.mean_held_out_fraction.high,
+                         IntervalText(a.mean_held_out_fraction, 3, false), null ? 1u : 0u});
+  }
+  html += HtmlTable({"arm", "role", "seeds", "share [95% CI]", "share per seed (permutation p)",
+                     "permutation null mean per seed"},
+                    rows);
+  html += InlinePngOrNote(ForestPlotPng(plot), "forest plot of the held-out nearest-task share");
+  html += Note(
+      "The routes of every task, held-out ones included, through each seed's router "
+      "(tools/route_tasks, tools/analyze_routes): for each held-out task, does its nearest train "
+      "task in route space (1 - mean total-variation distance) share one of its skills? Per-seed "
+      "null: the train tasks' skill sets permuted. A trained router adds to its task vectors only "
+      "where its share clears the untrained router's.");
   return html;
 }
 
@@ -193,11 +239,13 @@ std::string PipelineReportHtml(const PipelineRecord& record, const PipelineRepor
     sections.emplace_back(file.name, TitleOf(file.name));
   }
   if (!record.agreements.empty()) sections.emplace_back("agreement", "Route–skill agreement");
+  if (!record.neighbours.empty()) sections.emplace_back("neighbours", "Held-out neighbours");
   if (!record.phase_seconds.empty()) sections.emplace_back("timings", "Wall time");
   sections.emplace_back("inputs", "Inputs and notes");
   body = Contents(sections) + body;
   for (const StatisticsFile& file : record.results) body += StatisticsSection(file);
   if (!record.agreements.empty()) body += AgreementSection(record, options);
+  if (!record.neighbours.empty()) body += NeighboursSection(record, options);
   if (!record.phase_seconds.empty()) body += TimingsSection(record);
   body += NotesSection(record);
   return HtmlPage(absl::StrCat("TaskMoE pipeline report: ", record.dir), body);

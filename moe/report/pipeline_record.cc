@@ -20,6 +20,7 @@ using Json = nlohmann::json;
 
 constexpr char kStatsSuffix[] = "_stats.json";
 constexpr char kRoutesPrefix[] = "routes_";
+constexpr char kNeighboursPrefix[] = "neighbours_";
 constexpr char kJsonSuffix[] = ".json";
 
 // The result trees of scripts/gym_report.sh in the order of the pipeline; others follow by name.
@@ -87,13 +88,17 @@ ArmAgreement ParseAgreement(const Json& json) {
   agreement.skills = json.value("skills", "");
   agreement.permutations = json.value("permutations", int64_t{0});
   for (const Json& f : json.value("files", Json::array())) {
+    const Json held_out = f.value("held_out", Json::object());
     agreement.files.push_back({f.value("routes", ""), NumberOr(f, "spearman_rho"),
                                NumberOr(f, "p_value"), NumberOr(f, "partial_spearman_rho"),
-                               NumberOr(f, "partial_p_value")});
+                               NumberOr(f, "partial_p_value"),
+                               NumberOr(held_out, "fraction_sharing_skill"),
+                               NumberOr(held_out, "null_mean"), NumberOr(held_out, "p_value")});
   }
   const Json mean = json.value("mean", Json::object());
   agreement.mean_rho = IntervalOf(mean, "spearman_rho");
   agreement.mean_partial_rho = IntervalOf(mean, "partial_spearman_rho");
+  agreement.mean_held_out_fraction = IntervalOf(mean, "held_out_fraction");
   return agreement;
 }
 
@@ -123,47 +128,79 @@ std::vector<std::pair<std::string, int64_t>> PhaseSeconds(const std::string& tsv
   return phases;
 }
 
-// The names of the pipeline files in `dir`: statistics (without _stats.json) and arms (without
-// routes_ and .json).
-std::pair<std::vector<std::string>, std::vector<std::string>> PipelineFiles(
-    const std::string& dir) {
-  std::vector<std::string> statistics;
-  std::vector<std::string> arms;
+// The names of the pipeline files in `dir`, without their prefix and suffix.
+struct PipelineFileNames {
+  std::vector<std::string> statistics;  // <name>_stats.json
+  std::vector<std::string> agreements;  // routes_<arm>.json
+  std::vector<std::string> neighbours;  // neighbours_<arm>.json
+
+  bool empty() const { return statistics.empty() && agreements.empty() && neighbours.empty(); }
+};
+
+PipelineFileNames PipelineFiles(const std::string& dir) {
+  PipelineFileNames names;
   std::error_code error;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
     if (!entry.is_regular_file()) continue;
     const std::string file_name = entry.path().filename().string();
     absl::string_view name = file_name;
     if (absl::ConsumeSuffix(&name, kStatsSuffix)) {
-      statistics.emplace_back(name);
-    } else if (absl::ConsumePrefix(&name, kRoutesPrefix) &&
-               absl::ConsumeSuffix(&name, kJsonSuffix)) {
-      arms.emplace_back(name);
+      names.statistics.emplace_back(name);
+    } else if (!absl::ConsumeSuffix(&name, kJsonSuffix)) {
+      continue;
+    } else if (absl::ConsumePrefix(&name, kRoutesPrefix)) {
+      names.agreements.emplace_back(name);
+    } else if (absl::ConsumePrefix(&name, kNeighboursPrefix)) {
+      names.neighbours.emplace_back(name);
     }
   }
-  std::sort(statistics.begin(), statistics.end(), [](const std::string& a, const std::string& b) {
-    return std::make_pair(StatisticsRank(a), a) < std::make_pair(StatisticsRank(b), b);
-  });
-  std::sort(arms.begin(), arms.end());
-  return {statistics, arms};
+  std::sort(names.statistics.begin(), names.statistics.end(),
+            [](const std::string& a, const std::string& b) {
+              return std::make_pair(StatisticsRank(a), a) < std::make_pair(StatisticsRank(b), b);
+            });
+  std::sort(names.agreements.begin(), names.agreements.end());
+  std::sort(names.neighbours.begin(), names.neighbours.end());
+  return names;
+}
+
+// The agreement files <prefix><arm>.json of `arms` in `dir`; one that does not parse is left out
+// with a note.
+std::vector<ArmAgreement> ReadAgreements(const std::string& dir, const char* prefix,
+                                         const std::vector<std::string>& arms,
+                                         ReportInputs& inputs) {
+  std::vector<ArmAgreement> agreements;
+  for (const std::string& arm : arms) {
+    const std::string path = absl::StrCat(dir, "/", prefix, arm, kJsonSuffix);
+    std::optional<Json> json = ReadJson(path, inputs);
+    if (!json.has_value()) continue;
+    ArmAgreement agreement;
+    try {
+      agreement = ParseAgreement(*json);
+    } catch (const nlohmann::json::exception& e) {
+      inputs.notes.push_back(absl::StrCat(path, ": left out, ", e.what()));
+      continue;
+    }
+    agreement.arm = arm;
+    agreement.path = path;
+    agreements.push_back(std::move(agreement));
+  }
+  return agreements;
 }
 
 }  // namespace
 
-bool IsPipelineOutput(const std::string& dir) {
-  const auto [statistics, arms] = PipelineFiles(dir);
-  return !statistics.empty() || !arms.empty();
-}
+bool IsPipelineOutput(const std::string& dir) { return !PipelineFiles(dir).empty(); }
 
 absl::StatusOr<PipelineRecord> ReadPipelineRecord(const std::string& dir) {
-  const auto [statistics, arms] = PipelineFiles(dir);
-  if (statistics.empty() && arms.empty()) {
-    return absl::NotFoundError(absl::StrCat(dir, " holds no *", kStatsSuffix, " or ", kRoutesPrefix,
-                                            "*", kJsonSuffix, ", so it is no pipeline output"));
+  const PipelineFileNames names = PipelineFiles(dir);
+  if (names.empty()) {
+    return absl::NotFoundError(absl::StrCat(dir, " holds no *", kStatsSuffix, ", ", kRoutesPrefix,
+                                            "*", kJsonSuffix, " or ", kNeighboursPrefix, "*",
+                                            kJsonSuffix, ", so it is no pipeline output"));
   }
   PipelineRecord record;
   record.dir = dir;
-  for (const std::string& name : statistics) {
+  for (const std::string& name : names.statistics) {
     const std::string path = absl::StrCat(dir, "/", name, kStatsSuffix);
     std::optional<Json> json = ReadJson(path, record.inputs);
     if (!json.has_value()) continue;
@@ -178,21 +215,8 @@ absl::StatusOr<PipelineRecord> ReadPipelineRecord(const std::string& dir) {
     file.path = path;
     record.results.push_back(std::move(file));
   }
-  for (const std::string& arm : arms) {
-    const std::string path = absl::StrCat(dir, "/", kRoutesPrefix, arm, kJsonSuffix);
-    std::optional<Json> json = ReadJson(path, record.inputs);
-    if (!json.has_value()) continue;
-    ArmAgreement agreement;
-    try {
-      agreement = ParseAgreement(*json);
-    } catch (const nlohmann::json::exception& e) {
-      record.inputs.notes.push_back(absl::StrCat(path, ": left out, ", e.what()));
-      continue;
-    }
-    agreement.arm = arm;
-    agreement.path = path;
-    record.agreements.push_back(std::move(agreement));
-  }
+  record.agreements = ReadAgreements(dir, kRoutesPrefix, names.agreements, record.inputs);
+  record.neighbours = ReadAgreements(dir, kNeighboursPrefix, names.neighbours, record.inputs);
   const std::optional<std::string> timings =
       record.inputs.ReadIfPresent(dir + "/timings.tsv", "phase timings");
   if (timings.has_value()) record.phase_seconds = PhaseSeconds(*timings);

@@ -4,7 +4,8 @@
 // What the report of an experiment pipeline's output directory (scripts/gym_pipeline.sh) shows:
 // the statistics files of tools/aggregate_results --json (<name>_stats.json: arms, comparisons
 // with intervals and p-values), the route-skill agreement files of tools/analyze_routes --json
-// (routes_<arm>.json), the phase timings and the markdown report.
+// (routes_<arm>.json for the train tasks' routes, neighbours_<arm>.json for the routes of every
+// task, held-out ones included), the phase timings and the markdown report.
 
 #include <cstdint>
 #include <limits>
@@ -63,9 +64,14 @@ struct RoutesFileAgreement {
   double p_value = std::numeric_limits<double>::quiet_NaN();
   double partial_rho = std::numeric_limits<double>::quiet_NaN();
   double partial_p_value = std::numeric_limits<double>::quiet_NaN();
+  // Held-out tasks whose nearest train task in route space shares a skill (routes of every task,
+  // held-out ones included): the fraction, its permutation null's mean and p.
+  double held_out_fraction = std::numeric_limits<double>::quiet_NaN();
+  double held_out_null_mean = std::numeric_limits<double>::quiet_NaN();
+  double held_out_p_value = std::numeric_limits<double>::quiet_NaN();
 };
 
-// One routes_<arm>.json.
+// One routes_<arm>.json or neighbours_<arm>.json.
 struct ArmAgreement {
   std::string arm;
   std::string path;
@@ -75,12 +81,14 @@ struct ArmAgreement {
   std::vector<RoutesFileAgreement> files;  // one per seed
   IntervalEstimate mean_rho;               // bootstrap over the files
   IntervalEstimate mean_partial_rho;
+  IntervalEstimate mean_held_out_fraction;
 };
 
 struct PipelineRecord {
   std::string dir;
   std::vector<StatisticsFile> results;   // upstream, finetune, zero_shot first, then by name
-  std::vector<ArmAgreement> agreements;  // by arm name
+  std::vector<ArmAgreement> agreements;  // routes_<arm>.json (train tasks' routes), by arm name
+  std::vector<ArmAgreement> neighbours;  // neighbours_<arm>.json (every task's routes), by arm name
   std::vector<std::pair<std::string, int64_t>> phase_seconds;  // timings.tsv "phase:" lines
   std::string markdown_report;                                 // report.md
   ReportInputs inputs;
@@ -90,7 +98,7 @@ struct PipelineRecord {
 // no statistics or agreement file (not a pipeline output).
 absl::StatusOr<PipelineRecord> ReadPipelineRecord(const std::string& dir);
 
-// Whether `dir` holds a <name>_stats.json or a routes_<arm>.json.
+// Whether `dir` holds a <name>_stats.json, a routes_<arm>.json or a neighbours_<arm>.json.
 bool IsPipelineOutput(const std::string& dir);
 
 }  // namespace taskmoe

@@ -38,7 +38,8 @@ absl::StatusOr<WrittenReport> WriteReport(const std::string& dir, const ReportOp
   if (!run && !IsPipelineOutput(dir)) {
     return absl::NotFoundError(
         absl::StrCat(dir, " is neither a trainer run directory (no ", kExperimentFile,
-                     ") nor an experiment pipeline's output (no *_stats.json or routes_*.json)"));
+                     ") nor an experiment pipeline's output (no *_stats.json, routes_*.json or "
+                     "neighbours_*.json)"));
   }
   if (run) {
     TASKMOE_ASSIGN_OR_RETURN(const RunRecord record, ReadRunRecord(dir));

@@ -27,8 +27,9 @@ struct WrittenReport {
 };
 
 // Reads `dir` (a run directory when it holds experiment.pbtxt, else a pipeline output when it
-// holds *_stats.json or routes_*.json files) and writes its report atomically. Errors: `dir` is
-// neither; the output would replace one of the files the report read, or is a directory.
+// holds *_stats.json, routes_*.json or neighbours_*.json files) and writes its report
+// atomically. Errors: `dir` is neither; the output would replace one of the files the report
+// read, or is a directory.
 absl::StatusOr<WrittenReport> WriteReport(const std::string& dir,
                                           const ReportOptions& options = {});
 
