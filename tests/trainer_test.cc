@@ -278,9 +278,10 @@ TEST(Trainer, ZeroStepsPredictsWithTheCheckpointAsItIs) {
       << untrained.status();
 }
 
-// training.total_steps 0 from model.hf_dir: the model with its fresh router is saved as `last`
-// (step 0), and predicting from that checkpoint repeats the run's predictions and routes.
-TEST(Trainer, ZeroStepsFromAnHfDirSavesTheUntrainedModel) {
+// training.total_steps 0 from model.hf_dir saves nothing; with save_initial_model the model with
+// its fresh router is saved as `last` (step 0), and predicting from that checkpoint repeats the
+// run's predictions and routes.
+TEST(Trainer, ZeroStepsFromAnHfDirSavesTheUntrainedModelWhenAsked) {
   const std::string trained = testing::FreshTempDir("hf_source");
   absl::StatusOr<RunSummary> trained_run =
       RunExperiment(testing::TinyConfig(trained, {"evaluation.do_predict=true"}));
@@ -293,10 +294,18 @@ TEST(Trainer, ZeroStepsFromAnHfDirSavesTheUntrainedModel) {
   absl::StatusOr<TaskExport> exported = ExportTaskModel(export_options);
   ASSERT_TRUE(exported.ok()) << exported.status();
 
+  const std::vector<std::string> from_hf_dir = {kArgmaxRoutes, "training.total_steps=0",
+                                                "evaluation.do_predict=true",
+                                                "model.hf_dir=" + export_options.output_dir};
+  const std::string unsaved = testing::FreshTempDir("untrained_unsaved");
+  ASSERT_TRUE(RunExperiment(testing::TinyConfig(unsaved, from_hf_dir)).ok());
+  EXPECT_FALSE(fs::exists(unsaved + "/" + kLastCheckpoint));
+
   const std::string untrained = testing::FreshTempDir("untrained");
-  absl::StatusOr<RunSummary> summary = RunExperiment(testing::TinyConfig(
-      untrained, {kArgmaxRoutes, "training.total_steps=0", "evaluation.do_predict=true",
-                  "model.hf_dir=" + export_options.output_dir}));
+  TrainerOptions save;
+  save.save_initial_model = true;
+  absl::StatusOr<RunSummary> summary =
+      RunExperiment(testing::TinyConfig(untrained, from_hf_dir), save);
   ASSERT_TRUE(summary.ok()) << summary.status();
   const std::string last = untrained + "/" + kLastCheckpoint;
   ASSERT_TRUE(fs::exists(last + "/" + kTrainerStateFile));

@@ -29,6 +29,10 @@ ABSL_FLAG(std::string, set, "",
           "An override path=value, e.g. --set=optimizer.lr=1e-4 or "
           "--set=model.encoder_vanilla_layers=0,1; repeat the flag for several.");
 ABSL_FLAG(bool, resume, false, "Continue the run in output_dir from its last checkpoint.");
+ABSL_FLAG(bool, save_initial_model, false,
+          "With training.total_steps 0: also save the model that predicted (from model.hf_dir: "
+          "with its fresh router and task table) as <output_dir>/last, step 0, for the tools "
+          "that read a checkpoint.");
 
 namespace {
 
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
         if (!config.ok()) return config.status();
         taskmoe::TrainerOptions options;
         options.resume = absl::GetFlag(FLAGS_resume);
+        options.save_initial_model = absl::GetFlag(FLAGS_save_initial_model);
         absl::StatusOr<taskmoe::RunSummary> summary = taskmoe::RunExperiment(*config, options);
         if (!summary.ok()) return summary.status();
         std::cout << summary->text;

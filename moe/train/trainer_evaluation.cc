@@ -112,10 +112,7 @@ absl::StatusOr<RunSummary> Trainer::PredictOnly() {
     TASKMOE_RETURN_IF_ERROR(WriteRouteFiles(routes, data_.train_tasks, data_.ontology,
                                             model_.shape(), state_.step,
                                             output_dir_ + "/" + kPredictDir));
-    // From model.hf_dir the router and task table are this run's fresh ones, a model no file
-    // holds yet: keep it (step 0) for the tools that read checkpoints, e.g. an untrained-router
-    // null. A model.checkpoint already is one.
-    if (!config_.model().has_checkpoint()) {
+    if (options_.save_initial_model) {
       TASKMOE_RETURN_IF_ERROR(SaveCheckpoint(kLastCheckpoint, /*with_trainer_state=*/true));
     }
   }
