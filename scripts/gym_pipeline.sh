@@ -31,8 +31,8 @@
 # --calibrate: only what calibration is judged on (docs/experiments.md#calibration-targets): the
 # gym, pre-training, the dense arm and its few-shot fine-tuning on the held-out dev tasks (never
 # the test tasks), then the calibration tables; for tuning sizes before a full run.
-# --quick: 2 seeds and small budgets (a smoke test of the whole protocol; its numbers mean
-# little). --jobs: independent runs in parallel, one thread each (default: the number of cores).
+# --quick: 2 seeds, small budgets and a 2-point learning-rate grid (a smoke test of the whole
+# protocol; its numbers mean little). --jobs: independent runs in parallel, one thread each (default: the number of cores).
 # --beyond: two more arms beyond the paper (docs/beyond.md): `merged`, two-stage with merged expert
 # parameters (model.expert_execution: MERGE_PARAMETERS), and `polytropon`, a learned task x expert
 # allocation from the task vectors.
@@ -58,8 +58,8 @@ done
 
 if (( QUICK )); then
   : "${OUT:=runs/gym_pipeline_quick}" "${SEEDS:=1 2}" "${PRETRAIN_STEPS:=300}"
-  : "${UPSTREAM_STEPS:=200}" "${FT_STEPS:=20}" "${PREFIXES:=1}" "${BOOTSTRAP_DRAWS:=2000}"
-  : "${PERMUTATIONS:=999}"
+  : "${UPSTREAM_STEPS:=200}" "${FT_STEPS:=12}" "${LEARNING_RATES:=1e-3,3e-3}" "${PREFIXES:=1}"
+  : "${BOOTSTRAP_DRAWS:=2000}" "${PERMUTATIONS:=999}"
 fi
 OUT=${OUT:-runs/gym_pipeline}
 SEEDS=${SEEDS:-1 2 3 4 5}
@@ -144,7 +144,7 @@ stage_two() {
 model_of() {
   case $1 in
     two_stage | shuffled | merged) echo "$OUT/$1/$2/run/best" ;;
-    untrained) echo "$OUT/$1/$2/last" ;;  # its 0-step run saves the model it predicted with
+    untrained) echo "$OUT/$1/$2/last" ;;  # saved by its 0-step run (--save_initial_model)
     *) echo "$OUT/$1/$2/best" ;;
   esac
 }
@@ -198,7 +198,8 @@ job() {
         task_random) upstream task_random "$3" --set=routing.plugin=task_random \
                        "--set=routing.params={[type.googleapis.com/taskmoe.TaskRandomRoutingParams] { top_n: 1 }}" ;;
         untrained) upstream untrained "$3" --set=task_vectors.dir="$VECTORS" \
-                     --set=task_vectors.trainable=false --set=training.total_steps=0 ;;
+                     --set=task_vectors.trainable=false --set=training.total_steps=0 \
+                     --save_initial_model ;;
         polytropon) upstream polytropon "$3" --set=task_vectors.dir="$VECTORS" \
                       --set=task_vectors.trainable=false --set=routing.plugin=polytropon \
                       "--set=routing.params={[type.googleapis.com/taskmoe.PolytroponRoutingParams] { router { architecture: LINEAR_LAYER_SPECIFIC hidden_dim: 64 } temperature: 1.0 init_probability: 0.5 }}" ;;
