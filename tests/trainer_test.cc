@@ -233,8 +233,9 @@ TEST(Trainer, ZeroStepsPredictsWithTheCheckpointAsItIs) {
 
   const std::string dir = testing::FreshTempDir("predict_only");
   absl::StatusOr<RunSummary> summary = RunExperiment(
-      testing::TinyConfig(dir, {kArgmaxRoutes, "training.total_steps=0", "evaluation.do_predict=true",
-                       "model.checkpoint=" + trained + "/best"}));
+      testing::TinyConfig(dir, {kArgmaxRoutes, "training.total_steps=0",
+                                "evaluation.do_predict=true",
+                                "model.checkpoint=" + trained + "/best"}));
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->steps, 0);
   EXPECT_FALSE(fs::exists(dir + "/last"));

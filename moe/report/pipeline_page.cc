@@ -175,8 +175,8 @@ std::string NeighboursSection(const PipelineRecord& record, const PipelineReport
     std::vector<std::string> per_seed;
     std::vector<std::string> null_means;
     for (const RoutesFileAgreement& f : a.files) {
-      per_seed.push_back(
-          absl::StrCat(FormatValue(f.held_out_fraction, 3), " (p ", PValue(f.held_out_p_value), ")"));
+      per_seed.push_back(absl::StrCat(FormatValue(f.held_out_fraction, 3), " (p ",
+                                      PValue(f.held_out_p_value), ")"));
       null_means.push_back(FormatValue(f.held_out_null_mean, 3));
     }
     rows.push_back({a.arm, null ? "null" : "", absl::StrCat(a.files.size()),
