@@ -143,7 +143,9 @@ TEST_F(GenerationTest, NoRepeatNgramAndMinLength) {
       const int64_t second = out.sequences[b][t + 1].item<int64_t>();
       if (first == 1 || second == 1) break;  // padding after eos
       EXPECT_TRUE(bigrams.insert({first, second}).second) << "row " << b << " repeats a bigram";
-      if (second == 2) EXPECT_GE(t + 1, 6) << "eos before min_length";
+      if (second == 2) {
+        EXPECT_GE(t + 1, 6) << "eos before min_length";
+      }
     }
   }
 }
