@@ -16,10 +16,11 @@
 #      model, annealed routing for UPSTREAM_STEPS steps) and the shuffled-routes control (the
 #      same, every task routed by another task's learned route);
 #   6. per arm and seed: the routes of every task (held-out ones too) through each learned
-#      router and the untrained one (tools/route_tasks), few-shot fine-tuning of the held-out test tasks (the first PREFIXES
-#      few-shot samples, the LEARNING_RATES grid chosen on dev) and zero-shot evaluation of
-#      every arm that can route an unseen task; the dense arm is also fine-tuned on the held-out
-#      dev tasks, the figure that sizes (K_*, FT_STEPS) may be tuned against;
+#      router and the untrained one (tools/route_tasks), few-shot fine-tuning of the held-out
+#      test tasks (the first PREFIXES few-shot samples, the LEARNING_RATES grid chosen on dev)
+#      and zero-shot evaluation of every arm that can route an unseen task; the dense arm is
+#      also fine-tuned on the held-out dev tasks, the figure that sizes (K_*, FT_STEPS) may be
+#      tuned against;
 #   7. tables: upstream test means, aggregate_results comparisons (Δ points, ARG, ratio of
 #      means with 95% hierarchical-bootstrap intervals, sign-flip p-values, Holm), and the
 #      route–skill agreement (analyze_routes) per routed arm with its nulls; all into
@@ -32,7 +33,8 @@
 # gym, pre-training, the dense arm and its few-shot fine-tuning on the held-out dev tasks (never
 # the test tasks), then the calibration tables; for tuning sizes before a full run.
 # --quick: 2 seeds, small budgets and a 2-point learning-rate grid (a smoke test of the whole
-# protocol; its numbers mean little). --jobs: independent runs in parallel, one thread each (default: the number of cores).
+# protocol; its numbers mean little).
+# --jobs: independent runs in parallel, one thread each (default: the number of cores).
 # --beyond: two more arms beyond the paper (docs/beyond.md): `merged`, two-stage with merged expert
 # parameters (model.expert_execution: MERGE_PARAMETERS), and `polytropon`, a learned task x expert
 # allocation from the task vectors.

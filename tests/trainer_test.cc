@@ -328,6 +328,13 @@ TEST(Trainer, ZeroStepsFromAnHfDirSavesTheUntrainedModelWhenAsked) {
   absl::StatusOr<std::string> repeated_routes = ReadFileBytes(again + routes);
   ASSERT_TRUE(first_routes.ok() && repeated_routes.ok());
   EXPECT_EQ(*first_routes, *repeated_routes);
+
+  // A training run saves its own checkpoints: asking it for the initial model is an error.
+  absl::StatusOr<RunSummary> training = RunExperiment(
+      testing::TinyConfig(testing::FreshTempDir("training_save_initial"), {}), save);
+  ASSERT_FALSE(training.ok());
+  EXPECT_TRUE(absl::StrContains(training.status().message(), "training.total_steps 0"))
+      << training.status();
 }
 
 TEST(Trainer, TaskVectorsFromATaskEmbeddingMethod) {

@@ -32,7 +32,7 @@ ABSL_FLAG(bool, resume, false, "Continue the run in output_dir from its last che
 ABSL_FLAG(bool, save_initial_model, false,
           "With training.total_steps 0: also save the model that predicted (from model.hf_dir: "
           "with its fresh router and task table) as <output_dir>/last, step 0, for the tools "
-          "that read a checkpoint.");
+          "that read a checkpoint; an error with more steps.");
 
 namespace {
 

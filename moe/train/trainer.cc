@@ -174,6 +174,11 @@ using Clock = std::chrono::steady_clock;
 
 absl::StatusOr<RunSummary> Trainer::Run() {
   if (config_.training().total_steps() == 0) return PredictOnly();
+  if (options_.save_initial_model) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "saving the initial model (--save_initial_model) needs training.total_steps 0, not ",
+        config_.training().total_steps(), "; a training run saves its checkpoints itself"));
+  }
   const Clock::time_point run_start = Clock::now();
   double evaluation_seconds = 0;  // dev evaluation during training and the final prediction
   const TrainingConfig& t = config_.training();
