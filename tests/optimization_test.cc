@@ -156,6 +156,56 @@ TEST(GroupedAdamW, FusedStepEqualsTorchAdamW) {
   }
 }
 
+TEST(ClipFactor, IsClipGradNormsScale) {
+  EXPECT_DOUBLE_EQ(ClipFactor(5.0, 1.0), 1.0 / (5.0 + 1e-6));
+  EXPECT_DOUBLE_EQ(ClipFactor(0.5, 1.0), 1.0);  // below the limit: unchanged
+  EXPECT_DOUBLE_EQ(ClipFactor(5.0, 0.0), 1.0);  // max_norm 0: no clipping
+}
+
+// Parameters of every group, two larger than one work span, in `dtype`.
+TrainableParameters SomeParameters(at::ScalarType dtype) {
+  torch::manual_seed(11);
+  const auto make = [dtype](at::IntArrayRef shape) {
+    return at::randn(shape).to(dtype).set_requires_grad(true);
+  };
+  TrainableParameters params;
+  params.model = {{"fc1.weight", make({300, 200})}, {"fc1.bias", make({40000})}};
+  params.router = {{"router.0.weight", make({5, 3})}};
+  params.task_vectors = {make({4, 6})};
+  return params;
+}
+
+// The step the trainer takes (the gradients' norm, then AdamW on the clipped gradients, which it
+// leaves zeroed) equals clipping in place, torch's step and zeroing, bit for bit: with clipping,
+// without (a large max_norm), and for dense float parameters (the fused pass) as for others
+// (double here, as CUDA: torch's step).
+TEST(GroupedAdamW, StepAndZeroGradientsEqualsClipStepAndZero) {
+  for (const at::ScalarType dtype : {at::kFloat, at::kDouble}) {
+    GroupedAdamW fused = MakeGroupedAdamW(SomeParameters(dtype), OptimizerOptions());
+    GroupedAdamW reference = MakeGroupedAdamW(SomeParameters(dtype), OptimizerOptions());
+    const std::vector<at::Tensor> fused_params = fused.Parameters();
+    const std::vector<at::Tensor> reference_params = reference.Parameters();
+    for (int step = 0; step < 3; ++step) {
+      const double max_norm = step == 1 ? 1e9 : 1.0;
+      for (size_t i = 0; i < fused_params.size(); ++i) {
+        const at::Tensor grad = at::randn_like(fused_params[i]);
+        fused_params[i].mutable_grad() = grad.clone();
+        reference_params[i].mutable_grad() = grad.clone();
+      }
+      const double norm = GradNorm(fused_params);
+      fused.StepAndZeroGradients(ClipFactor(norm, max_norm));
+      EXPECT_EQ(ClipGradNorm(reference_params, max_norm), norm);
+      reference.optimizer->step();
+      for (size_t i = 0; i < fused_params.size(); ++i) {
+        EXPECT_TRUE(at::equal(fused_params[i], reference_params[i]))
+            << c10::toString(dtype) << " parameter " << i << " after step " << step;
+        EXPECT_EQ(fused_params[i].grad().abs().max().item<double>(), 0.0)
+            << c10::toString(dtype) << " gradient " << i << " after step " << step;
+      }
+    }
+  }
+}
+
 // Gradients spread over many tensors, some larger than one work span: the norm and the scaled
 // gradients equal torch's.
 TEST(ClipGradNorm, EqualsTorchNormOverManyTensors) {

@@ -127,8 +127,7 @@ void PrintMedianPhases(const std::vector<StepPhases>& phases) {
   std::cerr << "[bench] median phases: forward=" << median_of(&StepPhases::forward)
             << " backward=" << median_of(&StepPhases::backward)
             << " clip=" << median_of(&StepPhases::clip)
-            << " optimizer=" << median_of(&StepPhases::optimizer)
-            << " zero_grad=" << median_of(&StepPhases::zero_grad) << "\n";
+            << " optimizer=" << median_of(&StepPhases::optimizer) << "\n";
 }
 
 // CPU time per step is less sensitive to other processes than wall time.

@@ -56,18 +56,68 @@ class FusedAdamW : public torch::optim::AdamW {
   using torch::optim::AdamW::AdamW;
 
   at::Tensor step(LossClosure closure = nullptr) override {
-    for (const auto& group : param_groups()) {
-      for (const at::Tensor& p : group.params()) {
-        if (p.grad().defined() && !(IsDenseCpuFloat(p) && IsDenseCpuFloat(p.grad()))) {
-          return torch::optim::AdamW::step(std::move(closure));
-        }
-      }
-    }
+    if (!AllDenseCpuFloat()) return torch::optim::AdamW::step(std::move(closure));
     at::Tensor loss;
     if (closure != nullptr) {
       at::AutoGradMode enable_grad(true);
       loss = closure();
     }
+    FusedStep(/*grad_scale=*/1.0f, /*zero_gradients=*/false);
+    return loss;
+  }
+
+  void StepAndZeroGradients(double grad_scale) {
+    if (AllDenseCpuFloat()) {
+      FusedStep(static_cast<float>(grad_scale), /*zero_gradients=*/true);
+      return;
+    }
+    at::NoGradGuard no_grad;
+    const std::vector<at::Tensor> grads = Gradients();
+    if (grad_scale != 1.0) {
+      for (const at::Tensor& g : grads) g.mul_(grad_scale);
+    }
+    torch::optim::AdamW::step();
+    for (const at::Tensor& g : grads) g.zero_();
+  }
+
+ private:
+  struct Update {
+    float* param;
+    float* grad;
+    float* exp_avg;
+    float* exp_avg_sq;
+    float grad_scale;
+    float decay;  // 1 - lr * weight_decay
+    float beta1, beta2, one_minus_beta1, one_minus_beta2;
+    float sqrt_bias_correction2;
+    float eps;
+    float neg_step_size;  // -lr / bias_correction1
+  };
+
+  std::vector<at::Tensor> Gradients() {
+    std::vector<at::Tensor> grads;
+    for (auto& group : param_groups()) {
+      for (const at::Tensor& p : group.params()) {
+        if (p.grad().defined()) grads.push_back(p.grad());
+      }
+    }
+    return grads;
+  }
+
+  bool AllDenseCpuFloat() {
+    for (auto& group : param_groups()) {
+      for (const at::Tensor& p : group.params()) {
+        if (p.grad().defined() && !(IsDenseCpuFloat(p) && IsDenseCpuFloat(p.grad()))) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  // The fused step over every parameter with a gradient; `zero_gradients` writes 0 to each
+  // gradient element once it is read.
+  void FusedStep(float grad_scale, bool zero_gradients) {
     at::NoGradGuard no_grad;
     std::vector<Update> updates;
     std::vector<at::Tensor> params;
@@ -76,18 +126,7 @@ class FusedAdamW : public torch::optim::AdamW {
       CHECK(!options.amsgrad()) << "amsgrad is not used by TaskMoE";
       for (const at::Tensor& p : group.params()) {
         if (!p.grad().defined()) continue;
-        const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
-        auto found = state_.find(key);
-        if (found == state_.end()) {
-          auto state = std::make_unique<torch::optim::AdamWParamState>();
-          state->step(0);
-          state->exp_avg(at::zeros_like(p, at::MemoryFormat::Contiguous));
-          state->exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Contiguous));
-          found = state_.emplace(key, std::move(state)).first;
-        }
-        auto& state = static_cast<torch::optim::AdamWParamState&>(*found->second);
-        CHECK(IsDenseCpuFloat(state.exp_avg()) && IsDenseCpuFloat(state.exp_avg_sq()))
-            << "AdamW state of a float CPU parameter is not dense float CPU";
+        auto& state = StateOf(p);
         state.step(state.step() + 1);
         const double beta1 = std::get<0>(options.betas());
         const double beta2 = std::get<1>(options.betas());
@@ -95,7 +134,7 @@ class FusedAdamW : public torch::optim::AdamW {
         const double bias_correction2 = 1 - std::pow(beta2, state.step());
         updates.push_back({p.data_ptr<float>(), p.grad().data_ptr<float>(),
                            state.exp_avg().data_ptr<float>(), state.exp_avg_sq().data_ptr<float>(),
-                           static_cast<float>(1 - options.lr() * options.weight_decay()),
+                           grad_scale, static_cast<float>(1 - options.lr() * options.weight_decay()),
                            static_cast<float>(beta1), static_cast<float>(beta2),
                            static_cast<float>(1 - beta1), static_cast<float>(1 - beta2),
                            static_cast<float>(std::sqrt(bias_correction2)),
@@ -109,32 +148,44 @@ class FusedAdamW : public torch::optim::AdamW {
     ParallelForEach(count, [&](int64_t s) {
       const Update& u = updates[spans[s].tensor];
       const int64_t begin = spans[s].begin;
-      UpdateSpan(u, u.param + begin, u.grad + begin, u.exp_avg + begin, u.exp_avg_sq + begin,
-                 spans[s].end - begin);
+      const int64_t n = spans[s].end - begin;
+      if (zero_gradients) {
+        UpdateSpan<true>(u, u.param + begin, u.grad + begin, u.exp_avg + begin,
+                         u.exp_avg_sq + begin, n);
+      } else {
+        UpdateSpan<false>(u, u.param + begin, u.grad + begin, u.exp_avg + begin,
+                          u.exp_avg_sq + begin, n);
+      }
     });
-    return loss;
   }
 
- private:
-  struct Update {
-    float* param;
-    const float* grad;
-    float* exp_avg;
-    float* exp_avg_sq;
-    float decay;  // 1 - lr * weight_decay
-    float beta1, beta2, one_minus_beta1, one_minus_beta2;
-    float sqrt_bias_correction2;
-    float eps;
-    float neg_step_size;  // -lr / bias_correction1
-  };
+  // The parameter's AdamW state, created (zero moments) at its first step.
+  torch::optim::AdamWParamState& StateOf(const at::Tensor& p) {
+    const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
+    auto found = state_.find(key);
+    if (found == state_.end()) {
+      auto state = std::make_unique<torch::optim::AdamWParamState>();
+      state->step(0);
+      state->exp_avg(at::zeros_like(p, at::MemoryFormat::Contiguous));
+      state->exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Contiguous));
+      found = state_.emplace(key, std::move(state)).first;
+    }
+    auto& state = static_cast<torch::optim::AdamWParamState&>(*found->second);
+    CHECK(IsDenseCpuFloat(state.exp_avg()) && IsDenseCpuFloat(state.exp_avg_sq()))
+        << "AdamW state of a float CPU parameter is not dense float CPU";
+    return state;
+  }
 
-  // The order of torch's AdamW: decay, moments, then p += -step_size * m / denom. The restrict
+  // The order of torch's AdamW: decay, moments, then p += -step_size * m / denom. The gradient
+  // is scaled as clipping would have scaled it in place (the same float product). The restrict
   // pointers and the simd pragma let the compiler vectorise without alias checks.
-  static void UpdateSpan(const Update& u, float* __restrict param, const float* __restrict grad,
+  template <bool kZeroGradient>
+  static void UpdateSpan(const Update& u, float* __restrict param, float* __restrict grad,
                          float* __restrict exp_avg, float* __restrict exp_avg_sq, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-      const float g = grad[i];
+      const float g = grad[i] * u.grad_scale;
+      if constexpr (kZeroGradient) grad[i] = 0.0f;
       const float m = exp_avg[i] * u.beta1 + u.one_minus_beta1 * g;
       const float v = exp_avg_sq[i] * u.beta2 + u.one_minus_beta2 * g * g;
       exp_avg[i] = m;
@@ -207,7 +258,13 @@ double LinearWarmupDecay(int64_t step, int64_t warmup_steps, int64_t total_steps
                            static_cast<double>(std::max<int64_t>(1, total_steps - warmup_steps)));
 }
 
-double ClipGradNorm(const std::vector<at::Tensor>& parameters, double max_norm) {
+void GroupedAdamW::StepAndZeroGradients(double grad_scale) {
+  auto* fused = dynamic_cast<FusedAdamW*>(optimizer.get());
+  CHECK(fused != nullptr) << "GroupedAdamW not made by MakeGroupedAdamW";
+  fused->StepAndZeroGradients(grad_scale);
+}
+
+double GradNorm(const std::vector<at::Tensor>& parameters) {
   std::vector<at::Tensor> grads;
   bool dense_cpu_float = true;
   for (const at::Tensor& p : parameters) {
@@ -216,40 +273,52 @@ double ClipGradNorm(const std::vector<at::Tensor>& parameters, double max_norm) 
     dense_cpu_float &= IsDenseCpuFloat(grads.back());
   }
   if (grads.empty()) return 0.0;
-  double total = 0.0;
-  const std::vector<Span> spans = Spans(grads);
-  const int64_t count = static_cast<int64_t>(spans.size());
-  if (dense_cpu_float) {
-    // One pass over all gradients (a per-tensor norm() is a fork/join per small tensor). The
-    // span sums are added in span order, so the norm does not depend on thread timing.
-    std::vector<double> span_sums(count);
-    ParallelForEach(count, [&](int64_t s) {
-      const float* g = grads[spans[s].tensor].data_ptr<float>();
-      double span_sum = 0.0;
-#pragma omp simd reduction(+ : span_sum)
-      for (int64_t i = spans[s].begin; i < spans[s].end; ++i) span_sum += double(g[i]) * g[i];
-      span_sums[s] = span_sum;
-    });
-    double sum_of_squares = 0.0;
-    for (const double span_sum : span_sums) sum_of_squares += span_sum;
-    total = std::sqrt(sum_of_squares);
-  } else {
+  if (!dense_cpu_float) {
     std::vector<at::Tensor> norms;
     for (const at::Tensor& g : grads) norms.push_back(g.norm(2).to(at::kFloat));
-    total = at::stack(norms).norm(2).item<double>();
+    return at::stack(norms).norm(2).item<double>();
   }
-  const double scale = max_norm / (total + 1e-6);
-  if (max_norm <= 0 || scale >= 1.0) return total;
-  if (dense_cpu_float) {
-    const float factor = static_cast<float>(scale);
-    ParallelForEach(count, [&](int64_t s) {
-      float* g = grads[spans[s].tensor].data_ptr<float>();
-#pragma omp simd
-      for (int64_t i = spans[s].begin; i < spans[s].end; ++i) g[i] *= factor;
-    });
-  } else {
+  // One pass over all gradients (a per-tensor norm() is a fork/join per small tensor). The span
+  // sums are added in span order, so the norm does not depend on thread timing.
+  const std::vector<Span> spans = Spans(grads);
+  std::vector<double> span_sums(spans.size());
+  ParallelForEach(static_cast<int64_t>(spans.size()), [&](int64_t s) {
+    const float* g = grads[spans[s].tensor].data_ptr<float>();
+    double span_sum = 0.0;
+#pragma omp simd reduction(+ : span_sum)
+    for (int64_t i = spans[s].begin; i < spans[s].end; ++i) span_sum += double(g[i]) * g[i];
+    span_sums[s] = span_sum;
+  });
+  double sum_of_squares = 0.0;
+  for (const double span_sum : span_sums) sum_of_squares += span_sum;
+  return std::sqrt(sum_of_squares);
+}
+
+double ClipFactor(double norm, double max_norm) {
+  const double scale = max_norm / (norm + 1e-6);
+  return max_norm <= 0 || scale >= 1.0 ? 1.0 : scale;
+}
+
+double ClipGradNorm(const std::vector<at::Tensor>& parameters, double max_norm) {
+  const double total = GradNorm(parameters);
+  const double scale = ClipFactor(total, max_norm);
+  if (scale == 1.0) return total;
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : parameters) {
+    if (p.grad().defined()) grads.push_back(p.grad().detach());
+  }
+  if (!std::all_of(grads.begin(), grads.end(), IsDenseCpuFloat)) {
     for (const at::Tensor& g : grads) g.mul_(scale);
+    return total;
   }
+  // The same float product as the fused AdamW step's scaling.
+  const float factor = static_cast<float>(scale);
+  const std::vector<Span> spans = Spans(grads);
+  ParallelForEach(static_cast<int64_t>(spans.size()), [&](int64_t s) {
+    float* g = grads[spans[s].tensor].data_ptr<float>();
+#pragma omp simd
+    for (int64_t i = spans[s].begin; i < spans[s].end; ++i) g[i] *= factor;
+  });
   return total;
 }
 

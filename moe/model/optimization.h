@@ -43,6 +43,10 @@ struct GroupedAdamW {
 
   // Sets every group's lr to base_lr * factor (the schedule's multiplier).
   void SetLrFactor(double factor);
+  // One AdamW step on the gradients times `grad_scale` (the clipping factor), after which every
+  // gradient is zero: the result of scaling the gradients, optimizer->step() and zeroing them,
+  // bit for bit, in one pass over each parameter's memory instead of three.
+  void StepAndZeroGradients(double grad_scale);
   // All parameters the optimiser updates, for clipping and all-reduce.
   std::vector<at::Tensor> Parameters() const;
 };
@@ -52,6 +56,13 @@ GroupedAdamW MakeGroupedAdamW(const TrainableParameters& parameters,
 // Linear warmup from 0 to 1 over `warmup_steps`, then linear decay to 0 at `total_steps`
 // (transformers' get_linear_schedule_with_warmup). `step` counts optimiser steps taken.
 double LinearWarmupDecay(int64_t step, int64_t warmup_steps, int64_t total_steps);
+
+// The global L2 norm of the parameters' gradients (parameters without one are skipped).
+double GradNorm(const std::vector<at::Tensor>& parameters);
+
+// What torch.nn.utils.clip_grad_norm_ scales gradients of global norm `norm` by:
+// max_norm / (norm + 1e-6) when that is below 1 and max_norm > 0, else 1.
+double ClipFactor(double norm, double max_norm);
 
 // Scales gradients so that their global L2 norm is at most max_norm; returns the norm
 // before clipping (torch.nn.utils.clip_grad_norm_).

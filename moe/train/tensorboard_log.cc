@@ -27,8 +27,7 @@ absl::Status TensorBoardLog::AfterStep(int64_t step, const StepResult& result) {
   window_loss_sum_ += result.loss_sum;
   window_tokens_ += result.tokens;
   const StepPhases& phases = result.phases;
-  window_seconds_ +=
-      phases.forward + phases.backward + phases.clip + phases.optimizer + phases.zero_grad;
+  window_seconds_ += phases.forward + phases.backward + phases.clip + phases.optimizer;
   if (log_every_ > 0 && step % log_every_ != 0) return absl::OkStatus();
 
   std::vector<std::pair<std::string, double>> scalars;

@@ -56,12 +56,6 @@ TrainStep::TrainStep(MoeBart& model, GroupedAdamW& optimizer,
       distributed_(distributed),
       options_(options) {}
 
-void TrainStep::ZeroGradients() {
-  for (at::Tensor& p : all_parameters_) {
-    if (p.grad().defined()) p.mutable_grad().zero_();
-  }
-}
-
 absl::StatusOr<StepResult> TrainStep::Run(
     int64_t completed_steps, const std::function<BatchTensors()>& next_batch,
     const std::function<RouteWeights(const at::Tensor&)>& routes) {
@@ -107,7 +101,7 @@ absl::StatusOr<StepResult> TrainStep::Run(
     result.loss_sum = *total_loss;
     result.tokens = static_cast<int64_t>(*total_tokens);
   }
-  result.grad_norm = ClipGradNorm(all_parameters_, options_.max_grad_norm);
+  result.grad_norm = GradNorm(all_parameters_);
   phases.clip = SecondsSince(start);
   start = Clock::now();
   const int64_t step = completed_steps + 1;
@@ -128,11 +122,9 @@ absl::StatusOr<StepResult> TrainStep::Run(
   result.lr_factor =
       LinearWarmupDecay(completed_steps, options_.warmup_steps, options_.total_steps);
   optimizer_.SetLrFactor(result.lr_factor);
-  optimizer_.optimizer->step();
+  // Clipping's scaling and the zeroing of the gradients happen inside AdamW's pass.
+  optimizer_.StepAndZeroGradients(ClipFactor(result.grad_norm, options_.max_grad_norm));
   phases.optimizer = SecondsSince(start);
-  start = Clock::now();
-  ZeroGradients();
-  phases.zero_grad = SecondsSince(start);
   return result;
 }
 

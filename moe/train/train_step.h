@@ -38,9 +38,8 @@ double SecondsSince(std::chrono::steady_clock::time_point start);
 struct StepPhases {
   double forward = 0;  // routes, model and loss
   double backward = 0;
-  double clip = 0;  // all-reduce across processes, then gradient clipping
-  double optimizer = 0;
-  double zero_grad = 0;
+  double clip = 0;  // all-reduce across processes, then the gradients' global norm
+  double optimizer = 0;  // AdamW on the clipped gradients, which it leaves zeroed
 };
 
 struct StepResult {
@@ -72,8 +71,6 @@ class TrainStep {
                                  const std::function<RouteWeights(const at::Tensor&)>& routes);
 
  private:
-  void ZeroGradients();
-
   MoeBart& model_;
   GroupedAdamW& optimizer_;
   std::vector<at::Tensor> all_parameters_;
