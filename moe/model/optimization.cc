@@ -31,6 +31,24 @@ bool IsDenseCpuFloat(const at::Tensor& t) {
          !t.is_sparse();
 }
 
+// The gradients of the parameters that have one.
+std::vector<at::Tensor> DefinedGradients(const std::vector<at::Tensor>& parameters) {
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : parameters) {
+    if (p.grad().defined()) grads.push_back(p.grad().detach());
+  }
+  return grads;
+}
+
+// Every parameter of every group of `optimizer`, in group order.
+std::vector<at::Tensor> AllParameters(const torch::optim::Optimizer& optimizer) {
+  std::vector<at::Tensor> all;
+  for (const auto& group : optimizer.param_groups()) {
+    all.insert(all.end(), group.params().begin(), group.params().end());
+  }
+  return all;
+}
+
 // The elements of `tensors` cut into spans of at most kSpan, so one parallel region with
 // dynamic scheduling covers every parameter (instead of a fork/join per small tensor).
 std::vector<Span> Spans(const std::vector<at::Tensor>& tensors) {
@@ -72,7 +90,7 @@ class FusedAdamW : public torch::optim::AdamW {
       return;
     }
     at::NoGradGuard no_grad;
-    const std::vector<at::Tensor> grads = Gradients();
+    const std::vector<at::Tensor> grads = DefinedGradients(AllParameters(*this));
     if (grad_scale != 1.0) {
       for (const at::Tensor& g : grads) g.mul_(grad_scale);
     }
@@ -94,23 +112,9 @@ class FusedAdamW : public torch::optim::AdamW {
     float neg_step_size;  // -lr / bias_correction1
   };
 
-  std::vector<at::Tensor> Gradients() {
-    std::vector<at::Tensor> grads;
-    for (auto& group : param_groups()) {
-      for (const at::Tensor& p : group.params()) {
-        if (p.grad().defined()) grads.push_back(p.grad());
-      }
-    }
-    return grads;
-  }
-
-  bool AllDenseCpuFloat() {
-    for (auto& group : param_groups()) {
-      for (const at::Tensor& p : group.params()) {
-        if (p.grad().defined() && !(IsDenseCpuFloat(p) && IsDenseCpuFloat(p.grad()))) {
-          return false;
-        }
-      }
+  bool AllDenseCpuFloat() const {
+    for (const at::Tensor& p : AllParameters(*this)) {
+      if (p.grad().defined() && !(IsDenseCpuFloat(p) && IsDenseCpuFloat(p.grad()))) return false;
     }
     return true;
   }
@@ -242,13 +246,7 @@ void GroupedAdamW::SetLrFactor(double factor) {
   }
 }
 
-std::vector<at::Tensor> GroupedAdamW::Parameters() const {
-  std::vector<at::Tensor> all;
-  for (const auto& group : optimizer->param_groups()) {
-    all.insert(all.end(), group.params().begin(), group.params().end());
-  }
-  return all;
-}
+std::vector<at::Tensor> GroupedAdamW::Parameters() const { return AllParameters(*optimizer); }
 
 double LinearWarmupDecay(int64_t step, int64_t warmup_steps, int64_t total_steps) {
   if (step < warmup_steps) {
@@ -265,15 +263,9 @@ void GroupedAdamW::StepAndZeroGradients(double grad_scale) {
 }
 
 double GradNorm(const std::vector<at::Tensor>& parameters) {
-  std::vector<at::Tensor> grads;
-  bool dense_cpu_float = true;
-  for (const at::Tensor& p : parameters) {
-    if (!p.grad().defined()) continue;
-    grads.push_back(p.grad().detach());
-    dense_cpu_float &= IsDenseCpuFloat(grads.back());
-  }
+  const std::vector<at::Tensor> grads = DefinedGradients(parameters);
   if (grads.empty()) return 0.0;
-  if (!dense_cpu_float) {
+  if (!std::all_of(grads.begin(), grads.end(), IsDenseCpuFloat)) {
     std::vector<at::Tensor> norms;
     for (const at::Tensor& g : grads) norms.push_back(g.norm(2).to(at::kFloat));
     return at::stack(norms).norm(2).item<double>();
@@ -303,10 +295,7 @@ double ClipGradNorm(const std::vector<at::Tensor>& parameters, double max_norm) 
   const double total = GradNorm(parameters);
   const double scale = ClipFactor(total, max_norm);
   if (scale == 1.0) return total;
-  std::vector<at::Tensor> grads;
-  for (const at::Tensor& p : parameters) {
-    if (p.grad().defined()) grads.push_back(p.grad().detach());
-  }
+  const std::vector<at::Tensor> grads = DefinedGradients(parameters);
   if (!std::all_of(grads.begin(), grads.end(), IsDenseCpuFloat)) {
     for (const at::Tensor& g : grads) g.mul_(scale);
     return total;

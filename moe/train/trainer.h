@@ -25,8 +25,8 @@ struct TrainerOptions {
   // aborts that checkpoint (tests inject failures here).
   std::function<absl::Status(const std::string& staging_dir)> before_checkpoint_commit;
   // With training.total_steps 0 (an error otherwise): also save the model that predicted, with
-  // its routing state and task table, as <output_dir>/last (step 0). From model.hf_dir no other file holds its fresh
-  // router, which a route analysis's untrained-router null reads.
+  // its routing state and task table, as <output_dir>/last (step 0). From model.hf_dir no other
+  // file holds its fresh router, which a route analysis's untrained-router null reads.
   bool save_initial_model = false;
 };
 
