@@ -68,6 +68,7 @@ SEEDS=${SEEDS:-1 2 3 4 5}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-2000}
 UPSTREAM_STEPS=${UPSTREAM_STEPS:-1000}
 UPSTREAM_BSZ=${UPSTREAM_BSZ:-32}
+UPSTREAM_LR=${UPSTREAM_LR:-1e-3}
 FT_STEPS=${FT_STEPS:-40}
 PREFIXES=${PREFIXES:-1}
 LEARNING_RATES=${LEARNING_RATES:-3e-4,1e-3,3e-3}
@@ -91,8 +92,8 @@ PRE=$OUT/pretrained
 VECTORS=$OUT/task_vectors
 mkdir -p "$OUT/logs"
 TIMINGS=$OUT/timings.tsv
-export BIN GYM PRE VECTORS OUT TIMINGS UPSTREAM_STEPS UPSTREAM_BSZ EVAL_PERIOD FT_STEPS FT_EVAL_PERIOD \
-  PREFIXES LEARNING_RATES FT_BSZ
+export BIN GYM PRE VECTORS OUT TIMINGS UPSTREAM_STEPS UPSTREAM_BSZ UPSTREAM_LR EVAL_PERIOD FT_STEPS \
+  FT_EVAL_PERIOD PREFIXES LEARNING_RATES FT_BSZ
 
 # Runs "$@" unless $1's .done marker exists; the log goes to $OUT/logs/<name>.log and the wall
 # time to $TIMINGS. $1 = the run's directory (its name is the log's).
@@ -120,7 +121,7 @@ upstream() {
   once "$OUT/$arm/$seed" "$BIN/trainer" --config=configs/default.pbtxt \
     --set=output_dir="$OUT/$arm/$seed" --set=model.hf_dir="$PRE" --set=data.data_dir="$GYM" \
     --set=training.total_steps="$UPSTREAM_STEPS" --set=training.train_batch_size="$UPSTREAM_BSZ" \
-    --set=training.seed="$seed" --set=training.threads=1 \
+    --set=optimizer.lr="$UPSTREAM_LR" --set=training.seed="$seed" --set=training.threads=1 \
     --set=evaluation.eval_period="$EVAL_PERIOD" --set=evaluation.do_predict=true "$@"
 }
 
@@ -136,8 +137,9 @@ stage_two() {
   once "$OUT/$arm/$seed/run" "$BIN/trainer" --config=configs/stage_two.pbtxt \
     --set=output_dir="$OUT/$arm/$seed/run" --set=model.checkpoint="$OUT/$arm/$seed/init" \
     --set=data.data_dir="$GYM" --set=training.total_steps="$UPSTREAM_STEPS" \
-    --set=training.train_batch_size="$UPSTREAM_BSZ" --set=training.seed="$seed" \
-    --set=training.threads=1 --set=evaluation.eval_period="$EVAL_PERIOD" \
+    --set=training.train_batch_size="$UPSTREAM_BSZ" --set=optimizer.lr="$UPSTREAM_LR" \
+    --set=training.seed="$seed" --set=training.threads=1 \
+    --set=evaluation.eval_period="$EVAL_PERIOD" \
     --set=evaluation.no_eval_until=0 --set=evaluation.do_predict=true "${execution[@]}" \
     "--set=routing.params={[type.googleapis.com/taskmoe.AnnealedRoutingParams] { router { architecture: LINEAR_LAYER_SPECIFIC hidden_dim: 64 } initial_tau: 300.0 minimum_tau: 1.0 anneal_rate: $rate }}"
 }
