@@ -65,6 +65,7 @@ if (( QUICK )); then
 fi
 OUT=${OUT:-runs/gym_pipeline}
 SEEDS=${SEEDS:-1 2 3 4 5}
+TRAIN_EXAMPLES=${TRAIN_EXAMPLES:-512}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-2000}
 UPSTREAM_STEPS=${UPSTREAM_STEPS:-1000}
 UPSTREAM_BSZ=${UPSTREAM_BSZ:-32}
@@ -244,8 +245,8 @@ if (( CALIBRATE )); then
 fi
 
 prepare() {
-  once "$GYM" "$BIN/make_gym" --output_dir="$GYM" --k_classification="$K_CLASSIFICATION" \
-    --k_text_to_text="$K_TEXT"
+  once "$GYM" "$BIN/make_gym" --output_dir="$GYM" --train_examples="$TRAIN_EXAMPLES" \
+    --k_classification="$K_CLASSIFICATION" --k_text_to_text="$K_TEXT"
   once "$OUT/pretrain_data" "$BIN/make_denoising_data" --data_dir="$GYM" \
     --output_dir="$OUT/pretrain_data"
   # The one pre-training run uses every core.
