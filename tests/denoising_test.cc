@@ -5,7 +5,6 @@
 #include <fstream>
 #include <numeric>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,6 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using taskmoe::testing::ReadFile;
 
 constexpr int64_t kMask = -7;
 
@@ -123,13 +123,6 @@ TEST(TextInfilling, TheSameSeedGivesTheSameNoiseAndZeroRatioNone) {
   TextInfillingOptions none;
   none.mask_ratio = 0;
   EXPECT_EQ(InfillSpans(clean, kMask, none, first).tokens, clean);
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
 }
 
 class DenoisingCorpusTest : public ::testing::Test {

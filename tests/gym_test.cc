@@ -23,6 +23,7 @@
 #include "data/gym/skills.h"
 #include "data/metrics.h"
 #include "data/tokenizer.h"
+#include "tests/tiny_gym.h"
 
 namespace taskmoe::gym {
 namespace {
@@ -30,32 +31,11 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
+using taskmoe::testing::FreshTempDir;
+using taskmoe::testing::ReadFile;
+using taskmoe::testing::ReadTree;
 
 Json ReadJson(const fs::path& path) { return Json::parse(ReadFile(path)); }
-
-// Relative path -> bytes, for every regular file under `root`.
-std::map<std::string, std::string> ReadTree(const fs::path& root) {
-  std::map<std::string, std::string> tree;
-  for (const auto& entry : fs::recursive_directory_iterator(root)) {
-    if (entry.is_regular_file()) {
-      tree[fs::relative(entry.path(), root).string()] = ReadFile(entry.path());
-    }
-  }
-  return tree;
-}
-
-fs::path FreshDir(const std::string& name) {
-  fs::path dir = fs::path(std::getenv("TEST_TMPDIR")) / name;
-  fs::remove_all(dir);
-  return dir;
-}
 
 // Runs tools/make_gym (a data dependency); returns its exit status.
 int RunMakeGym(const fs::path& output_dir, const std::string& extra_flags = "") {
@@ -91,7 +71,7 @@ std::vector<Line> ReadTsv(const fs::path& path) {
 class GymTreeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = new fs::path(FreshDir("gym_seed1"));
+    root_ = new fs::path(FreshTempDir("gym_seed1"));
     ASSERT_EQ(RunMakeGym(*root_, "--seed=1"), 0);
   }
   static void TearDownTestSuite() { delete root_; }
@@ -103,7 +83,7 @@ class GymTreeTest : public ::testing::Test {
 fs::path* GymTreeTest::root_ = nullptr;
 
 TEST_F(GymTreeTest, SameSeedGivesAByteIdenticalTreeAndAnotherSeedDoesNot) {
-  const fs::path again = FreshDir("gym_seed1_again");
+  const fs::path again = FreshTempDir("gym_seed1_again");
   ASSERT_EQ(RunMakeGym(again, "--seed=1"), 0);
   const std::map<std::string, std::string> first = ReadTree(root());
   const std::map<std::string, std::string> second = ReadTree(again);
@@ -115,7 +95,7 @@ TEST_F(GymTreeTest, SameSeedGivesAByteIdenticalTreeAndAnotherSeedDoesNot) {
   EXPECT_TRUE(first.count("tokenizer/vocab.json"));
   EXPECT_TRUE(first.count("tokenizer/merges.txt"));
 
-  const fs::path other = FreshDir("gym_seed2");
+  const fs::path other = FreshTempDir("gym_seed2");
   ASSERT_EQ(RunMakeGym(other, "--seed=2"), 0);
   const std::map<std::string, std::string> third = ReadTree(other);
   // Another seed draws other examples and other ids, for the same tasks in the same splits.
@@ -408,7 +388,7 @@ TEST_F(GymTreeTest, TheCrossFitReaderReadsTheGym) {
 }
 
 TEST(GymWriter, RefusesANonEmptyDirectoryThatIsNotAGym) {
-  const fs::path dir = FreshDir("not_a_gym");
+  const fs::path dir = FreshTempDir("not_a_gym");
   fs::create_directories(dir);
   std::ofstream(dir / "notes.txt") << "keep me\n";
   absl::StatusOr<GymSummary> summary = WriteGym(GymOptions(), dir.string());
@@ -418,57 +398,6 @@ TEST(GymWriter, RefusesANonEmptyDirectoryThatIsNotAGym) {
   EXPECT_EQ(ReadFile(dir / "notes.txt"), "keep me\n");
   EXPECT_NE(RunMakeGym(dir), 0);
   EXPECT_EQ(ReadFile(dir / "notes.txt"), "keep me\n");
-}
-
-TEST(GymWriter, ReplacesItsOwnGymButNotForeignFilesInIt) {
-  const fs::path dir = FreshDir("own_gym");
-  GymOptions small;
-  small.train_examples = 20;
-  small.fewshot_pool_examples = 100;
-  small.fewshot_test_examples = 10;
-  ASSERT_TRUE(WriteGym(small, dir.string()).ok());
-  GymOptions other_seed = small;
-  other_seed.seed = 5;
-  absl::StatusOr<GymSummary> replaced = WriteGym(other_seed, dir.string());
-  ASSERT_TRUE(replaced.ok()) << replaced.status();
-  EXPECT_EQ(ReadJson(dir / "skills.json")["options"]["seed"], 5);
-
-  std::ofstream(dir / "notes.txt") << "mine\n";
-  absl::StatusOr<GymSummary> refused = WriteGym(small, dir.string());
-  ASSERT_FALSE(refused.ok());
-  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("notes.txt"));
-  EXPECT_TRUE(fs::exists(dir / "skills.json"));
-}
-
-TEST(GymWriter, RejectsBadOptions) {
-  GymOptions options;
-  options.k_text_to_text = 0;
-  absl::StatusOr<GymSummary> summary = WriteGym(options, FreshDir("bad_options").string());
-  ASSERT_FALSE(summary.ok());
-  EXPECT_THAT(std::string(summary.status().message()), HasSubstr("k_text_to_text"));
-
-  // A tokenizer that cannot be trained fails before an existing gym is touched.
-  const fs::path dir = FreshDir("kept_gym");
-  GymOptions small;
-  small.train_examples = 20;
-  small.fewshot_pool_examples = 100;
-  small.fewshot_test_examples = 10;
-  ASSERT_TRUE(WriteGym(small, dir.string()).ok());
-  const std::map<std::string, std::string> before = ReadTree(dir);
-  GymOptions tiny_vocab = small;
-  tiny_vocab.seed = 2;
-  tiny_vocab.vocab_size = 10;
-  EXPECT_FALSE(WriteGym(tiny_vocab, dir.string()).ok());
-  EXPECT_TRUE(ReadTree(dir) == before);
-
-  // More distinct examples than a task's input space holds is an error, not a hang:
-  // compare-ends (2-5 digits) has 111,100 distinct inputs.
-  GymOptions too_many;
-  too_many.train_examples = 120000;
-  summary = WriteGym(too_many, FreshDir("too_many").string());
-  ASSERT_FALSE(summary.ok());
-  EXPECT_THAT(std::string(summary.status().message()),
-              HasSubstr("gym task compare-ends: found only"));
 }
 
 }  // namespace

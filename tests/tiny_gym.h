@@ -3,6 +3,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -16,6 +19,25 @@ inline std::string FreshTempDir(const std::string& name) {
   const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
   std::filesystem::remove_all(dir);
   return dir;
+}
+
+// The bytes of the file at `path` (empty if it cannot be read).
+inline std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str();
+}
+
+// Relative path -> bytes, for every regular file under `root`.
+inline std::map<std::string, std::string> ReadTree(const std::filesystem::path& root) {
+  std::map<std::string, std::string> tree;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    if (entry.is_regular_file()) {
+      tree[std::filesystem::relative(entry.path(), root).string()] = ReadFile(entry.path());
+    }
+  }
+  return tree;
 }
 
 // A small synthetic gym written into a fresh `name` directory, for end-to-end tests.

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <system_error>
 
@@ -166,6 +167,19 @@ absl::StatusOr<std::vector<fs::path>> ReplaceableEntries(const fs::path& dir) {
   return entries;
 }
 
+Json OptionsJson(const GymOptions& options) {
+  return {{"seed", options.seed},
+          {"train_examples", options.train_examples},
+          {"upstream_dev_examples", options.upstream_dev_examples},
+          {"upstream_test_examples", options.upstream_test_examples},
+          {"fewshot_pool_examples", options.fewshot_pool_examples},
+          {"fewshot_test_examples", options.fewshot_test_examples},
+          {"k_classification", options.k_classification},
+          {"k_text_to_text", options.k_text_to_text},
+          {"fewshot_seeds", options.fewshot_seeds},
+          {"vocab_size", options.vocab_size}};
+}
+
 Json SkillsJson(const GymOptions& options, const std::vector<GymTask>& gym_tasks) {
   std::set<Skill> train_skills;
   for (const GymTask& task : gym_tasks) {
@@ -199,17 +213,8 @@ Json SkillsJson(const GymOptions& options, const std::vector<GymTask>& gym_tasks
   for (const GymTask& task : gym_tasks) task_names.push_back(task.id);
   for (Skill skill : AllSkills()) skill_names.push_back(std::string(SkillName(skill)));
   return {{"generator", kGymGenerator},
-          {"options",
-           {{"seed", options.seed},
-            {"train_examples", options.train_examples},
-            {"upstream_dev_examples", options.upstream_dev_examples},
-            {"upstream_test_examples", options.upstream_test_examples},
-            {"fewshot_pool_examples", options.fewshot_pool_examples},
-            {"fewshot_test_examples", options.fewshot_test_examples},
-            {"k_classification", options.k_classification},
-            {"k_text_to_text", options.k_text_to_text},
-            {"fewshot_seeds", options.fewshot_seeds},
-            {"vocab_size", options.vocab_size}}},
+          {"table_version", kGymTableVersion},
+          {"options", OptionsJson(options)},
           {"skills", skills},
           {"tasks", tasks},
           {"task_skill_matrix", {{"tasks", task_names}, {"skills", skill_names}, {"rows", rows}}}};
@@ -340,6 +345,30 @@ absl::Status ReplaceGymFiles(const std::vector<fs::path>& old_entries, const fs:
 
 absl::Status CheckGymDirectory(const std::string& output_dir) {
   return ReplaceableEntries(output_dir).status();
+}
+
+// skills.json of a gym that WriteGym wrote into `dir`; nullopt for anything else. Read into
+// key-sorted objects, so that comparisons ignore key order (a hand-edited file may reorder).
+std::optional<nlohmann::json> ReadGymSkills(const std::string& dir) {
+  const absl::StatusOr<std::string> text = ReadFileBytes((fs::path(dir) / kSkillsFile).string());
+  if (!text.ok()) return std::nullopt;
+  nlohmann::json skills = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (skills.is_discarded() || !skills.is_object() ||
+      skills.value("generator", "") != kGymGenerator) {
+    return std::nullopt;
+  }
+  return skills;
+}
+
+bool IsOutdatedGym(const std::string& dir) {
+  const std::optional<nlohmann::json> skills = ReadGymSkills(dir);
+  return skills.has_value() && skills->value("table_version", 0) != kGymTableVersion;
+}
+
+bool IsGymWrittenWith(const std::string& dir, const GymOptions& options) {
+  const std::optional<nlohmann::json> skills = ReadGymSkills(dir);
+  return skills.has_value() &&
+         skills->value("options", nlohmann::json()) == nlohmann::json(OptionsJson(options));
 }
 
 absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string& output_dir) {

@@ -14,6 +14,11 @@ namespace taskmoe::gym {
 // WriteGym may replace.
 inline constexpr char kGymGenerator[] = "taskmoe make_gym";
 
+// The version of the task table (tasks.cc: tasks, their skills and input ranges), recorded in
+// skills.json beside the options: bump it whenever a change to the table changes what a gym of
+// the same options holds, so that a gym generated on first use is regenerated.
+inline constexpr int kGymTableVersion = 2;
+
 // Top-level files of a gym directory, besides one directory per task.
 inline constexpr char kSkillsFile[] = "skills.json";
 inline constexpr char kSplitFile[] = "split.json";
@@ -35,7 +40,7 @@ struct GymOptions {
   int k_classification = 16;
   int k_text_to_text = 32;
   std::vector<int> fewshot_seeds = {100, 13, 21, 42, 87};
-  // Requested vocabulary of the gym tokenizer. The gym's text supports about 730 entries
+  // Requested vocabulary of the gym tokenizer. The gym's text supports about 700 entries
   // (every lexicon word becomes one token); the BPE trainer stops there with a warning.
   int64_t vocab_size = 1024;
 };
@@ -50,6 +55,13 @@ struct GymSummary {
 // OK when `output_dir` is absent, empty, or a gym written by WriteGym that holds nothing
 // else; FailedPrecondition (naming the directory and the reason) otherwise.
 absl::Status CheckGymDirectory(const std::string& output_dir);
+
+// Whether `dir` holds a gym that WriteGym wrote with another version of the task table
+// (kGymTableVersion); false for a missing directory and for one that is not a make_gym gym.
+bool IsOutdatedGym(const std::string& dir);
+
+// Whether `dir` holds a gym that WriteGym wrote with `options`.
+bool IsGymWrittenWith(const std::string& dir, const GymOptions& options);
 
 // Writes the whole gym into `output_dir` (replacing a previous gym there, refusing any
 // other non-empty directory): one CrossFit task directory per task, named by the task's

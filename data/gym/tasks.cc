@@ -113,6 +113,8 @@ std::vector<GymTask> GymTasksWithIds(uint64_t seed) {
   return tasks;
 }
 
+// A change to this table or to the input ranges in GenerateInput changes what a gym of the same
+// options holds: bump kGymTableVersion (gym_writer.h) with it.
 const std::vector<GymTask>& GymTasks() {
   using S = Skill;
   using K = InputKind;
@@ -126,7 +128,7 @@ const std::vector<GymTask>& GymTasks() {
       Task("compare-ends", cls, "comparison", "ACC", kTrain, K::kDigits, {S::kCompare}),
       Task("sum-parity", cls, "parity", "Classification-F1", kTrain, K::kDigits,
            {S::kSum, S::kParity}),
-      Task("count-parity", cls, "parity", "Classification-F1", kTrain, K::kWords,
+      Task("count-parity", cls, "parity", "Classification-F1", kTrain, K::kManyWords,
            {S::kCount, S::kParity}),
       Task("lookup-parity", cls, "parity", "ACC", kTrain, K::kNumberPairs,
            {S::kLookup, S::kParity}),
@@ -136,8 +138,9 @@ const std::vector<GymTask>& GymTasks() {
       Task("key-lookup", qa, "lookup", "EM", kTrain, K::kWordPairs, {S::kLookup}),
       Task("span-copy", qa, "machine reading comprehension", "QA-F1", kTrain, K::kSpanWords,
            {S::kSpan}),
-      Task("first-item", qa, "position", "EM", kTrain, K::kWords, {S::kFirst}),
-      Task("last-item", qa, "position", "EM", kTrain, K::kWords, {S::kLast}),
+      Task("sort-first", qa, "position", "EM", kTrain, K::kWords, {S::kSort, S::kFirst}),
+      Task("dedupe-last", qa, "position", "EM", kTrain, K::kRepeatedWords,
+           {S::kDedupe, S::kLast}),
       Task("filter-first", qa, "lookup", "EM", kTrain, K::kClassQuery, {S::kFilter, S::kFirst}),
       Task("span-last", qa, "machine reading comprehension", "EM", kTrain, K::kSpanWords,
            {S::kSpan, S::kLast}),
@@ -156,7 +159,7 @@ const std::vector<GymTask>& GymTasks() {
            {S::kFilter, S::kReverse}),
       Task("translate-reverse", gen, "translation", "Rouge-L", kTrain, K::kWords,
            {S::kTranslate, S::kReverse}),
-      Task("count-items", other, "counting", "EM", kTrain, K::kWords, {S::kCount}),
+      Task("count-items", other, "counting", "EM", kTrain, K::kManyWords, {S::kCount}),
       Task("count-class", other, "counting", "EM", kTrain, K::kClassQuery,
            {S::kFilter, S::kCount}),
       Task("count-unique", other, "counting", "EM", kTrain, K::kRepeatedWords,
@@ -199,7 +202,10 @@ GymState GenerateInput(InputKind kind, GymRandom& random) {
   GymState state;
   switch (kind) {
     case InputKind::kWords:
-      state.items = RandomNouns(random, random.InRange(3, 7));
+      state.items = RandomNouns(random, random.InRange(4, 10));
+      break;
+    case InputKind::kManyWords:
+      state.items = RandomNouns(random, random.InRange(8, 16));
       break;
     case InputKind::kRepeatedWords: {
       const std::vector<std::string> distinct = DistinctNouns(random, random.InRange(2, 4));
@@ -230,7 +236,7 @@ GymState GenerateInput(InputKind kind, GymRandom& random) {
       break;
     }
     case InputKind::kSpanWords:
-      state.items = WithSpan(random, RandomNouns(random, random.InRange(4, 8)), 1, 3);
+      state.items = WithSpan(random, RandomNouns(random, random.InRange(5, 10)), 1, 3);
       break;
     case InputKind::kSpanDigits:
       state.items = WithSpan(random, RandomNumbers(random, random.InRange(4, 8), 9), 2, 4);

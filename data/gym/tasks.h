@@ -16,14 +16,15 @@ absl::string_view GymSplitName(GymSplit split);
 
 // The shape of a task's random inputs (see tasks.cc for the exact ranges).
 enum class InputKind {
-  kWords,            // 3-7 nouns
+  kWords,            // 4-10 nouns
+  kManyWords,        // 8-16 nouns
   kRepeatedWords,    // 4-8 nouns drawn from 2-4 distinct ones, so repeats are common
   kDigits,           // 2-5 numbers in 0..9
   kNumbers,          // 3-6 numbers in 0..49
   kClassQuery,       // 4-8 nouns | the class name of one of them
   kWordPairs,        // 3-5 "key value" noun pairs, all nouns distinct | one key
   kNumberPairs,      // 3-5 "key number" pairs with distinct noun keys | one key
-  kSpanWords,        // 4-8 nouns with a parenthesised span of 1-3 of them
+  kSpanWords,        // 5-10 nouns with a parenthesised span of 1-3 of them
   kSpanDigits,       // 4-8 numbers in 0..9 with a parenthesised span of 2-4 of them
   kPolarWords,       // 3-6 items mixing positive, negative adjectives and nouns
   kSpanPolarWords,   // polar words with a parenthesised span of 2-4 of them

@@ -48,18 +48,31 @@ absl::StatusOr<SplitData> Tokenize(const ExperimentData& data, std::vector<TaskF
 }
 
 // Generates the synthetic skill gym into data.data_dir when the config asks for it and the
-// directory does not exist (only the process that `may_write`).
+// directory does not exist, or holds the gym of the same options from an older task table
+// (only the process that `may_write`). A gym of other options is never replaced: it may be
+// a researcher's own make_gym output.
 absl::Status PrepareDataDir(const ExperimentConfig& config, bool may_write) {
   const DataConfig& d = config.data();
+  gym::GymOptions options;
+  options.seed = d.gym().seed();
+  const bool generate = d.gym().generate_if_missing();
   const absl::Status directory = CheckDirectory(d.data_dir(), "directory");
-  if (directory.ok()) return absl::OkStatus();
-  if (!d.gym().generate_if_missing() || fs::exists(d.data_dir())) {
+  const bool outdated = directory.ok() && generate && gym::IsOutdatedGym(d.data_dir());
+  if (directory.ok() && !outdated) return absl::OkStatus();
+  if (!directory.ok() && (!generate || fs::exists(d.data_dir()))) {
     return absl::Status(directory.code(),
                         absl::StrCat("config field data.data_dir: ", directory.message()));
   }
+  if (outdated && !gym::IsGymWrittenWith(d.data_dir(), options)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "config field data.data_dir: ", d.data_dir(), " holds a gym of an older task table (",
+        gym::kSkillsFile, "'s table_version is not ", gym::kGymTableVersion,
+        ") made with other options than data.gym's; rewrite it with make_gym or delete it"));
+  }
   if (!may_write) return absl::OkStatus();
-  gym::GymOptions options;
-  options.seed = d.gym().seed();
+  if (outdated) {
+    LOG(WARNING) << d.data_dir() << " holds the gym of an older task table; replacing it";
+  }
   LOG(INFO) << "generating the synthetic skill gym (seed " << options.seed << ") into "
             << d.data_dir();
   TASKMOE_ASSIGN_OR_RETURN(const gym::GymSummary summary, gym::WriteGym(options, d.data_dir()));

@@ -47,7 +47,8 @@ struct ExperimentData {
 // Where the paths the config leaves empty point: <data_dir>/split.json, <data_dir>/ontology.json,
 // <data_dir>/metrics.json (else CrossFit's table), tokenizer files of model.hf_dir, else
 // <data_dir>/tokenizer/. Generates the synthetic skill gym into data_dir first when data.gym
-// asks for it and data_dir does not exist (`may_write`: only the main process writes).
+// asks for it and data_dir does not exist or holds the gym of the same options from an older
+// task table (`may_write`: only the main process writes).
 absl::StatusOr<ExperimentData> LoadExperimentData(const ExperimentConfig& config, bool may_write);
 
 // The data of a few-shot run on one prefix of one task (fine-tuning): train, dev and test are
