@@ -92,15 +92,19 @@ std::string TsvName(const std::string& task, int k, int seed, absl::string_view 
   return absl::StrCat(task, "_", k, "_", seed, "_", split, ".tsv");
 }
 
+// The example counts and shot numbers of `options`, by name.
+std::vector<std::pair<const char*, int>> CountOptions(const GymOptions& options) {
+  return {{"train_examples", options.train_examples},
+          {"upstream_dev_examples", options.upstream_dev_examples},
+          {"upstream_test_examples", options.upstream_test_examples},
+          {"fewshot_pool_examples", options.fewshot_pool_examples},
+          {"fewshot_test_examples", options.fewshot_test_examples},
+          {"k_classification", options.k_classification},
+          {"k_text_to_text", options.k_text_to_text}};
+}
+
 absl::Status CheckOptions(const GymOptions& options) {
-  for (auto [name, value] : std::vector<std::pair<const char*, int>>{
-           {"train_examples", options.train_examples},
-           {"upstream_dev_examples", options.upstream_dev_examples},
-           {"upstream_test_examples", options.upstream_test_examples},
-           {"fewshot_pool_examples", options.fewshot_pool_examples},
-           {"fewshot_test_examples", options.fewshot_test_examples},
-           {"k_classification", options.k_classification},
-           {"k_text_to_text", options.k_text_to_text}}) {
+  for (auto [name, value] : CountOptions(options)) {
     // The cap keeps sums of counts far from int overflow.
     if (value <= 0 || value > 10'000'000) {
       return absl::InvalidArgumentError(
@@ -168,16 +172,11 @@ absl::StatusOr<std::vector<fs::path>> ReplaceableEntries(const fs::path& dir) {
 }
 
 Json OptionsJson(const GymOptions& options) {
-  return {{"seed", options.seed},
-          {"train_examples", options.train_examples},
-          {"upstream_dev_examples", options.upstream_dev_examples},
-          {"upstream_test_examples", options.upstream_test_examples},
-          {"fewshot_pool_examples", options.fewshot_pool_examples},
-          {"fewshot_test_examples", options.fewshot_test_examples},
-          {"k_classification", options.k_classification},
-          {"k_text_to_text", options.k_text_to_text},
-          {"fewshot_seeds", options.fewshot_seeds},
-          {"vocab_size", options.vocab_size}};
+  Json json = {{"seed", options.seed}};
+  for (auto [name, value] : CountOptions(options)) json[name] = value;
+  json["fewshot_seeds"] = options.fewshot_seeds;
+  json["vocab_size"] = options.vocab_size;
+  return json;
 }
 
 Json SkillsJson(const GymOptions& options, const std::vector<GymTask>& gym_tasks) {
