@@ -37,9 +37,16 @@ TEST(GymWriter, ReplacesItsOwnGymButNotForeignFilesInIt) {
   ASSERT_TRUE(WriteGym(small, dir.string()).ok());
   GymOptions other_seed = small;
   other_seed.seed = 5;
+  // What an interrupted earlier writer left beside the gym is cleared, not swapped in.
+  const fs::path leftover = dir.string() + ".staging";
+  fs::create_directories(leftover / "task00");
   absl::StatusOr<GymSummary> replaced = WriteGym(other_seed, dir.string());
   ASSERT_TRUE(replaced.ok()) << replaced.status();
   EXPECT_EQ(nlohmann::json::parse(ReadFile(dir / "skills.json"))["options"]["seed"], 5);
+  const fs::path fresh = FreshTempDir("fresh_gym_seed5");
+  ASSERT_TRUE(WriteGym(other_seed, fresh.string()).ok());
+  EXPECT_TRUE(ReadTree(dir) == ReadTree(fresh));
+  EXPECT_FALSE(fs::exists(leftover));
 
   std::ofstream(dir / "notes.txt") << "mine\n";
   absl::StatusOr<GymSummary> refused = WriteGym(small, dir.string());

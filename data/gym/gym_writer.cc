@@ -12,6 +12,7 @@
 #include "data/gym/gym_random.h"
 #include "data/gym/skills.h"
 #include "data/gym/tasks.h"
+#include "moe/base/atomic_directory.h"
 #include "moe/base/file_io.h"
 #include "moe/base/status_macros.h"
 #include <glog/logging.h>
@@ -119,11 +120,11 @@ absl::Status CheckOptions(const GymOptions& options) {
   return absl::OkStatus();
 }
 
-// The entries of an existing gym directory that WriteGym owns and may replace; empty
-// for an absent or empty directory; an error for anything else.
-absl::StatusOr<std::vector<fs::path>> ReplaceableEntries(const fs::path& dir) {
+// OK for an absent or empty directory and for a gym that WriteGym may replace (it holds only
+// what WriteGym writes); an error for anything else.
+absl::Status CheckReplaceable(const fs::path& dir) {
   std::error_code error;
-  if (!fs::exists(dir, error)) return std::vector<fs::path>{};
+  if (!fs::exists(dir, error)) return absl::OkStatus();
   if (!fs::is_directory(dir, error)) {
     return absl::FailedPreconditionError(
         absl::StrCat("gym output ", dir.string(), " exists and is not a directory"));
@@ -136,7 +137,7 @@ absl::StatusOr<std::vector<fs::path>> ReplaceableEntries(const fs::path& dir) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot list gym output ", dir.string(), ": ", error.message()));
   }
-  if (entries.empty()) return entries;
+  if (entries.empty()) return absl::OkStatus();
 
   const std::string refusal =
       absl::StrCat("refusing to write the gym into ", dir.string(),
@@ -168,7 +169,7 @@ absl::StatusOr<std::vector<fs::path>> ReplaceableEntries(const fs::path& dir) {
           entry.filename().string(), ", which make_gym did not write; move it away first"));
     }
   }
-  return entries;
+  return absl::OkStatus();
 }
 
 Json OptionsJson(const GymOptions& options) {
@@ -321,29 +322,25 @@ absl::StatusOr<GymContent> GenerateGym(const GymOptions& options) {
   return gym;
 }
 
-// Removes the old gym's entries, then writes the new files and tokenizer under `root`.
-absl::Status ReplaceGymFiles(const std::vector<fs::path>& old_entries, const fs::path& root,
-                             const std::map<fs::path, std::string>& files, const BpeModel& bpe) {
-  std::error_code error;
-  for (const fs::path& entry : old_entries) {
-    fs::remove_all(entry, error);
-    if (error) {
-      return absl::InternalError(
-          absl::StrCat("cannot remove old gym entry ", entry.string(), ": ", error.message()));
-    }
-  }
+// Writes the files and tokenizer into a staging directory beside `root`, then swaps it in
+// whole: readers, and a run interrupted mid-write, see the old gym or the new one, never a mix.
+absl::Status CommitGymFiles(const fs::path& root, const std::map<fs::path, std::string>& files,
+                            const BpeModel& bpe) {
+  TASKMOE_ASSIGN_OR_RETURN(AtomicDirectory out, AtomicDirectory::Begin(root.string()));
+  const fs::path staging = out.staging();
   for (const auto& [relative, content] : files) {
-    const fs::path path = root / relative;
+    const fs::path path = staging / relative;
     TASKMOE_RETURN_IF_ERROR(CreateDirectories(path.parent_path().string()));
     TASKMOE_RETURN_IF_ERROR(WriteFileAtomically(path.string(), content));
   }
-  return WriteBpeModel(bpe, (root / kTokenizerDir).string());
+  TASKMOE_RETURN_IF_ERROR(WriteBpeModel(bpe, (staging / kTokenizerDir).string()));
+  return out.Commit();
 }
 
 }  // namespace
 
 absl::Status CheckGymDirectory(const std::string& output_dir) {
-  return ReplaceableEntries(output_dir).status();
+  return CheckReplaceable(output_dir);
 }
 
 // skills.json of a gym that WriteGym wrote into `dir`; nullopt for anything else. Read into
@@ -372,8 +369,7 @@ bool IsGymWrittenWith(const std::string& dir, const GymOptions& options) {
 
 absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string& output_dir) {
   TASKMOE_RETURN_IF_ERROR(CheckOptions(options));
-  TASKMOE_ASSIGN_OR_RETURN(const std::vector<fs::path> old_entries,
-                           ReplaceableEntries(output_dir));
+  TASKMOE_RETURN_IF_ERROR(CheckGymDirectory(output_dir));
   // Everything is generated in memory first, so that a failure leaves an old gym intact.
   TASKMOE_ASSIGN_OR_RETURN(GymContent gym, GenerateGym(options));
   BpeTrainerOptions bpe_options;
@@ -382,7 +378,7 @@ absl::StatusOr<GymSummary> WriteGym(const GymOptions& options, const std::string
       const BpeModel bpe,
       LearnBpe(std::vector<std::string>(gym.corpus.begin(), gym.corpus.end()), bpe_options));
   gym.summary.vocab_size = static_cast<int64_t>(bpe.vocab.size());
-  TASKMOE_RETURN_IF_ERROR(ReplaceGymFiles(old_entries, output_dir, gym.files, bpe));
+  TASKMOE_RETURN_IF_ERROR(CommitGymFiles(output_dir, gym.files, bpe));
   return gym.summary;
 }
 
