@@ -254,10 +254,11 @@ prepare() {
     --k_classification="$K_CLASSIFICATION" --k_text_to_text="$K_TEXT"
   once "$OUT/pretrain_data" "$BIN/make_denoising_data" --data_dir="$GYM" \
     --output_dir="$OUT/pretrain_data"
-  # The one pre-training run uses every core.
+  # One thread, as every other run: only one-thread runs are bit-for-bit reproducible
+  # (docs/training.md#the-training-loop), and every arm starts from this model.
   once "$OUT/pretrain" "$BIN/trainer" --config=configs/pipeline/pretrain.pbtxt \
     --set=output_dir="$OUT/pretrain" --set=data.data_dir="$OUT/pretrain_data" \
-    --set=training.total_steps="$PRETRAIN_STEPS" \
+    --set=training.total_steps="$PRETRAIN_STEPS" --set=training.threads=1 \
     --set=evaluation.eval_period="$(( PRETRAIN_STEPS / 4 > 0 ? PRETRAIN_STEPS / 4 : 1 ))"
   # The last checkpoint: exact-match reconstruction of random word lists is a poor selector.
   once "$PRE" "$BIN/extract_task_model" --model="$OUT/pretrain/last" --task=denoise \
