@@ -104,11 +104,17 @@ TEST(GymWriter, RecordsItsOptionsAndTaskTableVersion) {
   skills.erase("table_version");
   std::ofstream(dir / kSkillsFile) << skills.dump();
   EXPECT_TRUE(IsOutdatedGym(dir.string()));
+  skills["table_version"] = "2";
+  std::ofstream(dir / kSkillsFile) << skills.dump();
+  EXPECT_TRUE(IsOutdatedGym(dir.string()));
 
   // A directory that make_gym did not write is neither.
   const fs::path foreign = FreshTempDir("foreign_gym");
   fs::create_directories(foreign);
   std::ofstream(foreign / kSkillsFile) << "{\"tasks\": []}";
+  EXPECT_FALSE(IsOutdatedGym(foreign.string()));
+  EXPECT_FALSE(IsGymWrittenWith(foreign.string(), small));
+  std::ofstream(foreign / kSkillsFile) << "{\"generator\": 5, \"tasks\": []}";
   EXPECT_FALSE(IsOutdatedGym(foreign.string()));
   EXPECT_FALSE(IsGymWrittenWith(foreign.string(), small));
 }

@@ -349,8 +349,10 @@ std::optional<nlohmann::json> ReadGymSkills(const std::string& dir) {
   const absl::StatusOr<std::string> text = ReadFileBytes((fs::path(dir) / kSkillsFile).string());
   if (!text.ok()) return std::nullopt;
   nlohmann::json skills = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (skills.is_discarded() || !skills.is_object() ||
-      skills.value("generator", "") != kGymGenerator) {
+  // Comparisons of JSON values, not typed reads: a field of another type is a mismatch,
+  // never an exception.
+  if (skills.is_discarded() || !skills.is_object() || !skills.contains("generator") ||
+      skills["generator"] != kGymGenerator) {
     return std::nullopt;
   }
   return skills;
@@ -358,7 +360,8 @@ std::optional<nlohmann::json> ReadGymSkills(const std::string& dir) {
 
 bool IsOutdatedGym(const std::string& dir) {
   const std::optional<nlohmann::json> skills = ReadGymSkills(dir);
-  return skills.has_value() && skills->value("table_version", 0) != kGymTableVersion;
+  return skills.has_value() &&
+         !(skills->contains("table_version") && (*skills)["table_version"] == kGymTableVersion);
 }
 
 bool IsGymWrittenWith(const std::string& dir, const GymOptions& options) {
