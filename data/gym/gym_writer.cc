@@ -120,6 +120,21 @@ absl::Status CheckOptions(const GymOptions& options) {
   return absl::OkStatus();
 }
 
+// skills.json of a gym that WriteGym wrote into `dir`; nullopt for anything else. Read into
+// key-sorted objects, so that comparisons ignore key order (a hand-edited file may reorder).
+std::optional<nlohmann::json> ReadGymSkills(const std::string& dir) {
+  const absl::StatusOr<std::string> text = ReadFileBytes((fs::path(dir) / kSkillsFile).string());
+  if (!text.ok()) return std::nullopt;
+  nlohmann::json skills = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  // Comparisons of JSON values, not typed reads: a field of another type is a mismatch,
+  // never an exception.
+  if (skills.is_discarded() || !skills.is_object() || !skills.contains("generator") ||
+      skills["generator"] != kGymGenerator) {
+    return std::nullopt;
+  }
+  return skills;
+}
+
 // OK for an absent or empty directory and for a gym that WriteGym may replace (it holds only
 // what WriteGym writes); an error for anything else.
 absl::Status CheckReplaceable(const fs::path& dir) {
@@ -142,22 +157,19 @@ absl::Status CheckReplaceable(const fs::path& dir) {
   const std::string refusal =
       absl::StrCat("refusing to write the gym into ", dir.string(),
                    ": the directory is not empty and is not a gym made by make_gym");
-  const absl::StatusOr<std::string> skills_text = ReadFileBytes((dir / kSkillsFile).string());
-  if (!skills_text.ok()) {
+  if (!fs::is_regular_file(dir / kSkillsFile, error)) {
     return absl::FailedPreconditionError(
         absl::StrCat(refusal, " (it has no ", kSkillsFile, "); choose a new or empty directory"));
   }
-  Json skills = Json::parse(*skills_text, nullptr, /*allow_exceptions=*/false);
-  if (skills.is_discarded() || !skills.is_object() || !skills.contains("generator") ||
-      skills["generator"] != kGymGenerator || !skills.contains("tasks") ||
-      !skills["tasks"].is_array()) {
+  const std::optional<nlohmann::json> skills = ReadGymSkills(dir.string());
+  if (!skills.has_value() || !skills->contains("tasks") || !(*skills)["tasks"].is_array()) {
     return absl::FailedPreconditionError(absl::StrCat(
         refusal, " (its ", kSkillsFile, " does not name generator '", kGymGenerator,
         "'); choose a new or empty directory"));
   }
   std::set<std::string> owned = {kSkillsFile, kSplitFile, kOntologyFile, kMetricsFile,
                                  kTokenizerDir};
-  for (const Json& task : skills["tasks"]) {
+  for (const nlohmann::json& task : (*skills)["tasks"]) {
     if (task.is_object() && task.contains("name") && task["name"].is_string()) {
       owned.insert(task["name"].get<std::string>());
     }
@@ -341,21 +353,6 @@ absl::Status CommitGymFiles(const fs::path& root, const std::map<fs::path, std::
 
 absl::Status CheckGymDirectory(const std::string& output_dir) {
   return CheckReplaceable(output_dir);
-}
-
-// skills.json of a gym that WriteGym wrote into `dir`; nullopt for anything else. Read into
-// key-sorted objects, so that comparisons ignore key order (a hand-edited file may reorder).
-std::optional<nlohmann::json> ReadGymSkills(const std::string& dir) {
-  const absl::StatusOr<std::string> text = ReadFileBytes((fs::path(dir) / kSkillsFile).string());
-  if (!text.ok()) return std::nullopt;
-  nlohmann::json skills = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  // Comparisons of JSON values, not typed reads: a field of another type is a mismatch,
-  // never an exception.
-  if (skills.is_discarded() || !skills.is_object() || !skills.contains("generator") ||
-      skills["generator"] != kGymGenerator) {
-    return std::nullopt;
-  }
-  return skills;
 }
 
 bool IsOutdatedGym(const std::string& dir) {

@@ -64,8 +64,8 @@ bool IsOutdatedGym(const std::string& dir);
 bool IsGymWrittenWith(const std::string& dir, const GymOptions& options);
 
 // Writes the whole gym into `output_dir` (replacing a previous gym there whole, through a
-// staging directory beside it; refusing any other non-empty directory): one CrossFit task directory per task, named by the task's
-// opaque id (GymTasksWithIds), skills.json (id -> readable name, skill inventory, task x skill
+// staging directory beside it; refusing any other non-empty directory): one CrossFit task
+// directory per task, named by the task's opaque id (GymTasksWithIds), skills.json (id -> readable name, skill inventory, task x skill
 // matrix, categories, metrics), split.json, ontology.json, metrics.json, and tokenizer/ (a BPE
 // learned from every distinct text as the CrossFit loaders format it: " [id] input" and
 // " output"). The tree depends only on `options`:
