@@ -7,6 +7,8 @@
 
 #include <glog/logging.h>
 
+#include "moe/model/batched_matmul.h"
+
 namespace taskmoe {
 namespace {
 
@@ -133,11 +135,11 @@ at::Tensor BartAttentionImpl::Forward(const at::Tensor& hidden_states,
       cache->value = value;
     }
   }
-  at::Tensor scores = at::matmul(query, key.transpose(2, 3));
+  at::Tensor scores = BatchedMatmul(query, key.transpose(2, 3));
   if (attention_bias.defined()) scores = scores + attention_bias;
   const at::Tensor probs = Dropout(at::softmax(scores, -1), options.dropout(), is_training());
   const at::Tensor context =
-      at::matmul(probs, value).transpose(1, 2).reshape({batch, target_len, options.embed_dim()});
+      BatchedMatmul(probs, value).transpose(1, 2).reshape({batch, target_len, options.embed_dim()});
   return out_proj->forward(context);
 }
 

@@ -7,6 +7,8 @@
 #include <glog/logging.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "moe/model/batched_matmul.h"
+
 namespace taskmoe {
 namespace {
 
@@ -84,10 +86,10 @@ at::Tensor Attend(const at::Tensor& query, const at::Tensor& key, const at::Tens
   const auto split_heads = [&](const at::Tensor& x) {
     return x.reshape({experts, batch, x.size(2), options.num_heads(), -1}).transpose(2, 3);
   };
-  at::Tensor scores = at::matmul(split_heads(query), split_heads(key).transpose(3, 4));
+  at::Tensor scores = BatchedMatmul(split_heads(query), split_heads(key).transpose(3, 4));
   if (bias.defined()) scores = scores + bias;
   const at::Tensor probs = Dropout(at::softmax(scores, -1), options.dropout(), training);
-  return at::matmul(probs, split_heads(value))
+  return BatchedMatmul(probs, split_heads(value))
       .transpose(2, 3)
       .reshape({experts, batch * target_len, d});
 }
