@@ -254,8 +254,8 @@ prepare() {
     --k_classification="$K_CLASSIFICATION" --k_text_to_text="$K_TEXT"
   once "$OUT/pretrain_data" "$BIN/make_denoising_data" --data_dir="$GYM" \
     --output_dir="$OUT/pretrain_data"
-  # One thread, as every other run: only one-thread runs are bit-for-bit reproducible
-  # (docs/training.md#the-training-loop), and every arm starts from this model.
+  # One thread, as every other run (runs go side by side, one per core; a run reproduces for a
+  # given seed and number of threads: docs/training.md#the-training-loop).
   once "$OUT/pretrain" "$BIN/trainer" --config=configs/pipeline/pretrain.pbtxt \
     --set=output_dir="$OUT/pretrain" --set=data.data_dir="$OUT/pretrain_data" \
     --set=training.total_steps="$PRETRAIN_STEPS" --set=training.threads=1 \

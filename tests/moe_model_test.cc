@@ -272,6 +272,52 @@ TEST(MoeModelTest, ConcurrentExpertsEqualTheSequentialRunWithGradients) {
   }
 }
 
+// Concurrent experts' backward passes add their gradients to what .grad already holds, summed in
+// job order: repeated passes give the same gradients bit for bit, whichever thread finishes
+// first, and a second pass without zeroing doubles them.
+TEST(MoeModelTest, ConcurrentExpertsAccumulateReproducibleGradients) {
+  torch::manual_seed(13);
+  MixedRouteCase mixed = MakeMixedRouteCase(TinyConfig());
+  BartForConditionalGeneration& model = mixed.moe.model();
+  const auto backward = [&]() {
+    RouteWeights routes{mixed.encoder_routes, mixed.decoder_routes};
+    model
+        ->Forward(mixed.batch.input_ids, mixed.batch.attention_mask,
+                  mixed.batch.decoder_input_ids, &routes)
+        .logits.logsumexp(-1)
+        .sum()
+        .backward();
+  };
+  const auto gradients = [&]() {
+    std::vector<at::Tensor> grads;
+    for (const auto& p : model->parameters()) {
+      grads.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
+    }
+    return grads;
+  };
+  at::set_num_threads(2);
+  model->zero_grad();
+  backward();
+  const std::vector<at::Tensor> first = gradients();
+  for (int run = 0; run < 5; ++run) {
+    model->zero_grad();
+    backward();
+    const std::vector<at::Tensor> again = gradients();
+    for (size_t i = 0; i < first.size(); ++i) {
+      EXPECT_TRUE(at::equal(again[i], first[i])) << "run " << run << ", parameter " << i;
+    }
+  }
+  backward();
+  const std::vector<at::Tensor> twice = gradients();
+  at::set_num_threads(1);
+  int64_t with_gradient = 0;
+  for (size_t i = 0; i < first.size(); ++i) {
+    EXPECT_TRUE(at::allclose(twice[i], first[i] * 2, 1e-6, 1e-7)) << "parameter " << i;
+    with_gradient += first[i].abs().sum().item<double>() > 0 ? 1 : 0;
+  }
+  EXPECT_GT(with_gradient, static_cast<int64_t>(first.size()) / 2);
+}
+
 // Dropout inside experts that run concurrently draws from generators seeded in job order, so a
 // seeded training-mode pass is the same every time, whichever thread runs which job first.
 TEST(MoeModelTest, ConcurrentExpertsWithDropoutAreReproducible) {

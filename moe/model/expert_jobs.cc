@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <mutex>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/functions/accumulate_grad.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "moe/base/omp_parallel.h"
@@ -32,10 +35,97 @@ struct ConcurrentJobs {
   int64_t workers = 1;
 };
 
+// What one job's backward pass computed: the gradient of each of its input leaves (undefined
+// where none), and of the parameters its graph reaches.
+struct JobGradients {
+  std::vector<at::Tensor> input_grads;
+  std::vector<at::Tensor> parameters;
+  std::vector<at::Tensor> parameter_grads;
+};
+
+// The leaves other than `own_leaves` that `output`'s graph accumulates gradients into: the
+// parameters the job used.
+std::vector<at::Tensor> ReachedParameters(const at::Tensor& output,
+                                          const std::vector<at::Tensor>& own_leaves) {
+  std::unordered_set<const c10::TensorImpl*> skip;
+  for (const at::Tensor& leaf : own_leaves) skip.insert(leaf.unsafeGetTensorImpl());
+  std::vector<at::Tensor> parameters;
+  std::unordered_set<const torch::autograd::Node*> seen;
+  std::vector<torch::autograd::Node*> pending = {output.grad_fn().get()};
+  while (!pending.empty()) {
+    torch::autograd::Node* node = pending.back();
+    pending.pop_back();
+    if (node == nullptr || !seen.insert(node).second) continue;
+    if (const auto* accumulate = dynamic_cast<torch::autograd::AccumulateGrad*>(node)) {
+      if (skip.count(accumulate->variable.unsafeGetTensorImpl()) == 0) {
+        parameters.push_back(accumulate->variable);
+      }
+      continue;
+    }
+    for (const torch::autograd::Edge& edge : node->next_edges()) pending.push_back(edge.function.get());
+  }
+  return parameters;
+}
+
+// One job's gradients (torch::autograd::grad: no .grad is touched).
+JobGradients ComputeGradients(const at::Tensor& output, const at::Tensor& grad_output,
+                              const std::vector<at::Tensor>& leaves) {
+  JobGradients gradients;
+  gradients.parameters = ReachedParameters(output, leaves);
+  std::vector<at::Tensor> targets;
+  std::vector<size_t> leaf_index;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    if (!leaves[i].requires_grad()) continue;
+    targets.push_back(leaves[i]);
+    leaf_index.push_back(i);
+  }
+  targets.insert(targets.end(), gradients.parameters.begin(), gradients.parameters.end());
+  const torch::autograd::variable_list grads =
+      torch::autograd::grad({output}, targets, {grad_output}, /*retain_graph=*/false,
+                            /*create_graph=*/false, /*allow_unused=*/true);
+  gradients.input_grads.resize(leaves.size());
+  for (size_t t = 0; t < leaf_index.size(); ++t) gradients.input_grads[leaf_index[t]] = grads[t];
+  gradients.parameter_grads.assign(grads.begin() + static_cast<int64_t>(leaf_index.size()),
+                                   grads.end());
+  return gradients;
+}
+
+// Adds each job's parameter gradients to the parameters' .grad (in place once defined, as the
+// autograd engine would), the jobs' gradients of one parameter in job order; parameters in
+// parallel on the OpenMP team.
+void AccumulateParameterGradients(const std::vector<JobGradients>& job_gradients) {
+  std::vector<at::Tensor> parameters;
+  std::vector<std::vector<at::Tensor>> grads;  // per parameter, in job order
+  std::unordered_map<const c10::TensorImpl*, size_t> index;
+  for (const JobGradients& gradients : job_gradients) {
+    for (size_t p = 0; p < gradients.parameters.size(); ++p) {
+      if (!gradients.parameter_grads[p].defined()) continue;
+      const auto [it, inserted] =
+          index.emplace(gradients.parameters[p].unsafeGetTensorImpl(), parameters.size());
+      if (inserted) {
+        parameters.push_back(gradients.parameters[p]);
+        grads.emplace_back();
+      }
+      grads[it->second].push_back(gradients.parameter_grads[p]);
+    }
+  }
+  ParallelForEach(static_cast<int64_t>(parameters.size()), [&](int64_t p) {
+    at::NoGradGuard no_grad;
+    at::Tensor& current = parameters[p].mutable_grad();
+    for (const at::Tensor& grad : grads[p]) {
+      if (current.defined()) {
+        current.add_(grad);
+      } else {
+        current = grad.clone(at::MemoryFormat::Contiguous);
+      }
+    }
+  });
+}
+
 // Runs the jobs' forward passes concurrently and, in the backward pass, their backward passes
 // concurrently too: each job builds its own autograd graph from detached copies of the inputs,
-// and this node hands each graph its output gradient and sums the input gradients. (The
-// autograd engine would otherwise run the experts' backward one after another.)
+// and this node hands each graph its output gradient and sums the input and parameter gradients.
+// (The autograd engine would otherwise run the experts' backward one after another.)
 class ConcurrentExperts : public torch::autograd::Function<ConcurrentExperts> {
  public:
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
@@ -68,16 +158,23 @@ class ConcurrentExperts : public torch::autograd::Function<ConcurrentExperts> {
     const std::vector<at::Tensor> leaves = ctx->saved_data["leaves"].toTensorVector();
     const int64_t jobs = static_cast<int64_t>(outputs.size());
     const int64_t num_inputs = static_cast<int64_t>(leaves.size()) / jobs;
+    // The jobs' backward passes compute their gradients concurrently but leave every .grad
+    // alone; they are then added up in job order. (Concurrent passes that accumulated into the
+    // parameters they share made two-thread runs differ from run to run.)
+    std::vector<JobGradients> job_gradients(jobs);
     RunOnWorkers(jobs, ctx->saved_data["workers"].toInt(), [&](int64_t job) {
       if (grad_outputs[job].defined() && outputs[job].requires_grad()) {
-        torch::autograd::backward({outputs[job]}, {grad_outputs[job]});
+        const std::vector<at::Tensor> job_leaves(leaves.begin() + job * num_inputs,
+                                                 leaves.begin() + (job + 1) * num_inputs);
+        job_gradients[job] = ComputeGradients(outputs[job], grad_outputs[job], job_leaves);
       }
     });
+    AccumulateParameterGradients(job_gradients);
     // One gradient per input, then none for the ConcurrentJobs argument.
     torch::autograd::variable_list input_grads(num_inputs + 1);
-    for (int64_t job = 0; job < jobs; ++job) {
-      for (int64_t i = 0; i < num_inputs; ++i) {
-        const at::Tensor grad = leaves[job * num_inputs + i].grad();
+    for (const JobGradients& gradients : job_gradients) {
+      for (size_t i = 0; i < gradients.input_grads.size(); ++i) {
+        const at::Tensor& grad = gradients.input_grads[i];
         if (!grad.defined()) continue;
         input_grads[i] = input_grads[i].defined() ? input_grads[i] + grad : grad;
       }
