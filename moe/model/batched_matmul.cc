@@ -53,11 +53,15 @@ std::optional<Operand> AsOperand(const at::Tensor& t) {
   const int64_t col_stride = t.stride(-1);
   if (col_stride == 1 || cols == 1) {
     const int64_t ld = rows == 1 ? std::max<int64_t>(cols, 1) : row_stride;
-    if (ld >= std::max<int64_t>(cols, 1) && ld <= INT_MAX) return Operand{'N', static_cast<int>(ld)};
+    if (ld >= std::max<int64_t>(cols, 1) && ld <= INT_MAX) {
+      return Operand{'N', static_cast<int>(ld)};
+    }
   }
   if (row_stride == 1 || rows == 1) {
     const int64_t ld = cols == 1 ? std::max<int64_t>(rows, 1) : col_stride;
-    if (ld >= std::max<int64_t>(rows, 1) && ld <= INT_MAX) return Operand{'T', static_cast<int>(ld)};
+    if (ld >= std::max<int64_t>(rows, 1) && ld <= INT_MAX) {
+      return Operand{'T', static_cast<int>(ld)};
+    }
   }
   return std::nullopt;
 }
@@ -98,15 +102,14 @@ void RunGemms(const at::Tensor& a, const Operand& a_op, const at::Tensor& b, con
   const T one = 1;
   const T zero = 0;
   const Gemm<T> gemm = BlasGemm<T>();
-  const int64_t work = std::max<int64_t>(1, matrix_size * k);
-  at::parallel_for(0, static_cast<int64_t>(a_offsets.size()), std::max<int64_t>(1, kWorkPerTask / work),
-                   [&](int64_t begin, int64_t end) {
-                     for (int64_t i = begin; i < end; ++i) {
-                       gemm(&b_op.trans, &a_op.trans, &m, &n, &k, &one, b_data + b_offsets[i],
-                            &b_op.ld, a_data + a_offsets[i], &a_op.ld, &zero,
-                            out_data + i * matrix_size, &ldc);
-                     }
-                   });
+  const int64_t matrices = static_cast<int64_t>(a_offsets.size());
+  const int64_t grain = std::max<int64_t>(1, kWorkPerTask / std::max<int64_t>(1, matrix_size * k));
+  at::parallel_for(0, matrices, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      gemm(&b_op.trans, &a_op.trans, &m, &n, &k, &one, b_data + b_offsets[i], &b_op.ld,
+           a_data + a_offsets[i], &a_op.ld, &zero, out_data + i * matrix_size, &ldc);
+    }
+  });
 }
 
 bool FitsInt(const at::Tensor& t) {
@@ -116,10 +119,11 @@ bool FitsInt(const at::Tensor& t) {
 // How BLAS reads a and b, or nullopt where the product goes to at::matmul.
 std::optional<std::pair<Operand, Operand>> BlasOperands(const at::Tensor& a, const at::Tensor& b) {
   const at::ScalarType type = a.scalar_type();
-  const bool blas_shapes = a.dim() >= 3 && a.dim() == b.dim() &&
-                           a.sizes().slice(0, a.dim() - 2).equals(b.sizes().slice(0, b.dim() - 2)) &&
-                           a.size(-1) == b.size(-2) && a.numel() > 0 && b.numel() > 0 &&
-                           FitsInt(a) && FitsInt(b);
+  const int64_t batch_dims = a.dim() - 2;
+  const bool blas_shapes =
+      a.dim() >= 3 && a.dim() == b.dim() &&
+      a.sizes().slice(0, batch_dims).equals(b.sizes().slice(0, batch_dims)) &&
+      a.size(-1) == b.size(-2) && a.numel() > 0 && b.numel() > 0 && FitsInt(a) && FitsInt(b);
   const bool blas_types = a.device().is_cpu() && b.device().is_cpu() &&
                           a.layout() == at::kStrided && b.layout() == at::kStrided &&
                           b.scalar_type() == type &&

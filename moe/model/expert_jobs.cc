@@ -62,7 +62,9 @@ std::vector<at::Tensor> ReachedParameters(const at::Tensor& output,
       }
       continue;
     }
-    for (const torch::autograd::Edge& edge : node->next_edges()) pending.push_back(edge.function.get());
+    for (const torch::autograd::Edge& edge : node->next_edges()) {
+      pending.push_back(edge.function.get());
+    }
   }
   return parameters;
 }
