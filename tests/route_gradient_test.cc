@@ -212,6 +212,34 @@ TEST_P(RouteGradientTest, SelectedExpertsOnlyLeavesZeroWeightsWithoutGradient) {
   EXPECT_GT(selected.route.masked_select(route.detach().ne(0)).abs().max().item<double>(), 0);
 }
 
+// With two threads the selected and the unselected experts run concurrently in row blocks (the
+// unselected ones without a graph); the gradients still equal the every-expert reference.
+TEST(RouteGradientConcurrentTest, EncoderLayerOnTwoThreadsEqualsEveryExpertWithAutograd) {
+  const BartConfig config = TinyConfig();
+  torch::manual_seed(5);
+  MoeEncoderLayer layer(
+      BartLayerOptions::Encoder(config),
+      MoeLayerOptions(4).concurrent(true).route_gradient(RouteGradient::kAllExperts));
+  const at::Tensor logits = Logits(4);
+  const at::Tensor x = at::randn({kBatch, 6, config.d_model}).requires_grad_();
+  const at::Tensor bias = PaddingBias(kBatch, 6);
+  const at::Tensor probe = at::randn({kBatch, 6, config.d_model});
+  at::set_num_threads(2);
+  at::Tensor route = StraightThroughRoute(logits);
+  route.retain_grad();
+  const Gradients exact =
+      Backward(layer->Forward(x, bias, route), logits, route, {x}, *layer, probe);
+  at::set_num_threads(1);
+  logits.mutable_grad() = at::Tensor();
+  x.mutable_grad() = at::Tensor();
+  at::Tensor reference_route = StraightThroughRoute(logits);
+  reference_route.retain_grad();
+  const Gradients reference = Backward(PlainEncoderMix(*layer, x, bias, reference_route), logits,
+                                       reference_route, {x}, *layer, probe);
+  ExpectSameGradients(exact, reference);
+  EXPECT_GT(exact.route.masked_select(route.detach().eq(0)).abs().max().item<double>(), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(ExpertsAndDropout, RouteGradientTest,
                          ::testing::Values(Setting{2, 0.0}, Setting{4, 0.0}, Setting{2, 0.1},
                                            Setting{4, 0.1}),

@@ -38,12 +38,12 @@ at::Tensor MixOutputs(const at::Tensor& hidden_states, const at::Tensor& route,
   return mixed.defined() ? mixed : at::zeros_like(hidden_states);
 }
 
-// sum_e route[b, e] * expert_e(x[b]) over `assignments` (AssignExperts of the route), each
-// expert split into row blocks run by RunJobs.
-at::Tensor RunExperts(const at::Tensor& hidden_states, const at::Tensor& route,
-                      const std::vector<ExpertAssignment>& assignments,
-                      std::vector<at::Tensor> inputs, const RunExpert& run, bool concurrent) {
-  const int64_t batch = route.size(0);
+// Each assignment's expert output for its rows, every expert split into row blocks (one per
+// worker) run by RunJobs.
+std::vector<at::Tensor> RunAssignments(const at::Tensor& hidden_states, int64_t batch,
+                                       const std::vector<ExpertAssignment>& assignments,
+                                       std::vector<at::Tensor> inputs, const RunExpert& run,
+                                       bool concurrent) {
   const int64_t workers = ConcurrentWorkers(concurrent, batch, inputs);
   // The jobs of each assignment, in row order, one block of rows per worker.
   std::vector<ExpertJob> jobs;
@@ -63,7 +63,16 @@ at::Tensor RunExperts(const at::Tensor& hidden_states, const at::Tensor& route,
                                          outputs.begin() + first_job[i + 1]);
     assignment_outputs.push_back(blocks.size() == 1 ? blocks[0] : at::cat(blocks, 0));
   }
-  return MixOutputs(hidden_states, route, assignments, assignment_outputs);
+  return assignment_outputs;
+}
+
+// sum_e route[b, e] * expert_e(x[b]) over `assignments` (AssignExperts of the route).
+at::Tensor RunExperts(const at::Tensor& hidden_states, const at::Tensor& route,
+                      const std::vector<ExpertAssignment>& assignments,
+                      std::vector<at::Tensor> inputs, const RunExpert& run, bool concurrent) {
+  return MixOutputs(hidden_states, route, assignments,
+                    RunAssignments(hidden_states, route.size(0), assignments, std::move(inputs),
+                                   run, concurrent));
 }
 
 // Soft routes: every expert on every example as batched work (moe/model/batched_experts.h), in
@@ -86,23 +95,18 @@ at::Tensor RunBatchedExperts(const at::Tensor& route, std::vector<at::Tensor> in
 }
 
 // `mixed` plus route[b, e] * expert_e(x[b]) for every (example, expert) whose route weight is
-// zero, the experts run without an autograd graph: the value does not change, and the route
-// gets the straight-through gradient of every expert (RouteGradient::kAllExperts).
+// zero, the experts run without an autograd graph (concurrently in row blocks, as the selected
+// ones): the value does not change, and the route gets the straight-through gradient of every
+// expert (RouteGradient::kAllExperts).
 at::Tensor AddUnselectedExperts(const at::Tensor& mixed, const at::Tensor& hidden_states,
                                 const at::Tensor& route, const std::vector<at::Tensor>& inputs,
-                                const RunExpert& run) {
+                                const RunExpert& run, bool concurrent) {
   const std::vector<ExpertAssignment> unselected = AssignExperts(route.detach().eq(0));
   if (unselected.empty()) return mixed;
   std::vector<at::Tensor> outputs;
   {
     at::NoGradGuard no_grad;
-    for (const ExpertAssignment& assignment : unselected) {
-      ExpertJob job;
-      job.expert = assignment.expert;
-      job.rows = assignment.rows;
-      job.end = route.size(0);
-      outputs.push_back(run(job, inputs));
-    }
+    outputs = RunAssignments(hidden_states, route.size(0), unselected, inputs, run, concurrent);
   }
   return mixed + MixOutputs(hidden_states, route, unselected, outputs);
 }
@@ -117,7 +121,7 @@ at::Tensor RunLayerExperts(const at::Tensor& hidden_states, const at::Tensor& ro
                      route.requires_grad();
   at::Tensor mixed = RunExperts(hidden_states, route, assignments, inputs, run, concurrent);
   if (!exact) return mixed;
-  return AddUnselectedExperts(mixed, hidden_states, route, inputs, run);
+  return AddUnselectedExperts(mixed, hidden_states, route, inputs, run, concurrent);
 }
 
 // Whether every expert runs on every example (soft routes), so that they can run batched.
