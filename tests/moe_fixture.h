@@ -1,7 +1,8 @@
 #ifndef TASKMOE_TESTS_MOE_FIXTURE_H_
 #define TASKMOE_TESTS_MOE_FIXTURE_H_
 
-// Small MoE configurations and the plain definition of an MoE layer, for tests of the MoE model.
+// Small MoE configurations, random batches and routes, and the plain definition of an MoE layer,
+// for tests of the MoE model.
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -52,6 +53,33 @@ inline at::Tensor PlainDecoderMix(MoeDecoderLayerImpl& layer, const at::Tensor& 
                     route.select(1, e).view({-1, 1, 1});
   }
   return sum;
+}
+
+// Token ids of a model batch.
+struct Batch {
+  at::Tensor input_ids;
+  at::Tensor attention_mask;
+  at::Tensor decoder_input_ids;
+};
+
+// Random tokens with some right padding in the source.
+inline Batch RandomBatch(const BartConfig& config, int64_t batch, int64_t source_len,
+                         int64_t target_len) {
+  Batch b;
+  b.input_ids = at::randint(3, config.vocab_size, {batch, source_len}, at::kLong);
+  b.attention_mask = at::ones({batch, source_len}, at::kLong);
+  for (int64_t i = 1; i < batch; ++i) {
+    const int64_t pad_from = source_len - i % (source_len / 2);
+    b.attention_mask[i].slice(0, pad_from).fill_(0);
+    b.input_ids[i].slice(0, pad_from).fill_(config.pad_token_id);
+  }
+  b.decoder_input_ids = at::randint(3, config.vocab_size, {batch, target_len}, at::kLong);
+  return b;
+}
+
+// Each (layer, example) one-hot on a random expert.
+inline at::Tensor RandomHardRoutes(int64_t layers, int64_t batch, int64_t experts) {
+  return at::one_hot(at::randint(0, experts, {layers, batch}, at::kLong), experts).to(at::kFloat);
 }
 
 inline at::Tensor PaddingBias(int64_t batch, int64_t length) {

@@ -20,7 +20,8 @@ case "$sanitizer" in
   tsan)
     # distributed_test is not in the default set: its data-parallel test reports races inside
     # LibTorch's c10d/Gloo threads, which are not instrumented (docs/sanitizers.md).
-    [ $# -gt 0 ] || set -- //tests:moe_model_test //tests:optimization_test //tests:batching_test
+    [ $# -gt 0 ] || set -- //tests:concurrent_experts_test //tests:route_gradient_test \
+      //tests:batched_matmul_test //tests:optimization_test //tests:batching_test
     # The options of .bazelrc's test:tsan line plus the suppressions file, which needs an absolute path.
     extra+=("--test_env=TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$workspace/tests/sanitizers/tsan.supp")
     ;;
