@@ -102,6 +102,13 @@ for b in "$MEM_B1" "$MEM_B2"; do
   bench "mem${b}_taskmoe" $F_MEM --batch "$b"
 done
 
+# The bart-base step's GEMMs alone at their own shapes (its preset only).
+if [[ $BASE == bart-base ]]; then
+  CMD[gemm_shapes]="$PY scripts/gemm_shapes.py --threads $THREADS --batch $B_BASE --src_len $SRC_B --tgt_len $TGT_B"
+  echo "[perf_table] $(date +%T) gemm_shapes: ${CMD[gemm_shapes]}" >&2
+  ${CMD[gemm_shapes]} > "$OUT/gemm_shapes.md"
+fi
+
 # Helpers (python for JSON and arithmetic).
 py() { "$PY" -c "$@"; }
 median() {  # median FILE KEY: of KEY over the JSON lines of FILE
@@ -158,6 +165,18 @@ target_row "$SMALL E=3 b$B_SMALL train hard, --route_gradient=selected, s/step [
 p_ref=$(pct_peak base_ref); p_tm=$(pct_peak base_taskmoe); p_per_expert=$(pct_peak base_per_expert)
 echo "| $BASE E=3 b$B_BASE train soft, s/step [base_ref, base_taskmoe] | $(s base_ref) | $(s base_taskmoe) | $(ratio base_ref base_taskmoe)x | $p_ref / $p_tm | TaskMoE >= 85%: $(meets "${p_tm%\%} >= 85") |"
 echo "| $BASE E=3 b$B_BASE train soft, --batched_experts=false, s/step [base_ref, base_per_expert] | $(s base_ref) | $(s base_per_expert) | $(ratio base_ref base_per_expert)x | $p_ref / $p_per_expert | |"
+# phases NAME: medians over the rounds of bench's per-phase step medians (stderr), in seconds.
+phases() {
+  py 'import re,statistics,sys
+rounds=[dict(re.findall(r"(\w+)=([0-9.e-]+)", l)) for l in open(sys.argv[1]) if "median phases" in l]
+print(" / ".join(format(statistics.median(float(r[k]) for r in rounds), ".3f") for k in ("forward", "backward", "clip", "optimizer")))' \
+    "$OUT/$1.log"
+}
+echo "| $BASE E=3 b$B_BASE train soft, TaskMoE's step by phase, s: forward / backward / clipping / AdamW [base_taskmoe] | | $(phases base_taskmoe) | | | |"
+if [[ -e $OUT/gemm_shapes.md ]]; then
+  shapes() { sed -n "s/^- $1 split: .*, \([0-9.]*%\) of the .*/\1/p" "$OUT/gemm_shapes.md"; }
+  echo "| $BASE E=3 b$B_BASE train soft: the step's GEMMs alone at their own shapes, as the workers run them (a block of rows each, one thread) / on the whole batch with all threads [gemm_shapes] | | | | - / $(shapes rows) / $(shapes threads) of the peak measured alongside | |"
+fi
 p_malloc=$(pct_peak base_malloc)
 echo "| $BASE E=3 b$B_BASE train soft, --tensor_memory_cache=false, s/step [base_ref, base_malloc] | $(s base_ref) | $(s base_malloc) | $(ratio base_ref base_malloc)x | $p_ref / $p_malloc | |"
 rss_ref=$(median_rss_mb "$OUT/base_ref.rss"); rss_tm=$(median_rss_mb "$OUT/base_taskmoe.rss")
@@ -171,6 +190,6 @@ echo "Commands (names in brackets above; GLIBC_TUNABLES as in the header, run fr
 echo
 for name in gemm small_soft_ref small_soft small_soft_per_expert small_hard_ref small_hard_all \
     small_hard_selected base_ref base_taskmoe base_per_expert base_malloc "mem${MEM_B1}_ref" "mem${MEM_B1}_taskmoe" \
-    "mem${MEM_B2}_ref" "mem${MEM_B2}_taskmoe" gen_ref gen_greedy gen_beam4; do
-  echo "- $name: \`${CMD[$name]}\`"
+    "mem${MEM_B2}_ref" "mem${MEM_B2}_taskmoe" gen_ref gen_greedy gen_beam4 gemm_shapes; do
+  [[ -z ${CMD[$name]:-} ]] || echo "- $name: \`${CMD[$name]}\`"
 done
