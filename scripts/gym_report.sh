@@ -41,7 +41,7 @@ upstream_results() {
         FNR == 1 { next }
         { if ($3 ~ /nan/) $3 = 0 }
         FILENAME ~ /dev/ { dev[$1] = $3; next }
-        { system("mkdir -p " out "/" $1)
+        { system("mkdir -p \"" out "/" $1 "\"")
           file = out "/" $1 "/result.csv"
           print "prefix,lr,bsz,dev_performance,test_performance" > file
           print $1 "_best,0,0," dev[$1] "," $3 > file
@@ -51,12 +51,17 @@ upstream_results() {
 }
 
 # Dense dev performance over the last 20% of training: the largest gain over the evaluation at
-# (or just before) 80% of the steps, per seed.
+# (or just before) 80% of the steps, per seed ("not run" for a seed without evaluations).
 dense_curve() {
-  local seed
+  local seed file
   echo "| seed | dev at 80% of steps | best dev after | gain |"
   echo "| --- | --- | --- | --- |"
   for seed in $SEEDS; do
+    file=$OUT/dense/$seed/losses.csv
+    if [[ ! -f "$file" ]] || (( $(wc -l <"$file") < 2 )); then
+      echo "| $seed | not run | - | not run |"
+      continue
+    fi
     awk -F, -v seed="$seed" '
       NR > 1 { step[++n] = $1; dev[n] = $4 }
       END {
@@ -64,10 +69,23 @@ dense_curve() {
         for (i = 1; i <= n; i++) if (step[i] <= cut) base = i
         best = dev[base]
         for (i = base + 1; i <= n; i++) if (dev[i] > best) best = dev[i]
-        printf "| %s | %.4f (step %d) | %.4f | %+.4f |\n", seed, dev[base], step[base], best,
-               best - dev[base]
-      }' "$OUT/dense/$seed/losses.csv"
+        printf "| %s | %.4f (step %d of %d) | %.4f | %+.4f |\n", seed, dev[base], step[base],
+               step[n], best, best - dev[base]
+      }' "$file"
   done
+}
+
+# Each (arm, seed, task) of a result tree ($1, <arm>/<seed>/<task>/result.csv), in path order,
+# with whether its test scores (the rows of each few-shot sample's best setting) are all exactly
+# 0, and all exactly 1: "arm seed task at_0 at_1". grep's output is one stream however many
+# files there are.
+pair_extremes() {
+  [[ -d "$1" ]] || return 0
+  find "$1" -name result.csv -exec grep -H '_best,' {} + | sort | awk -F, -v root="$1/" '
+    { split(substr($1, length(root) + 1), part, "/"); key = part[1] " " part[2] " " part[3]
+      if (!(key in n)) order[++k] = key
+      sum[key] += $NF; n[key]++ }
+    END { for (i = 1; i <= k; i++) print order[i], sum[order[i]] == 0, sum[order[i]] == n[order[i]] }'
 }
 
 # Per result tree and arm: how many (seed, task) test means are exactly 0 or 1, and which
@@ -77,24 +95,17 @@ extremes() {
   echo "| results | arm | (seed, task) pairs | at 0 | at 1 |"
   echo "| --- | --- | --- | --- | --- |"
   for tree in "$@"; do
+    [[ -d "$tree" ]] || continue
+    local pairs
+    pairs=$(pair_extremes "$tree")
     for arm in $ARMS; do
       [[ -d "$tree/$arm" ]] || continue
-      find "$tree/$arm" -name result.csv | sort | xargs awk -F, -v root="$tree/$arm/" \
-        -v label="${tree##*/} | $arm" '
-        function close_task(  name) {
-          if (file == "") return
-          name = substr(file, length(root) + 1); sub("/result.csv$", "", name)
-          total++
-          if (n > 0 && sum == 0) { zeros++; if (zeros <= 6) zl = zl " " name }
-          if (n > 0 && sum == n) { ones++; if (ones <= 6) ol = ol " " name }
-        }
-        FNR == 1 { close_task(); file = FILENAME; sum = 0; n = 0; next }
-        /_best,/ { sum += $NF; n++ }
-        END {
-          close_task()
-          printf "| %s | %d | %d%s | %d%s |\n", label, total, zeros, (zeros > 6 ? zl " ..." : zl),
-                 ones, (ones > 6 ? ol " ..." : ol)
-        }'
+      awk -v arm="$arm" -v label="${tree##*/} | $arm" '
+        $1 == arm { total++
+          if ($4) { zeros++; if (zeros <= 6) zl = zl " " $2 "/" $3 }
+          if ($5) { ones++; if (ones <= 6) ol = ol " " $2 "/" $3 } }
+        END { printf "| %s | %d | %d%s | %d%s |\n", label, total, zeros, (zeros > 6 ? zl " ..." : zl),
+                     ones, (ones > 6 ? ol " ..." : ol) }' <<<"$pairs"
     done
   done
 }
@@ -109,29 +120,21 @@ extreme_counts() {
     END { print zeros + 0, ones + 0, pairs + 0 }' <<<"$table"
 }
 
-# The other reading of the target: tasks at exactly 0 in every arm and seed of a result tree
-# ($1), or at 1 in every one (a task that no arm can move, whatever it is trained on):
-# "<n at 0> <n at 1> <tasks>" ("-" when none).
+# The other reading of the target: tasks of a result tree ($1) at exactly 0 in every arm and
+# seed, or at 1 in every one (tasks that no arm moves off the floor or the ceiling):
+# "<tasks> <n at 0> <n at 1> <those tasks>" ("-" when none); "0 0 0 -" for no results.
 saturated_tasks() {
-  [[ -d "$1" ]] || { echo "0 0 -"; return; }
-  find "$1" -name result.csv | sort | xargs awk -F, -v root="$1/" '
-    function close_pair(  task) {
-      if (file == "" || n == 0) return
-      task = substr(file, length(root) + 1); sub("/result.csv$", "", task); sub(".*/", "", task)
-      pairs[task]++
-      if (sum == 0) zeros[task]++
-      if (sum == n) ones[task]++
-    }
-    FNR == 1 { close_pair(); file = FILENAME; sum = 0; n = 0; next }
-    /_best,/ { sum += $NF; n++ }
+  local pairs
+  pairs=$(pair_extremes "$1")
+  awk 'NF == 5 { pairs[$3]++; zeros[$3] += $4; ones[$3] += $5 }
     END {
-      close_pair()
       for (task in pairs) {
+        tasks++
         if (zeros[task] == pairs[task]) { z++; list = list " " task "(0)" }
         if (ones[task] == pairs[task]) { o++; list = list " " task "(1)" }
       }
-      print z + 0, o + 0, (list == "" ? "-" : substr(list, 2))
-    }'
+      print tasks + 0, z + 0, o + 0, (list == "" ? "-" : substr(list, 2))
+    }' <<<"$pairs"
 }
 
 # The dense arm's test score in points ("mean [lo, hi]") from an aggregate_results JSON file,
@@ -154,11 +157,11 @@ in_range() {
 # is about trained models); zero-shot is listed beside them. $1 = the dense_curve table, $2 = the
 # extremes table.
 calibration() {
-  local upstream fewshot fewshot_dev gains extreme zero_shot tree counts
+  local upstream fewshot fewshot_dev gains extreme zero_shot tree saturated counts
   upstream=$(dense_points "$OUT/upstream_stats.json")
   fewshot=$(dense_points "$OUT/finetune_stats.json")
   fewshot_dev=$(dense_points "$OUT/finetune_dev_stats.json")
-  gains=$(awk -F' [|] ' 'NR > 2 { print $4 + 0 }' <<<"$1" | tr '\n' ' ')
+  gains=$(awk -F' [|] ' 'NR > 2 { print ($4 ~ /not run/ ? "not-run" : $4 + 0) }' <<<"$1" | tr '\n' ' ')
   read -r -a extreme <<<"$(extreme_counts "$2" upstream finetune finetune_dev)"
   read -r -a zero_shot <<<"$(extreme_counts "$2" zero_shot)"
   echo "| target | measured (points; [95% CI]) | met |"
@@ -166,13 +169,22 @@ calibration() {
   echo "| dense upstream test mean in [50, 80] | ${upstream:-not run} | $(in_range "$upstream" 50 80) |"
   echo "| dense few-shot mean of the held-out test tasks in [30, 60] | ${fewshot:-not run} | $(in_range "$fewshot" 30 60) |"
   echo "| (tuning signal) dense few-shot mean of the held-out dev tasks in [30, 60] | ${fewshot_dev:-not run} | $(in_range "$fewshot_dev" 30 60) |"
-  echo "| no (seed, task) at 0 or 1, upstream and few-shot, every arm | ${extreme[0]} at 0, ${extreme[1]} at 1 of ${extreme[2]} | $( (( extreme[0] + extreme[1] == 0 )) && echo yes || echo no) |"
-  for tree in upstream:upstream finetune:few-shot; do
-    read -r -a counts <<<"$(saturated_tasks "$OUT/${tree%%:*}")"
-    echo "| (other reading) no ${tree#*:} task at 0 in every arm and seed, nor at 1 in every one | ${counts[0]} at 0, ${counts[1]} at 1: ${counts[*]:2} | $( (( counts[0] + counts[1] == 0 )) && echo yes || echo no) |"
+  if (( extreme[2] == 0 )); then
+    echo "| no (seed, task) at 0 or 1, upstream and few-shot, every arm | not run | |"
+  else
+    echo "| no (seed, task) at 0 or 1, upstream and few-shot, every arm | ${extreme[0]} at 0, ${extreme[1]} at 1 of ${extreme[2]} | $( (( extreme[0] + extreme[1] == 0 )) && echo yes || echo no) |"
+  fi
+  for tree in upstream:upstream finetune:few-shot finetune_dev:"few-shot dev"; do
+    saturated=$(saturated_tasks "$OUT/${tree%%:*}")
+    read -r -a counts <<<"$saturated"
+    if (( counts[0] == 0 )); then
+      echo "| (other reading) no ${tree#*:} task at 0 in every arm and seed, nor at 1 in every one | not run | |"
+      continue
+    fi
+    echo "| (other reading) no ${tree#*:} task at 0 in every arm and seed, nor at 1 in every one | ${counts[1]} at 0, ${counts[2]} at 1 of ${counts[0]} tasks: $(printf '%s\n' "${counts[@]:3}" | sort | paste -sd ' ') | $( (( counts[1] + counts[2] == 0 )) && echo yes || echo no) |"
   done
   echo "| (listed) zero-shot (seed, task) at 0 or 1 | ${zero_shot[0]} at 0, ${zero_shot[1]} at 1 of ${zero_shot[2]} | |"
-  echo "| dense dev gain over the last 20% of steps < 0.01, every seed | ${gains% } | $(awk -v g="$gains" 'BEGIN { n = split(g, a, " "); ok = n > 0; for (i = 1; i <= n; i++) if (a[i] >= 0.01) ok = 0; print ok ? "yes" : "no" }') |"
+  echo "| dense dev gain over the last 20% of steps < 0.01, every seed | ${gains% } | $(awk -v g="$gains" 'BEGIN { n = split(g, a, " "); ok = n > 0; for (i = 1; i <= n; i++) if (a[i] == "not-run" || a[i] >= 0.01) ok = 0; print ok ? "yes" : "no" }') |"
 }
 
 comparisons() {
