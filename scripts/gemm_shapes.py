@@ -3,14 +3,17 @@
 
 The % of GEMM peak in docs/performance.md divides the step's FLOPs by gemm_peak.py's rate on large
 square-ish products. The step's own products are smaller: with soft routes (batched experts,
-moe/model/batched_experts.cc) each of the two workers runs half the batch single-threaded, so a
-decoder projection has 64 rows, and every weight gradient sums over only the rows of a worker. This
+moe/model/batched_experts.cc) each of the `--threads` workers runs its block of the batch
+single-threaded (with 2 threads and batch 8, a decoder projection has 64 rows), and every weight
+gradient sums over only the rows of a worker. This
 script times each product of the step at its own shape and layout (single-threaded, as a worker
 runs it; the output projection on all threads, as the model runs it), and, for comparison, every
 product on the whole batch with all threads (the `threads` split, as `bench
 --concurrent_experts=false` runs them). It prints markdown tables and the rate a step would reach
 if it did nothing but these GEMMs, as a % of the peak measured alongside (gemm_peak.py's
-definition: the median over 1024^3 and 2048x768x3072 products).
+definition: the median over 1024^3 and 2048x768x3072 products). Operands are contiguous here;
+in the step, attention's per-head operands are strided views of the projections, which BLAS reads
+as they are (BatchedMatmul), so its small products may run slower than timed here.
 
   /usr/bin/python3 scripts/gemm_shapes.py [--threads 2] [--batch 8] [--src_len 64] [--tgt_len 16]
       [--split both|rows|threads]
@@ -28,26 +31,24 @@ import torch
 D, F, V, HEADS, LAYERS = 768, 3072, 50265, 12, 6  # bart-base
 
 
-def products(batch, src_len, tgt_len, experts, threads, split):
-    """(name, m, n, k, layout, count, threads) of one training step; layout "nt" is x @ W^T.
+def row_blocks(batch, threads):
+    """The block sizes the model splits a batch into (moe/model/expert_jobs.cc AppendRowBlocks):
+    min(threads, batch) workers, blocks of ceil(batch / workers) rows, the last one shorter."""
+    workers = min(threads, batch)
+    block = -(-batch // workers)
+    return [min(block, batch - begin) for begin in range(0, batch, block)]
 
-    split "rows": each of `threads` workers runs its block of rows single-threaded (the model's
-    concurrent experts); "threads": every product on the whole batch with all threads
-    (bench --concurrent_experts=false)."""
-    workers = threads if split == "rows" else 1
-    b = batch // workers  # examples per worker
-    enc, dec = b * src_len, b * tgt_len
-    hd = D // HEADS
-    per_layer = []
 
-    # (name, m, n, k, layout, count, threads per product)
-    per_thread = threads // workers
+def block_products(b, src_len, tgt_len, experts, product_threads):
+    """(name, m, n, k, layout, count per layer) of one layer's expert work on b examples."""
+    enc, dec, e, hd = b * src_len, b * tgt_len, experts, D // HEADS
+    listed = []
 
     def linear(name, rows, out, inp, count):
         # forward x W^T, input gradient dY W, weight gradient dY^T x (summed over the rows)
-        per_layer.append((name, rows, out, inp, "nt", count, per_thread))
-        per_layer.append((name + " dX", rows, inp, out, "nn", count, per_thread))
-        per_layer.append((name + " dW", out, inp, rows, "tn", count, per_thread))
+        listed.append((name, rows, out, inp, "nt", count, product_threads))
+        listed.append((name + " dX", rows, inp, out, "nn", count, product_threads))
+        listed.append((name + " dW", out, inp, rows, "tn", count, product_threads))
 
     def attention(name, t, s, count):
         # per example, head and expert: scores q k^T and context p v, each with its two gradients;
@@ -56,9 +57,8 @@ def products(batch, src_len, tgt_len, experts, threads, split):
                                         (" scores dK", s, hd, t, "tn"), (" context", t, hd, s, "nn"),
                                         (" context dP", t, s, hd, "nt"),
                                         (" context dV", s, hd, t, "tn")):
-            per_layer.append((name + suffix, m, n, k, layout, count, 1))
+            listed.append((name + suffix, m, n, k, layout, count, 1))
 
-    e = experts
     linear("enc q/k/v (all experts)", enc, 3 * e * D, D, 1)
     attention("enc self-attn", src_len, src_len, e * b * HEADS)
     linear("enc out", enc, D, D, e)
@@ -73,9 +73,23 @@ def products(batch, src_len, tgt_len, experts, threads, split):
     linear("dec cross out", dec, D, D, e)
     linear("dec fc1", dec, F, D, e)
     linear("dec fc2", dec, D, F, e)
-    # each entry is per layer of its kind (6 encoder, 6 decoder layers) and per worker
-    rows = [(name, m, n, k, layout, count * LAYERS * workers, product_threads)
-            for name, m, n, k, layout, count, product_threads in per_layer]
+    return listed
+
+
+def products(batch, src_len, tgt_len, experts, threads, split):
+    """(name, m, n, k, layout, count, threads) of one training step; layout "nt" is x @ W^T.
+
+    split "rows": each of the workers runs its block of rows single-threaded (the model's
+    concurrent experts); "threads": every product on the whole batch with all threads
+    (bench --concurrent_experts=false)."""
+    blocks = row_blocks(batch, threads) if split == "rows" else [batch]
+    product_threads = 1 if split == "rows" else threads
+    rows = []
+    for b in sorted(set(blocks)):
+        for name, m, n, k, layout, count, t in block_products(b, src_len, tgt_len, experts,
+                                                               product_threads):
+            # each entry is per layer of its kind (6 encoder, 6 decoder layers) and per block
+            rows.append((name, m, n, k, layout, count * LAYERS * blocks.count(b), t))
     tokens = batch * tgt_len
     rows.append(("output projection", tokens, V, D, "nt", 1, threads))
     rows.append(("output projection dX", tokens, D, V, "nn", 1, threads))
@@ -83,7 +97,8 @@ def products(batch, src_len, tgt_len, experts, threads, split):
     return rows
 
 
-def seconds_per_product(m, n, k, layout, threads, min_seconds):
+def product_seconds(m, n, k, layout, threads, min_seconds):
+    """Seconds of each timed product (after two untimed ones)."""
     torch.set_num_threads(threads)
     a = torch.randn(k, m).t() if layout == "tn" else torch.randn(m, k)
     b = torch.randn(n, k).t() if layout == "nt" else torch.randn(k, n)
@@ -96,13 +111,15 @@ def seconds_per_product(m, n, k, layout, threads, min_seconds):
         t0 = time.perf_counter()
         torch.mm(a, b, out=out)
         samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    return samples
 
 
 def peak(threads, min_seconds):
+    """GFLOP/s, as gemm_peak.py: the median over the samples of both shapes together."""
     rates = []
     for m, n, k in ((1024, 1024, 1024), (2048, 3072, 768)):
-        rates.append(2.0 * m * n * k / seconds_per_product(m, n, k, "nn", threads, min_seconds) / 1e9)
+        rates += [2.0 * m * n * k / seconds / 1e9
+                  for seconds in product_seconds(m, n, k, "nn", threads, min_seconds)]
     return statistics.median(rates)
 
 
@@ -115,7 +132,7 @@ def gemm_table(args, split, peak_all, peak_one):
     total_flops = total_seconds = 0.0
     for name, m, n, k, layout, count, threads in products(
             args.batch, args.src_len, args.tgt_len, args.experts, args.threads, split):
-        seconds = seconds_per_product(m, n, k, layout, threads, args.min_seconds)
+        seconds = statistics.median(product_seconds(m, n, k, layout, threads, args.min_seconds))
         flops = 2.0 * m * n * k
         rate = flops / seconds / 1e9
         reference = peak_one if threads == 1 else peak_all

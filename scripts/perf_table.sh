@@ -13,6 +13,8 @@
 #     one warm-up and one timed step, so that the optimizer state exists);
 #   - generation with key/value caches, bart-base, E=3, batch 8, source 64, 64 new tokens: greedy on
 #     both sides, beam search (4 beams) on TaskMoE only (the reference has none).
+#   - what explains the bart-base step's distance from the peak: its phases (bench's stderr) and its
+#     GEMMs alone at their own shapes (scripts/gemm_shapes.py, run once after the rounds).
 # Both sides run alternately in each of ROUNDS rounds with the same --threads and allocator tunables;
 # the table shows medians over the rounds. The BLAS kernels are the environment's (OPENBLAS_CORETYPE
 # is never changed here); the header says which.
@@ -102,11 +104,18 @@ for b in "$MEM_B1" "$MEM_B2"; do
   bench "mem${b}_taskmoe" $F_MEM --batch "$b"
 done
 
-# The bart-base step's GEMMs alone at their own shapes (its preset only).
+# The bart-base step's GEMMs alone at their own shapes (its preset only); the table goes without
+# that row if the script fails.
+rm -f "$OUT/gemm_shapes.md"
 if [[ $BASE == bart-base ]]; then
-  CMD[gemm_shapes]="$PY scripts/gemm_shapes.py --threads $THREADS --batch $B_BASE --src_len $SRC_B --tgt_len $TGT_B"
+  shapes_cmd=("$PY" scripts/gemm_shapes.py --threads "$THREADS" --batch "$B_BASE" --src_len "$SRC_B" --tgt_len "$TGT_B")
+  CMD[gemm_shapes]="${shapes_cmd[*]}"
   echo "[perf_table] $(date +%T) gemm_shapes: ${CMD[gemm_shapes]}" >&2
-  ${CMD[gemm_shapes]} > "$OUT/gemm_shapes.md"
+  if ! "${shapes_cmd[@]}" > "$OUT/gemm_shapes.md" 2>> "$OUT/gemm_shapes.log"; then
+    echo "[perf_table] gemm_shapes failed (the end of $OUT/gemm_shapes.log below); its row is left out" >&2
+    tail -n 20 "$OUT/gemm_shapes.log" >&2
+    rm -f "$OUT/gemm_shapes.md"
+  fi
 fi
 
 # Helpers (python for JSON and arithmetic).
@@ -137,6 +146,17 @@ print(f"{fit} (batch {b1}: {r1:.0f} MB, {b2}: {r2:.0f} MB)")' \
     "$(median_rss_mb "$OUT/mem${MEM_B2}_$1.rss")" "$MEM_LIMIT_GB"
 }
 
+# phases NAME: medians over the rounds of bench's per-phase step medians (its stderr), in seconds.
+phases() {
+  py 'import re,statistics,sys
+rounds=[dict(re.findall(r"(\w+)=([0-9.e-]+)", l)) for l in open(sys.argv[1]) if "median phases" in l]
+keys=("forward", "backward", "clip", "optimizer")
+print(" / ".join(format(statistics.median(float(r[k]) for r in rounds), ".3f") for k in keys) if rounds else "n/a")' \
+    "$OUT/$1.log"
+}
+# shapes SPLIT: gemm_shapes.py's % of the peak for a step of nothing but GEMMs, split as named.
+shapes() { sed -n "s/^- $1 split: .*, \([0-9.]*%\) of the .*/\1/p" "$OUT/gemm_shapes.md"; }
+
 GEMM=$(median "$OUT/gemm.jsonl" gflops)
 s() { calc "$(median "$OUT/$1.jsonl" "${2:-sec_per_step}")" .3f; }           # median seconds
 ratio() { calc "$(median "$OUT/$1.jsonl" "${3:-sec_per_step}") / $(median "$OUT/$2.jsonl" "${3:-sec_per_step}")" .2f; }
@@ -165,22 +185,14 @@ target_row "$SMALL E=3 b$B_SMALL train hard, --route_gradient=selected, s/step [
 p_ref=$(pct_peak base_ref); p_tm=$(pct_peak base_taskmoe); p_per_expert=$(pct_peak base_per_expert)
 echo "| $BASE E=3 b$B_BASE train soft, s/step [base_ref, base_taskmoe] | $(s base_ref) | $(s base_taskmoe) | $(ratio base_ref base_taskmoe)x | $p_ref / $p_tm | TaskMoE >= 85%: $(meets "${p_tm%\%} >= 85") |"
 echo "| $BASE E=3 b$B_BASE train soft, --batched_experts=false, s/step [base_ref, base_per_expert] | $(s base_ref) | $(s base_per_expert) | $(ratio base_ref base_per_expert)x | $p_ref / $p_per_expert | |"
-# phases NAME: medians over the rounds of bench's per-phase step medians (stderr), in seconds.
-phases() {
-  py 'import re,statistics,sys
-rounds=[dict(re.findall(r"(\w+)=([0-9.e-]+)", l)) for l in open(sys.argv[1]) if "median phases" in l]
-print(" / ".join(format(statistics.median(float(r[k]) for r in rounds), ".3f") for k in ("forward", "backward", "clip", "optimizer")))' \
-    "$OUT/$1.log"
-}
-echo "| $BASE E=3 b$B_BASE train soft, TaskMoE's step by phase, s: forward / backward / clipping / AdamW [base_taskmoe] | | $(phases base_taskmoe) | | | |"
-if [[ -e $OUT/gemm_shapes.md ]]; then
-  shapes() { sed -n "s/^- $1 split: .*, \([0-9.]*%\) of the .*/\1/p" "$OUT/gemm_shapes.md"; }
-  echo "| $BASE E=3 b$B_BASE train soft: the step's GEMMs alone at their own shapes, as the workers run them (a block of rows each, one thread) / on the whole batch with all threads [gemm_shapes] | | | | - / $(shapes rows) / $(shapes threads) of the peak measured alongside | |"
-fi
 p_malloc=$(pct_peak base_malloc)
 echo "| $BASE E=3 b$B_BASE train soft, --tensor_memory_cache=false, s/step [base_ref, base_malloc] | $(s base_ref) | $(s base_malloc) | $(ratio base_ref base_malloc)x | $p_ref / $p_malloc | |"
+echo "| $BASE E=3 b$B_BASE train soft, TaskMoE's step by phase, s: forward / backward / clipping / AdamW [base_taskmoe] | | $(phases base_taskmoe) | | | |"
+if [[ -e $OUT/gemm_shapes.md ]]; then
+  echo "| $BASE E=3 b$B_BASE train soft: the step's GEMMs alone at their own shapes, as % of the GEMM peak gemm_shapes.py measured alongside [gemm_shapes] | | a block of rows per worker, one thread each (the model's split): $(shapes rows); the whole batch on all threads: $(shapes threads) | | | |"
+fi
 rss_ref=$(median_rss_mb "$OUT/base_ref.rss"); rss_tm=$(median_rss_mb "$OUT/base_taskmoe.rss")
-echo "| peak RSS of that run, MB (/usr/bin/time -v) | $(calc "$rss_ref" .0f) | $(calc "$rss_tm" .0f) | | | TaskMoE <= reference: $(meets "$rss_tm <= $rss_ref") |"
+echo "| peak RSS of the $BASE training run, MB (/usr/bin/time -v) [base_ref, base_taskmoe] | $(calc "$rss_ref" .0f) | $(calc "$rss_tm" .0f) | | | TaskMoE <= reference: $(meets "$rss_tm <= $rss_ref") |"
 echo "| largest $BASE batch in $MEM_LIMIT_GB GiB, estimated from batches $MEM_B1 and $MEM_B2 (peak RSS, one run each) [mem*_ref, mem*_taskmoe] | $(fit_batch ref) | $(fit_batch taskmoe) | | | |"
 tps() { calc "$(median "$OUT/$1.jsonl" tokens_per_sec)" .1f; }
 echo "| generation, $BASE E=3 b$B_BASE, $NEW new tokens, greedy, tokens/s (s/call) [gen_ref, gen_greedy] | $(tps gen_ref) ($(s gen_ref sec)) | $(tps gen_greedy) ($(s gen_greedy sec)) | $(ratio gen_ref gen_greedy sec)x | | |"
