@@ -91,12 +91,11 @@ pair_extremes() {
 # Per result tree and arm: how many (seed, task) test means are exactly 0 or 1, and which
 # (the first few).
 extremes() {
-  local tree arm
+  local tree arm pairs
   echo "| results | arm | (seed, task) pairs | at 0 | at 1 |"
   echo "| --- | --- | --- | --- | --- |"
   for tree in "$@"; do
     [[ -d "$tree" ]] || continue
-    local pairs
     pairs=$(pair_extremes "$tree")
     for arm in $ARMS; do
       [[ -d "$tree/$arm" ]] || continue
