@@ -86,6 +86,7 @@ TEST(BatchedMatmul, GradientsMatchMatmul) {
   const auto grads_of = [&](bool ours) {
     const at::Tensor a = SplitHeads(x, 2);
     const at::Tensor b = SplitHeads(y, 2).transpose(2, 3);
+    EXPECT_TRUE(TakesBlasPath(a, b));
     const at::Tensor out = ours ? BatchedMatmul(a, b) : at::matmul(a, b);
     return torch::autograd::grad({out}, {x, y}, {grad});
   };
@@ -93,6 +94,27 @@ TEST(BatchedMatmul, GradientsMatchMatmul) {
   const auto expected = grads_of(false);
   ExpectNear(ours[0], expected[0], 1e-5);
   ExpectNear(ours[1], expected[1], 1e-5);
+}
+
+// A gradient penalty differentiates the backward pass: d/dx of |d(sum(out * w))/dy|^2.
+TEST(BatchedMatmul, SecondDerivativesMatchMatmul) {
+  at::manual_seed(7);
+  const at::Tensor x = at::randn({2, 6, 8}, at::kDouble).requires_grad_();
+  const at::Tensor y = at::randn({2, 5, 8}, at::kDouble).requires_grad_();
+  const at::Tensor w = at::randn({2, 2, 6, 5}, at::kDouble);
+  const auto second_grads_of = [&](bool ours) {
+    const at::Tensor a = SplitHeads(x, 2);
+    const at::Tensor b = SplitHeads(y, 2).transpose(2, 3);
+    const at::Tensor out = ours ? BatchedMatmul(a, b) : at::matmul(a, b);
+    const at::Tensor dy = torch::autograd::grad({(out * w).sum()}, {y}, {}, true, true)[0];
+    return torch::autograd::grad({dy.pow(2).sum()}, {x, y}, {}, {}, false, true);
+  };
+  const auto ours = second_grads_of(true);
+  const auto expected = second_grads_of(false);
+  ASSERT_TRUE(ours[0].defined());
+  ExpectNear(ours[0], expected[0], 1e-10);
+  // dy does not depend on y: its gradient is undefined on both sides.
+  EXPECT_EQ(ours[1].defined(), expected[1].defined());
 }
 
 TEST(BatchedMatmul, ResultDoesNotDependOnTheThreadCount) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <ATen/Parallel.h>
+#include <glog/logging.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -26,15 +27,25 @@ using Gemm = void (*)(const char* transa, const char* transb, const int* m, cons
 template <typename T>
 Gemm<T> BlasGemm();
 
+// Looks `name` up once; its absence is worth one warning, as every product then takes the slower
+// at::matmul path.
+template <typename T>
+Gemm<T> FindGemm(const char* name) {
+  const auto gemm = reinterpret_cast<Gemm<T>>(dlsym(RTLD_DEFAULT, name));
+  LOG_IF(WARNING, gemm == nullptr) << "BatchedMatmul: no BLAS " << name
+                                   << " in the process; products go to at::matmul";
+  return gemm;
+}
+
 template <>
 Gemm<float> BlasGemm<float>() {
-  static const auto gemm = reinterpret_cast<Gemm<float>>(dlsym(RTLD_DEFAULT, "sgemm_"));
+  static const Gemm<float> gemm = FindGemm<float>("sgemm_");
   return gemm;
 }
 
 template <>
 Gemm<double> BlasGemm<double>() {
-  static const auto gemm = reinterpret_cast<Gemm<double>>(dlsym(RTLD_DEFAULT, "dgemm_"));
+  static const Gemm<double> gemm = FindGemm<double>("dgemm_");
   return gemm;
 }
 
@@ -164,8 +175,9 @@ class BatchedMatmulFunction : public torch::autograd::Function<BatchedMatmulFunc
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& grad = grads[0];
     torch::autograd::variable_list input_grads(2);
-    if (ctx->needs_input_grad(0)) input_grads[0] = Product(grad, saved[1].transpose(-2, -1));
-    if (ctx->needs_input_grad(1)) input_grads[1] = Product(saved[0].transpose(-2, -1), grad);
+    // Through BatchedMatmul, so that a graph of the backward (create_graph) is differentiable too.
+    if (ctx->needs_input_grad(0)) input_grads[0] = BatchedMatmul(grad, saved[1].transpose(-2, -1));
+    if (ctx->needs_input_grad(1)) input_grads[1] = BatchedMatmul(saved[0].transpose(-2, -1), grad);
     return input_grads;
   }
 };

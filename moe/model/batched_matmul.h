@@ -11,7 +11,7 @@
 // the batch split over the intra-op threads; every product runs single-threaded in BLAS, so a
 // result does not depend on the thread count. Other devices, dtypes (CPU float and double take
 // this path) and layouts (a matrix whose rows and columns are both strided) go to at::matmul.
-// Differentiable: the backward products take the same path.
+// Differentiable, twice too: the backward products are BatchedMatmul calls themselves.
 
 #include <ATen/ATen.h>
 
