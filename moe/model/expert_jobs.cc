@@ -12,6 +12,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/functions/accumulate_grad.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <glog/logging.h>
 
 #include "moe/base/omp_parallel.h"
 #include "moe/model/bart.h"
@@ -94,7 +95,7 @@ JobGradients ComputeGradients(const at::Tensor& output, const at::Tensor& grad_o
 
 // Adds each job's parameter gradients to the parameters' .grad (in place once defined, as the
 // autograd engine would), the jobs' gradients of one parameter in job order; parameters in
-// parallel on the OpenMP team.
+// parallel on the OpenMP team, where an error (e.g. out of memory) reaches the caller.
 void AccumulateParameterGradients(const std::vector<JobGradients>& job_gradients) {
   std::vector<at::Tensor> parameters;
   std::vector<std::vector<at::Tensor>> grads;  // per parameter, in job order
@@ -111,7 +112,7 @@ void AccumulateParameterGradients(const std::vector<JobGradients>& job_gradients
       grads[it->second].push_back(gradients.parameter_grads[p]);
     }
   }
-  ParallelForEach(static_cast<int64_t>(parameters.size()), [&](int64_t p) {
+  RunOnWorkers(static_cast<int64_t>(parameters.size()), at::get_num_threads(), [&](int64_t p) {
     at::NoGradGuard no_grad;
     at::Tensor& current = parameters[p].mutable_grad();
     for (const at::Tensor& grad : grads[p]) {
@@ -156,6 +157,11 @@ class ConcurrentExperts : public torch::autograd::Function<ConcurrentExperts> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_outputs) {
+    // The jobs' graphs are run with torch::autograd::grad, which builds no graph of this backward
+    // pass: a second derivative (create_graph) through concurrent experts is not supported.
+    CHECK(!at::GradMode::is_enabled())
+        << "concurrent experts: backward with create_graph is not supported; run the model with "
+           "concurrent experts off for higher-order gradients";
     const std::vector<at::Tensor> outputs = ctx->saved_data["outputs"].toTensorVector();
     const std::vector<at::Tensor> leaves = ctx->saved_data["leaves"].toTensorVector();
     const int64_t jobs = static_cast<int64_t>(outputs.size());
@@ -236,7 +242,14 @@ std::vector<at::Tensor> RunJobs(const std::vector<ExpertJob>& jobs, int64_t work
     };
   }
   work.workers = std::min<int64_t>(workers, static_cast<int64_t>(jobs.size()));
-  if (at::GradMode::is_enabled()) return ConcurrentExperts::apply(at::TensorList(inputs), &work);
+  if (at::GradMode::is_enabled()) {
+    // Without an input that requires grad the node's outputs would not require grad and the
+    // parameters' gradients would be lost: ConcurrentWorkers gives such calls one worker.
+    CHECK(std::any_of(inputs.begin(), inputs.end(),
+                      [](const at::Tensor& input) { return input.requires_grad(); }))
+        << "RunJobs: concurrent jobs under grad mode need an input that requires grad";
+    return ConcurrentExperts::apply(at::TensorList(inputs), &work);
+  }
   RunOnWorkers(static_cast<int64_t>(jobs.size()), work.workers, [&](int64_t job) {
     at::NoGradGuard no_grad;
     outputs[job] = work.run(work.jobs[job], inputs);

@@ -45,7 +45,9 @@ void AppendRowBlocks(int64_t expert, const at::Tensor& rows, int64_t num_rows, i
 
 // Each job's output, run concurrently on `workers` single-threaded workers when there are several
 // jobs and workers (each with its own seeded dropout generator on the CPU), else one after
-// another.
+// another. Under grad mode the concurrent jobs' backward passes run concurrently too; that
+// backward builds no graph of itself, so second derivatives (create_graph) through it are not
+// supported (a CHECK failure).
 std::vector<at::Tensor> RunJobs(const std::vector<ExpertJob>& jobs, int64_t workers, bool on_cpu,
                                 std::vector<at::Tensor> inputs, const RunExpert& run);
 
