@@ -384,7 +384,9 @@ at::Tensor MoeDecoderLayerImpl::Forward(const at::Tensor& hidden_states,
                      SelectRows(cross_attention_bias, job), at::Tensor(),
                      moe_cache != nullptr ? moe_cache->experts[job.expert].cache.get() : nullptr);
       },
-      options.concurrent() && moe_cache == nullptr, options.route_gradient());
+      options.concurrent() && moe_cache == nullptr,
+      // Unselected experts hold no cache of the earlier steps, so a cached step cannot run them.
+      moe_cache == nullptr ? options.route_gradient() : RouteGradient::kSelectedExperts);
 }
 
 }  // namespace taskmoe
