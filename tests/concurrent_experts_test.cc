@@ -19,9 +19,11 @@ namespace taskmoe {
 namespace {
 
 using testing::Batch;
+using testing::IntraOpThreads;
 using testing::MaxAbsDiff;
 using testing::RandomBatch;
 using testing::RandomHardRoutes;
+using testing::UsedConcurrentExperts;
 using testing::TinyConfig;
 
 // A tiny MoE model with a batch of 6 and routes for it: soft on the encoder (every expert runs),
@@ -53,19 +55,24 @@ TEST(ConcurrentExpertsTest, EqualTheSequentialRunWithGradients) {
   struct Result {
     at::Tensor logits;
     at::Tensor encoder_route_grad;
+    at::Tensor decoder_route_grad;
     std::vector<at::Tensor> parameter_grads;
+    bool used_concurrent_experts = false;
   };
   const auto run = [&](int threads) {
-    at::set_num_threads(threads);
+    IntraOpThreads intra_op(threads);
     model->zero_grad();
     RouteWeights routes{encoder_routes.clone().requires_grad_(),
                         decoder_routes.clone().requires_grad_()};
     Result result;
-    result.logits = model->Forward(batch.input_ids, batch.attention_mask, batch.decoder_input_ids,
-                                   &routes)
+    result.logits = model
+                        ->Forward(batch.input_ids, batch.attention_mask, batch.decoder_input_ids,
+                                  &routes)
                         .logits;
+    result.used_concurrent_experts = UsedConcurrentExperts(result.logits);
     result.logits.logsumexp(-1).sum().backward();
     result.encoder_route_grad = routes.encoder.grad();
+    result.decoder_route_grad = routes.decoder.grad();
     for (const auto& p : model->parameters()) {
       result.parameter_grads.push_back(p.grad().defined() ? p.grad().clone() : at::zeros_like(p));
     }
@@ -73,9 +80,14 @@ TEST(ConcurrentExpertsTest, EqualTheSequentialRunWithGradients) {
   };
   const Result sequential = run(1);
   const Result concurrent = run(2);
-  at::set_num_threads(1);
+  EXPECT_FALSE(sequential.used_concurrent_experts);
+  ASSERT_TRUE(concurrent.used_concurrent_experts)
+      << "two intra-op threads did not run experts concurrently";
   EXPECT_LT(MaxAbsDiff(concurrent.logits, sequential.logits), 1e-4);
   EXPECT_LT(MaxAbsDiff(concurrent.encoder_route_grad, sequential.encoder_route_grad), 1e-3);
+  // Hard decoder routes: the exact straight-through gradient reaches every expert's weight.
+  EXPECT_LT(MaxAbsDiff(concurrent.decoder_route_grad, sequential.decoder_route_grad), 1e-3);
+  EXPECT_GT(sequential.decoder_route_grad.abs().min().item<double>(), 0.0);
   ASSERT_EQ(concurrent.parameter_grads.size(), sequential.parameter_grads.size());
   for (size_t i = 0; i < sequential.parameter_grads.size(); ++i) {
     const double scale = 1.0 + sequential.parameter_grads[i].abs().max().item<double>();
@@ -91,20 +103,20 @@ TEST(ConcurrentExpertsTest, EqualTheSequentialRunWithGradients) {
 }
 
 // Concurrent experts' backward passes add their gradients to what .grad already holds, summed in
-// job order: repeated passes give the same gradients bit for bit, whichever thread finishes
-// first, and a second pass without zeroing doubles them.
+// job order: repeated passes from the same held gradients give the same result bit for bit,
+// whichever of three threads finishes first, and the added part equals a pass from zero.
 TEST(ConcurrentExpertsTest, AccumulateReproducibleGradients) {
   torch::manual_seed(13);
   MixedRouteCase mixed = MakeMixedRouteCase(TinyConfig());
   BartForConditionalGeneration& model = mixed.moe.model();
   const auto backward = [&]() {
     RouteWeights routes{mixed.encoder_routes, mixed.decoder_routes};
-    model
-        ->Forward(mixed.batch.input_ids, mixed.batch.attention_mask,
-                  mixed.batch.decoder_input_ids, &routes)
-        .logits.logsumexp(-1)
-        .sum()
-        .backward();
+    const at::Tensor logits = model
+                                  ->Forward(mixed.batch.input_ids, mixed.batch.attention_mask,
+                                            mixed.batch.decoder_input_ids, &routes)
+                                  .logits;
+    ASSERT_TRUE(UsedConcurrentExperts(logits));
+    logits.logsumexp(-1).sum().backward();
   };
   const auto gradients = [&]() {
     std::vector<at::Tensor> grads;
@@ -113,25 +125,28 @@ TEST(ConcurrentExpertsTest, AccumulateReproducibleGradients) {
     }
     return grads;
   };
-  at::set_num_threads(2);
+  IntraOpThreads intra_op(3);
   model->zero_grad();
   backward();
-  const std::vector<at::Tensor> first = gradients();
-  for (int run = 0; run < 5; ++run) {
-    model->zero_grad();
+  const std::vector<at::Tensor> from_zero = gradients();
+  std::vector<at::Tensor> held;
+  for (const auto& p : model->parameters()) held.push_back(at::randn_like(p));
+  const auto backward_from_held = [&]() {
+    for (size_t i = 0; i < held.size(); ++i) model->parameters()[i].mutable_grad() = held[i].clone();
     backward();
-    const std::vector<at::Tensor> again = gradients();
+    return gradients();
+  };
+  const std::vector<at::Tensor> first = backward_from_held();
+  for (int run = 0; run < 5; ++run) {
+    const std::vector<at::Tensor> again = backward_from_held();
     for (size_t i = 0; i < first.size(); ++i) {
       EXPECT_TRUE(at::equal(again[i], first[i])) << "run " << run << ", parameter " << i;
     }
   }
-  backward();
-  const std::vector<at::Tensor> twice = gradients();
-  at::set_num_threads(1);
   int64_t with_gradient = 0;
   for (size_t i = 0; i < first.size(); ++i) {
-    EXPECT_TRUE(at::allclose(twice[i], first[i] * 2, 1e-6, 1e-7)) << "parameter " << i;
-    with_gradient += first[i].abs().sum().item<double>() > 0 ? 1 : 0;
+    EXPECT_TRUE(at::allclose(first[i] - held[i], from_zero[i], 1e-5, 1e-6)) << "parameter " << i;
+    with_gradient += from_zero[i].abs().sum().item<double>() > 0 ? 1 : 0;
   }
   EXPECT_GT(with_gradient, static_cast<int64_t>(first.size()) / 2);
 }
@@ -152,9 +167,10 @@ TEST(ConcurrentExpertsTest, WithDropoutAreReproducible) {
                   mixed.batch.decoder_input_ids, &routes)
         .logits;
   };
-  at::set_num_threads(2);
+  IntraOpThreads intra_op(2);
   model->train();
   const at::Tensor first = logits();
+  ASSERT_TRUE(UsedConcurrentExperts(first));
   for (int run = 0; run < 5; ++run) EXPECT_TRUE(at::equal(logits(), first)) << "run " << run;
   {
     torch::NoGradGuard no_grad;
@@ -162,7 +178,6 @@ TEST(ConcurrentExpertsTest, WithDropoutAreReproducible) {
   }
   model->eval();
   EXPECT_FALSE(at::allclose(logits(), first)) << "dropout was not active in training mode";
-  at::set_num_threads(1);
 }
 
 }  // namespace

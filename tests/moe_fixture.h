@@ -5,9 +5,14 @@
 // for tests of the MoE model.
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/function.h>
 
 #include <limits>
+#include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "moe/formats/bart_config.h"
 #include "moe/model/moe_layers.h"
@@ -93,6 +98,40 @@ inline at::Tensor PaddingBias(int64_t batch, int64_t length) {
 inline at::Tensor CausalBias(int64_t length) {
   return at::full({length, length}, std::numeric_limits<float>::lowest()).triu(1).view(
       {1, 1, length, length});
+}
+
+// Sets LibTorch's intra-op thread count for a scope and restores it after, also when an
+// assertion returns from the test early.
+class IntraOpThreads {
+ public:
+  explicit IntraOpThreads(int threads) : previous_(at::get_num_threads()) {
+    at::set_num_threads(threads);
+  }
+  ~IntraOpThreads() { at::set_num_threads(previous_); }
+  IntraOpThreads(const IntraOpThreads&) = delete;
+  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
+
+ private:
+  int previous_;
+};
+
+// Whether `output`'s autograd graph holds a ConcurrentExperts node (moe/model/expert_jobs.cc):
+// the layer's experts were handed to concurrent workers, forward and backward. (A test of
+// concurrent experts that never ran them concurrently, e.g. with one OpenMP thread, proves
+// nothing; which worker takes which job depends on timing, so the graph is what is checked.)
+inline bool UsedConcurrentExperts(const at::Tensor& output) {
+  std::unordered_set<const torch::autograd::Node*> seen;
+  std::vector<torch::autograd::Node*> pending = {output.grad_fn().get()};
+  while (!pending.empty()) {
+    torch::autograd::Node* node = pending.back();
+    pending.pop_back();
+    if (node == nullptr || !seen.insert(node).second) continue;
+    if (node->name().find("ConcurrentExperts") != std::string::npos) return true;
+    for (const torch::autograd::Edge& edge : node->next_edges()) {
+      pending.push_back(edge.function.get());
+    }
+  }
+  return false;
 }
 
 }  // namespace taskmoe::testing

@@ -18,10 +18,12 @@ namespace taskmoe {
 namespace {
 
 using testing::CausalBias;
+using testing::IntraOpThreads;
 using testing::MaxAbsDiff;
 using testing::PaddingBias;
 using testing::PlainDecoderMix;
 using testing::PlainEncoderMix;
+using testing::UsedConcurrentExperts;
 using testing::TinyConfig;
 
 constexpr int64_t kBatch = 5;
@@ -224,12 +226,15 @@ TEST(RouteGradientConcurrentTest, EncoderLayerOnTwoThreadsEqualsEveryExpertWithA
   const at::Tensor x = at::randn({kBatch, 6, config.d_model}).requires_grad_();
   const at::Tensor bias = PaddingBias(kBatch, 6);
   const at::Tensor probe = at::randn({kBatch, 6, config.d_model});
-  at::set_num_threads(2);
   at::Tensor route = StraightThroughRoute(logits);
   route.retain_grad();
-  const Gradients exact =
-      Backward(layer->Forward(x, bias, route), logits, route, {x}, *layer, probe);
-  at::set_num_threads(1);
+  Gradients exact;
+  {
+    IntraOpThreads intra_op(2);
+    const at::Tensor output = layer->Forward(x, bias, route);
+    ASSERT_TRUE(UsedConcurrentExperts(output));
+    exact = Backward(output, logits, route, {x}, *layer, probe);
+  }
   logits.mutable_grad() = at::Tensor();
   x.mutable_grad() = at::Tensor();
   at::Tensor reference_route = StraightThroughRoute(logits);
