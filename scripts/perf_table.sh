@@ -56,6 +56,8 @@ BENCH=$BIN/bench
 for f in "$BENCH" "$REF/ref_moe.py" "$REF/ref_generate.py" "$REF/gemm_peak.py" "$REF/moe_flops.py"; do
   [[ -e $f ]] || { echo "[perf_table] missing $f" >&2; exit 1; }
 done
+"$PY" -c 'import torch' 2> /dev/null ||
+  { echo "[perf_table] the reference needs PyTorch for $PY: apt-get install python3-torch" >&2; exit 1; }
 
 # The flags of each row; the reference and TaskMoE take the same ones, plus the extras below.
 F_SMALL="--preset $SMALL --experts 3 --batch $B_SMALL --src_len $SRC_S --tgt_len $TGT_S --steps $STEPS_SMALL --warmup $WARM_SMALL --threads $THREADS --mode train"
