@@ -11,10 +11,9 @@
 
 #include <limits>
 #include <string>
-#include <unordered_set>
-#include <vector>
 
 #include "moe/formats/bart_config.h"
+#include "moe/model/autograd_graph.h"
 #include "moe/model/moe_layers.h"
 
 namespace taskmoe::testing {
@@ -120,18 +119,12 @@ class IntraOpThreads {
 // concurrent experts that never ran them concurrently, e.g. with one OpenMP thread, proves
 // nothing; which worker takes which job depends on timing, so the graph is what is checked.)
 inline bool UsedConcurrentExperts(const at::Tensor& output) {
-  std::unordered_set<const torch::autograd::Node*> seen;
-  std::vector<torch::autograd::Node*> pending = {output.grad_fn().get()};
-  while (!pending.empty()) {
-    torch::autograd::Node* node = pending.back();
-    pending.pop_back();
-    if (node == nullptr || !seen.insert(node).second) continue;
-    if (node->name().find("ConcurrentExperts") != std::string::npos) return true;
-    for (const torch::autograd::Edge& edge : node->next_edges()) {
-      pending.push_back(edge.function.get());
-    }
-  }
-  return false;
+  bool found = false;
+  VisitAutogradGraph(output, [&](torch::autograd::Node& node) {
+    found = found || node.name().find("ConcurrentExperts") != std::string::npos;
+    return !found;
+  });
+  return found;
 }
 
 }  // namespace taskmoe::testing

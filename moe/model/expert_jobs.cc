@@ -15,6 +15,7 @@
 #include <glog/logging.h>
 
 #include "moe/base/omp_parallel.h"
+#include "moe/model/autograd_graph.h"
 #include "moe/model/bart.h"
 
 namespace taskmoe {
@@ -51,22 +52,14 @@ std::vector<at::Tensor> ReachedParameters(const at::Tensor& output,
   std::unordered_set<const c10::TensorImpl*> skip;
   for (const at::Tensor& leaf : own_leaves) skip.insert(leaf.unsafeGetTensorImpl());
   std::vector<at::Tensor> parameters;
-  std::unordered_set<const torch::autograd::Node*> seen;
-  std::vector<torch::autograd::Node*> pending = {output.grad_fn().get()};
-  while (!pending.empty()) {
-    torch::autograd::Node* node = pending.back();
-    pending.pop_back();
-    if (node == nullptr || !seen.insert(node).second) continue;
-    if (const auto* accumulate = dynamic_cast<torch::autograd::AccumulateGrad*>(node)) {
-      if (skip.count(accumulate->variable.unsafeGetTensorImpl()) == 0) {
-        parameters.push_back(accumulate->variable);
-      }
-      continue;
+  VisitAutogradGraph(output, [&](torch::autograd::Node& node) {
+    const auto* accumulate = dynamic_cast<torch::autograd::AccumulateGrad*>(&node);
+    if (accumulate == nullptr) return true;
+    if (skip.count(accumulate->variable.unsafeGetTensorImpl()) == 0) {
+      parameters.push_back(accumulate->variable);
     }
-    for (const torch::autograd::Edge& edge : node->next_edges()) {
-      pending.push_back(edge.function.get());
-    }
-  }
+    return false;
+  });
   return parameters;
 }
 
