@@ -7,6 +7,7 @@
 #include <torch/utils.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -243,6 +244,37 @@ TEST(RouteGradientConcurrentTest, EncoderLayerOnTwoThreadsEqualsEveryExpertWithA
                                        reference_route, {x}, *layer, probe);
   ExpectSameGradients(exact, reference);
   EXPECT_GT(exact.route.masked_select(route.detach().eq(0)).abs().max().item<double>(), 0);
+}
+
+// A cached decoding step runs only the selected experts, also under grad mode with the exact
+// estimator: the unselected experts hold no cache of the earlier steps. The steps give the full
+// pass's outputs, and zero route weights get no gradient.
+TEST(RouteGradientCachedDecodingTest, CachedStepsRunTheSelectedExpertsOnly) {
+  const BartConfig config = TinyConfig();
+  torch::manual_seed(6);
+  MoeDecoderLayer layer(BartLayerOptions::Decoder(config),
+                        MoeLayerOptions(3).concurrent(false).route_gradient(
+                            RouteGradient::kAllExperts));
+  layer->eval();
+  const at::Tensor logits = Logits(3);
+  const at::Tensor y = at::randn({kBatch, 4, config.d_model});
+  const at::Tensor memory = at::randn({kBatch, 6, config.d_model});
+  const at::Tensor cross_bias = PaddingBias(kBatch, 6);
+  at::Tensor route = StraightThroughRoute(logits);
+  route.retain_grad();
+  const at::Tensor full = layer->Forward(y, CausalBias(4), memory, cross_bias, route, nullptr);
+  std::unique_ptr<DecoderBlockCache> cache = layer->NewCache();
+  at::Tensor probed = at::zeros({});
+  for (int64_t t = 0; t < 4; ++t) {
+    const at::Tensor step =
+        layer->Forward(y.narrow(1, t, 1), at::Tensor(), memory, cross_bias, route, cache.get());
+    EXPECT_LT(MaxAbsDiff(step, full.narrow(1, t, 1)), 1e-5) << "position " << t;
+    probed = probed + step.sum();
+  }
+  probed.backward();
+  ASSERT_TRUE(route.grad().defined());
+  EXPECT_EQ(route.grad().masked_select(route.detach().eq(0)).abs().max().item<double>(), 0);
+  EXPECT_GT(route.grad().masked_select(route.detach().ne(0)).abs().max().item<double>(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(ExpertsAndDropout, RouteGradientTest,
