@@ -129,10 +129,11 @@ TEST(ConcurrentExpertsTest, AccumulateReproducibleGradients) {
   model->zero_grad();
   backward();
   const std::vector<at::Tensor> from_zero = gradients();
+  const std::vector<at::Tensor> parameters = model->parameters();
   std::vector<at::Tensor> held;
-  for (const auto& p : model->parameters()) held.push_back(at::randn_like(p));
+  for (const auto& p : parameters) held.push_back(at::randn_like(p));
   const auto backward_from_held = [&]() {
-    for (size_t i = 0; i < held.size(); ++i) model->parameters()[i].mutable_grad() = held[i].clone();
+    for (size_t i = 0; i < held.size(); ++i) parameters[i].mutable_grad() = held[i].clone();
     backward();
     return gradients();
   };

@@ -31,6 +31,11 @@ uint64_t NextDefaultSeed() {
   return generator->random64();
 }
 
+bool AnyRequiresGrad(const std::vector<at::Tensor>& inputs) {
+  return std::any_of(inputs.begin(), inputs.end(),
+                     [](const at::Tensor& input) { return input.requires_grad(); });
+}
+
 struct ConcurrentJobs {
   std::vector<ExpertJob> jobs;
   RunExpert run;
@@ -194,12 +199,10 @@ at::Tensor SelectRows(const at::Tensor& tensor, const ExpertJob& job) {
 }
 
 int64_t ConcurrentWorkers(bool concurrent, int64_t batch, const std::vector<at::Tensor>& inputs) {
-  bool inputs_require_grad = false;
-  for (const at::Tensor& input : inputs) inputs_require_grad |= input.requires_grad();
   // Without a gradient path through the inputs the node's outputs would not require grad and
   // parameter gradients would be lost, so that case runs sequentially.
   const bool runs_concurrently =
-      concurrent && (!at::GradMode::is_enabled() || inputs_require_grad);
+      concurrent && (!at::GradMode::is_enabled() || AnyRequiresGrad(inputs));
   return runs_concurrently ? std::min<int64_t>(at::get_num_threads(), batch) : 1;
 }
 
@@ -238,8 +241,7 @@ std::vector<at::Tensor> RunJobs(const std::vector<ExpertJob>& jobs, int64_t work
   if (at::GradMode::is_enabled()) {
     // Without an input that requires grad the node's outputs would not require grad and the
     // parameters' gradients would be lost: ConcurrentWorkers gives such calls one worker.
-    CHECK(std::any_of(inputs.begin(), inputs.end(),
-                      [](const at::Tensor& input) { return input.requires_grad(); }))
+    CHECK(AnyRequiresGrad(inputs))
         << "RunJobs: concurrent jobs under grad mode need an input that requires grad";
     return ConcurrentExperts::apply(at::TensorList(inputs), &work);
   }
